@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Tests share one real server; files run in parallel, two workers on this 2-core box.
+    maxWorkers: 2
+  }
+})
