@@ -1,0 +1,280 @@
+/**
+ * Codecs for bool, the integer types, the OID family, float4/float8 and
+ * numeric.
+ *
+ * @since 0.1.0
+ */
+import { fail, latin1, readInt64Number, TWO_32 } from "./internal/binary.js"
+import { binary, text, type TypeCodec } from "./internal/kit.js"
+
+const INTEGER = /^\s*[+-]?\d+\s*$/
+const NUMERIC = /^\s*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]?inf(?:inity)?)\s*$/i
+
+// ---------------------------------------------------------------------------
+// bool
+// ---------------------------------------------------------------------------
+
+/** bool: binary, one byte. */
+export const bool = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeBool, encodeBool, { parseText: parseBool, formatText: formatBool })
+
+/** Decodes a binary bool. */
+export const decodeBool = (buf: Buffer, start: number): boolean => buf[start] !== 0
+
+const TRUE = Uint8Array.of(1)
+const FALSE = Uint8Array.of(0)
+
+/** Encodes a boolean as one byte. */
+export const encodeBool = (value: unknown): Uint8Array =>
+  value === true ? TRUE : value === false ? FALSE : fail("a boolean", value)
+
+const parseBool = (s: string): boolean => s === "t" || s === "true"
+const formatBool = (value: unknown): string =>
+  value === true ? "t" : value === false ? "f" : fail("a boolean", value)
+
+// ---------------------------------------------------------------------------
+// integers
+// ---------------------------------------------------------------------------
+
+/**
+ * Coerces an integer-like value (integer number, bigint or decimal string)
+ * to a number within `[min, max]`, or throws `EncodeError`.
+ */
+export const toInteger = (value: unknown, min: number, max: number, expected: string): number => {
+  let n: number
+  if (typeof value === "number") {
+    n = value
+  } else if (typeof value === "bigint") {
+    n = Number(value)
+    if (BigInt(n) !== value) return fail(expected, value)
+  } else if (typeof value === "string" && INTEGER.test(value)) {
+    n = Number(value)
+  } else {
+    return fail(expected, value)
+  }
+  if (!Number.isInteger(n) || n < min || n > max) return fail(expected, value)
+  return n
+}
+
+const INT2 = "an integer between -32768 and 32767"
+const INT4 = "an integer between -2147483648 and 2147483647"
+const INT8 = "an integer between -9223372036854775808 and 9223372036854775807 (bigint, safe-integer number or decimal string)"
+const UINT4 = "an integer between 0 and 4294967295"
+
+/** int2: binary, decoded to a number. */
+export const int2 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeInt2, encodeInt2, { parseText: Number, formatText: formatInt2 })
+
+/** Decodes a binary int2. */
+export const decodeInt2 = (buf: Buffer, start: number): number => buf.readInt16BE(start)
+
+/** Encodes an int2. */
+export const encodeInt2 = (value: unknown): Uint8Array => {
+  const n = toInteger(value, -32768, 32767, INT2)
+  const out = Buffer.allocUnsafe(2)
+  out.writeInt16BE(n, 0)
+  return out
+}
+const formatInt2 = (value: unknown): string => String(toInteger(value, -32768, 32767, INT2))
+
+/** int4: binary, decoded to a number. */
+export const int4 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeInt4, encodeInt4, { parseText: Number, formatText: formatInt4 })
+
+/** Decodes a binary int4. */
+export const decodeInt4 = (buf: Buffer, start: number): number => buf.readInt32BE(start)
+
+/** Encodes an int4. */
+export const encodeInt4 = (value: unknown): Uint8Array => {
+  const n = toInteger(value, -2147483648, 2147483647, INT4)
+  const out = Buffer.allocUnsafe(4)
+  out.writeInt32BE(n, 0)
+  return out
+}
+const formatInt4 = (value: unknown): string => String(toInteger(value, -2147483648, 2147483647, INT4))
+
+/** How int8 values are decoded. */
+export type Int8Mode = "bigint" | "number" | "string"
+
+const INT8_MIN = -(2n ** 63n)
+const INT8_MAX = 2n ** 63n - 1n
+
+/** Coerces an int8-like value to a bigint, or throws `EncodeError`. */
+export const toBigInt = (value: unknown): bigint => {
+  let b: bigint
+  if (typeof value === "bigint") {
+    b = value
+  } else if (typeof value === "number") {
+    if (!Number.isInteger(value)) return fail(INT8, value)
+    b = BigInt(value)
+  } else if (typeof value === "string" && INTEGER.test(value)) {
+    b = BigInt(value.trim())
+  } else {
+    return fail(INT8, value)
+  }
+  if (b < INT8_MIN || b > INT8_MAX) return fail(INT8, value)
+  return b
+}
+
+/** Encodes an int8 (bigint, integer number or decimal string). */
+export const encodeInt8 = (value: unknown): Uint8Array => {
+  const out = Buffer.allocUnsafe(8)
+  out.writeBigInt64BE(toBigInt(value), 0)
+  return out
+}
+const formatInt8 = (value: unknown): string => toBigInt(value).toString()
+
+/** Decodes a binary int8 to a bigint. */
+export const decodeInt8BigInt = (buf: Buffer, start: number): bigint => buf.readBigInt64BE(start)
+
+/** Decodes a binary int8 to a number (rounded beyond 2^53). */
+export const decodeInt8Number = (buf: Buffer, start: number): number => readInt64Number(buf, start)
+
+/**
+ * int8: binary for `bigint` (default) and `number` modes; text for `string`
+ * mode (the server's decimal text is the value).
+ */
+export const int8 = (oid: number, name: string, mode: Int8Mode): TypeCodec =>
+  mode === "string"
+    ? text(oid, name, undefined, formatInt8)
+    : mode === "number"
+      ? binary(oid, name, decodeInt8Number, encodeInt8, { parseText: Number, formatText: formatInt8 })
+      : binary(oid, name, decodeInt8BigInt, encodeInt8, { parseText: BigInt, formatText: formatInt8 })
+
+// ---------------------------------------------------------------------------
+// OID family (oid, xid, cid, regclass, regtype, ...): unsigned 32-bit
+// ---------------------------------------------------------------------------
+
+/**
+ * oid and the `reg*` / xid / cid types: binary, decoded to a number (the
+ * OID, not the name: `regclass` values come back as numbers).
+ */
+export const uint4 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeUint4, encodeUint4, { parseText: parseUint4, formatText: formatUint4 })
+
+/** Decodes a binary unsigned int4. */
+export const decodeUint4 = (buf: Buffer, start: number): number => buf.readUInt32BE(start)
+
+/** Encodes an unsigned int4. */
+export const encodeUint4 = (value: unknown): Uint8Array => {
+  const n = toInteger(value, 0, TWO_32 - 1, UINT4)
+  const out = Buffer.allocUnsafe(4)
+  out.writeUInt32BE(n, 0)
+  return out
+}
+const formatUint4 = (value: unknown): string => String(toInteger(value, 0, TWO_32 - 1, UINT4))
+const parseUint4 = (s: string): unknown => (INTEGER.test(s) ? Number(s) : s)
+
+/** xid8: binary unsigned int64, decoded to a bigint. */
+export const xid8 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, (buf, start) => buf.readBigUInt64BE(start), encodeXid8, {
+    parseText: BigInt,
+    formatText: (v) => String(toUint64(v))
+  })
+
+const toUint64 = (value: unknown): bigint => {
+  const b = typeof value === "bigint"
+    ? value
+    : typeof value === "number" && Number.isInteger(value)
+      ? BigInt(value)
+      : typeof value === "string" && INTEGER.test(value)
+        ? BigInt(value.trim())
+        : fail("an unsigned 64-bit integer", value)
+  return b < 0n || b >= 2n ** 64n ? fail("an unsigned 64-bit integer", value) : b
+}
+const encodeXid8 = (value: unknown): Uint8Array => {
+  const out = Buffer.allocUnsafe(8)
+  out.writeBigUInt64BE(toUint64(value), 0)
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// floats
+// ---------------------------------------------------------------------------
+
+const FLOAT = "a number (or a bigint or numeric string)"
+
+/** Coerces a number, bigint or numeric string to a number, or throws `EncodeError`. */
+export const toFloat = (value: unknown): number => {
+  if (typeof value === "number") return value
+  if (typeof value === "bigint") return Number(value)
+  if (typeof value === "string" && NUMERIC.test(value)) return parseFloatText(value)
+  return fail(FLOAT, value)
+}
+
+/** Parses float text as PostgreSQL prints it (`NaN`, `Infinity`, `-Infinity`, decimals). */
+export const parseFloatText = (s: string): number => {
+  const n = Number(s)
+  if (!Number.isNaN(n) || /^\s*nan\s*$/i.test(s)) return n
+  const t = s.trim().toLowerCase()
+  return t === "inf" || t === "+inf" || t === "+infinity" ? Infinity : t === "-inf" || t === "-infinity" ? -Infinity : n
+}
+
+const formatFloat = (value: unknown): string => String(toFloat(value))
+
+/**
+ * float4: binary, decoded to the exact float32 value as a number (so 0.1
+ * comes back as 0.10000000149011612; `Math.fround` gives the same value).
+ */
+export const float4 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeFloat4, encodeFloat4, { parseText: parseFloatText, formatText: formatFloat })
+
+/** Decodes a binary float4. */
+export const decodeFloat4 = (buf: Buffer, start: number): number => buf.readFloatBE(start)
+
+/** Encodes a float4. */
+export const encodeFloat4 = (value: unknown): Uint8Array => {
+  const out = Buffer.allocUnsafe(4)
+  out.writeFloatBE(toFloat(value), 0)
+  return out
+}
+
+/** float8: binary, decoded to a number (NaN, ±Infinity included). */
+export const float8 = (oid: number, name: string): TypeCodec =>
+  binary(oid, name, decodeFloat8, encodeFloat8, { parseText: parseFloatText, formatText: formatFloat })
+
+/** Decodes a binary float8. */
+export const decodeFloat8 = (buf: Buffer, start: number): number => buf.readDoubleBE(start)
+
+/** Encodes a float8. */
+export const encodeFloat8 = (value: unknown): Uint8Array => {
+  const out = Buffer.allocUnsafe(8)
+  out.writeDoubleBE(toFloat(value), 0)
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// numeric
+// ---------------------------------------------------------------------------
+
+/** How numeric values are decoded. */
+export type NumericMode = "string" | "number"
+
+const NUMERIC_EXPECTED = "a numeric string, a number or a bigint"
+
+/**
+ * The text form of a numeric parameter: decimal strings (validated), numbers
+ * (`NaN`, `Infinity` included), bigints.
+ */
+export const formatNumeric = (value: unknown): string => {
+  if (typeof value === "string") return NUMERIC.test(value) ? value : fail(NUMERIC_EXPECTED, value)
+  if (typeof value === "number") return String(value)
+  if (typeof value === "bigint") return value.toString()
+  return fail(NUMERIC_EXPECTED, value)
+}
+
+/** Decodes numeric text to a string (ASCII only: latin1 is the fast path). */
+export const decodeNumericString = (buf: Buffer, start: number, end: number): string => latin1(buf, start, end)
+
+/** Decodes numeric text to a number (rounded; `NaN`/`Infinity` kept). */
+export const decodeNumericNumber = (buf: Buffer, start: number, end: number): number =>
+  Number(latin1(buf, start, end))
+
+/**
+ * numeric: text format (the server's decimal text is the value; decoding it
+ * is a slice), as a string (default, exact) or a number (rounded).
+ */
+export const numeric = (oid: number, name: string, mode: NumericMode): TypeCodec =>
+  mode === "number"
+    ? { ...text(oid, name, Number, formatNumeric), decode: decodeNumericNumber }
+    : { ...text(oid, name, undefined, formatNumeric), decode: decodeNumericString }
