@@ -36,9 +36,11 @@ export const rawRows = async (
   values: ReadonlyArray<unknown> = [],
   binary = true
 ): Promise<Array<RawRow>> => {
-  const r = await client.query({ text, values: values as Array<unknown>, binary, types: RAW, rowMode: "array", queryMode: "extended" })
+  // queryMode "extended" (missing from @types/pg) keeps pg on Parse/Bind even without parameters
+  const config = { text, values: values as Array<unknown>, binary, types: RAW, rowMode: "array", queryMode: "extended" }
+  const r: pg.QueryResult<Array<Buffer | string | null>> = await client.query(config as pg.QueryArrayConfig)
   const oids = r.fields.map((f) => f.dataTypeID)
-  return (r.rows as Array<Array<Buffer | string | null>>).map((values) => ({ values, oids }))
+  return r.rows.map((values) => ({ values, oids }))
 }
 
 /** Decodes one raw value with the registry's codec for its OID. */
