@@ -170,3 +170,29 @@ describe("Reader", () => {
     expect(() => Reader.parseCommandComplete(bad, 0, bad.length)).toThrow(Reader.ProtocolViolation)
   })
 })
+
+describe("Writer under load", () => {
+  it("keeps every message intact when a batch moves to a bigger slab mid-message", () => {
+    const w = new Writer()
+    const taken: Array<Buffer> = []
+    const expected: Array<string> = []
+    for (let i = 0; i < 5000; i++) {
+      const text = "v".repeat(i % 300)
+      w.bind("", "s", [0], [text], [1]).execute("", 0).sync()
+      expected.push(text)
+      if (i % 37 === 0) taken.push(Buffer.from(w.take()))
+    }
+    taken.push(Buffer.from(w.take()))
+    const stream = Buffer.concat(taken)
+    const seen: Array<string> = []
+    new Reader.Reader((type, buf, start) => {
+      if (type === 0x42) {
+        // portal "", statement "s", 1 format, 1 value: its length and bytes
+        const at = start + 1 + 2 + 2 + 2 + 2
+        const len = buf.readInt32BE(at)
+        seen.push(buf.toString("utf8", at + 4, at + 4 + len))
+      }
+    }).feed(stream)
+    expect(seen).toEqual(expected)
+  })
+})

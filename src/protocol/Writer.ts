@@ -82,24 +82,28 @@ export class Writer {
     this.pos += b.length
   }
 
-  /** Starts a message with a type byte; returns where its length goes. */
+  /**
+   * Starts a message with a type byte; returns where its length goes,
+   * relative to the batch start (`ensure` may move the batch to a new slab).
+   */
   private begin(type: number): number {
     this.ensure(5)
     this.buf[this.pos] = type
-    const at = this.pos + 1
+    const at = this.pos + 1 - this.start
     this.pos += 5
     return at
   }
 
   /** Writes the length of the message begun at `at`. */
   private end(at: number): void {
-    this.buf.writeInt32BE(this.pos - at, at)
+    const abs = this.start + at
+    this.buf.writeInt32BE(this.pos - abs, abs)
   }
 
   /** StartupMessage (protocol 3.0) with the given parameters. */
   startup(params: Readonly<Record<string, string>>): this {
     this.ensure(8)
-    const at = this.pos
+    const at = this.pos - this.start
     this.pos += 4
     this.int32(196608)
     for (const key of Object.keys(params)) {
@@ -107,7 +111,7 @@ export class Writer {
       this.cstring(params[key]!)
     }
     this.byte(0)
-    this.buf.writeInt32BE(this.pos - at, at)
+    this.buf.writeInt32BE(this.pos - this.start - at, this.start + at)
     return this
   }
 

@@ -1,0 +1,1274 @@
+/**
+ * One server session, in plain callbacks: the socket, startup and
+ * authentication, the pipelined request queue, the prepared-statement cache,
+ * cancellation. `Connection.ts` wraps it in Effects once per call; nothing
+ * here allocates an Effect, and the per-row path is a loop over the buffer.
+ *
+ * Every request written to the socket ends with exactly one Sync (or is a
+ * simple Query), so the server answers each with exactly one ReadyForQuery:
+ * replies are matched to requests by order alone.
+ *
+ * @internal
+ */
+import * as net from "node:net"
+import * as tls from "node:tls"
+import { randomBytes } from "node:crypto"
+import * as Redacted from "effect/Redacted"
+import * as Errors from "../Errors.js"
+import * as Reader from "../protocol/Reader.js"
+import { Writer, type WireValue } from "../protocol/Writer.js"
+import * as Scram from "../protocol/scram.js"
+import * as PgRecord from "../Record.js"
+import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
+import { TypeRegistry } from "../types/Registry.js"
+import type { ResolvedConnectOptions } from "./dsn.js"
+import "./buffer.js"
+
+const B = Reader.Backend
+
+/** Completion callback of every request. */
+export type Callback<A> = (error: SessionError | undefined, value: A | undefined) => void
+
+/** Every error a request can end with. */
+export type SessionError =
+  | Errors.PostgresError
+  | Errors.PostgresConnectionError
+  | Errors.ConnectionDoesNotExistError
+  | Errors.InterfaceError
+  | Errors.ProtocolError
+  | Errors.DataError
+
+/** Settings of a session beyond where to connect. */
+export interface SessionOptions {
+  readonly statementCacheSize: number
+  readonly maxCacheableStatementSize: number
+  /** ms; 0 = forever */
+  readonly maxCachedStatementLifetime: number
+  readonly recordFactory: PgRecord.RecordFactory<unknown> | undefined
+  readonly registry: TypeRegistry
+}
+
+/** A request in the queue: receives every message up to its ReadyForQuery. */
+interface Request {
+  /** a message that belongs to this request */
+  handle(type: number, buf: Buffer, start: number, end: number): void
+  /** its ReadyForQuery arrived: settle */
+  done(): void
+  /** the connection died before its ReadyForQuery */
+  fail(error: SessionError): void
+  /** set when the caller went away: results are dropped, a cancel may be sent */
+  abandoned: boolean
+  /** called once settled, for an abandoned request's waiting canceler */
+  onSettled: (() => void) | undefined
+  /** the request holds the socket alone (COPY): later writes wait */
+  readonly exclusive?: boolean
+}
+
+/** A prepared statement, cached by SQL text or used once. */
+export interface Statement {
+  readonly name: string
+  readonly sql: string
+  readonly cached: boolean
+  state: "preparing" | "ready" | "failed"
+  waiters: Array<(error: SessionError | undefined) => void>
+  paramOids: Array<number>
+  fields: Array<Reader.FieldDescription>
+  paramCodecs: Array<Codec>
+  paramFormats: Array<number>
+  resultCodecs: Array<Codec>
+  resultFormats: Array<number>
+  make: ((values: Array<unknown>) => unknown) | undefined
+  preparedAt: number
+}
+
+/** The result of one Execute: its rows and command tag. */
+export interface ExecuteResult {
+  readonly rows: Array<unknown>
+  readonly status: string
+}
+
+const errorFromFields = (fields: Map<string, string>, query?: string): Errors.PostgresError => {
+  const num = (k: string) => {
+    const v = fields.get(k)
+    return v === undefined ? undefined : Number(v)
+  }
+  return Errors.fromServerFields(
+    {
+      severity: fields.get("S") ?? fields.get("V") ?? "ERROR",
+      severityLocal: fields.get("S"),
+      code: fields.get("C") ?? "XX000",
+      message: fields.get("M") ?? "unknown error",
+      detail: fields.get("D"),
+      hint: fields.get("H"),
+      position: num("P"),
+      internalPosition: num("p"),
+      internalQuery: fields.get("q"),
+      where: fields.get("W"),
+      schema: fields.get("s"),
+      table: fields.get("t"),
+      column: fields.get("c"),
+      dataType: fields.get("d"),
+      constraint: fields.get("n"),
+      file: fields.get("F"),
+      line: num("L"),
+      routine: fields.get("R")
+    },
+    query
+  )
+}
+
+const describeValue = (v: unknown): string => {
+  if (v === null) return "null"
+  if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
+  if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
+  return `${typeof v} ${String(v)}`
+}
+
+/** A Notice/Warning from the server. */
+export type NoticeListener = (notice: Errors.PostgresError) => void
+/** A NOTIFY on a channel this session listens to. */
+export type NotificationListener = (n: Reader.Notification) => void
+/** The session ended, with the reason. */
+export type TerminationListener = (cause: SessionError | undefined) => void
+
+let statementCounter = 0
+
+/** One PostgreSQL session. Create with {@link Session.connect}. */
+export class Session {
+  readonly parameters = new Map<string, string>()
+  processId = 0
+  private secretKey = 0
+  /** I idle, T in transaction, E failed transaction */
+  txStatus = 0x49
+  closed = false
+  private closeError: SessionError | undefined
+  private readonly queue: Array<Request> = []
+  private queueHead = 0
+  private readonly writer = new Writer()
+  private flushScheduled = false
+  /** requests waiting for an exclusive request to finish before they are written */
+  private held: Array<() => void> | undefined
+  private readonly reader: Reader.Reader
+  private readonly statements = new Map<string, Statement>()
+  readonly noticeListeners = new Set<NoticeListener>()
+  readonly notificationListeners = new Set<NotificationListener>()
+  readonly terminationListeners = new Set<TerminationListener>()
+  /** where this session is connected, for messages and cancel requests */
+  readonly target: ResolvedConnectOptions["addresses"][number]
+  private cancelInFlight = false
+
+  private constructor(
+    private socket: net.Socket,
+    readonly options: ResolvedConnectOptions,
+    readonly settings: SessionOptions,
+    address: ResolvedConnectOptions["addresses"][number]
+  ) {
+    this.target = address
+    this.reader = new Reader.Reader((type, buf, start, end) => this.onMessage(type, buf, start, end))
+    this.attach(socket)
+  }
+
+  /** Server version as a number (150004 for 15.4). */
+  get serverVersionNum(): number {
+    const v = this.parameters.get("server_version") ?? "0"
+    const m = /^(\d+)(?:\.(\d+))?/.exec(v)
+    if (!m) return 0
+    const major = Number(m[1])
+    return major >= 10 ? major * 10000 + Number(m[2] ?? 0) : major * 10000 + Number(m[2] ?? 0) * 100
+  }
+
+  get registry(): TypeRegistry {
+    return this.settings.registry
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.queue.length - this.queueHead
+  }
+
+  private attach(socket: net.Socket): void {
+    this.socket = socket
+    socket.setNoDelay(true)
+    socket.on("data", this.onData)
+    socket.on("error", this.onSocketError)
+    socket.on("close", this.onSocketClose)
+  }
+
+  private onData = (chunk: Buffer): void => {
+    try {
+      this.reader.feed(chunk)
+    } catch (e) {
+      this.destroy(
+        new Errors.ProtocolError({
+          message: `the server sent something that is not the PostgreSQL protocol (${e instanceof Error ? e.message : String(e)}); the connection was closed`,
+          cause: e
+        })
+      )
+    }
+  }
+
+  private onSocketError = (err: Error & { code?: string }): void => {
+    this.destroy(connectionError(this.target, err, "the connection to the server failed"))
+  }
+
+  private onSocketClose = (): void => {
+    if (!this.closed) {
+      this.destroy(
+        new Errors.PostgresConnectionError({
+          message: `the server at ${describeAddress(this.target)} closed the connection unexpectedly${this.inFlight > 0 ? " while a query was running" : ""}; the connection is gone, open a new one`,
+          host: this.target.host,
+          port: this.target.port,
+          reason: "reset"
+        })
+      )
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Connecting
+  // -------------------------------------------------------------------------
+
+  /** Opens a socket to the first address that answers, negotiates TLS, authenticates. */
+  static connect(options: ResolvedConnectOptions, settings: SessionOptions, cb: Callback<Session>): { abort(): void } {
+    let aborted = false
+    let current: net.Socket | undefined
+    let session: Session | undefined
+    let timer: NodeJS.Timeout | undefined
+    const finish = (err: SessionError | undefined, s?: Session) => {
+      if (timer) clearTimeout(timer)
+      timer = undefined
+      if (aborted) return
+      aborted = true
+      if (err) {
+        current?.destroy()
+        session?.destroy(err)
+      }
+      cb(err, s)
+    }
+    if (options.connectTimeoutMs && options.connectTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        finish(
+          new Errors.PostgresConnectionError({
+            message: `could not connect to ${options.addresses.map(describeAddress).join(", ")} within ${options.connectTimeoutMs} ms; check that the server is up and reachable, or raise the connect timeout`,
+            host: options.addresses[0]?.host,
+            port: options.addresses[0]?.port,
+            reason: "timeout"
+          })
+        )
+      }, options.connectTimeoutMs)
+    }
+    const tryAddress = (i: number, lastError: SessionError | undefined) => {
+      if (aborted) return
+      const address = options.addresses[i]
+      if (address === undefined) {
+        finish(
+          lastError ??
+            new Errors.PostgresConnectionError({ message: "no host to connect to", reason: "other" })
+        )
+        return
+      }
+      openSocket(options, address, (sockErr, socket) => {
+        if (aborted) {
+          socket?.destroy()
+          return
+        }
+        if (sockErr || !socket) {
+          tryAddress(i + 1, sockErr)
+          return
+        }
+        current = socket
+        const s = new Session(socket, options, settings, address)
+        session = s
+        s.startup((err) => {
+          if (err) {
+            // a server error (bad password, no such database) is final; a socket error tries the next host
+            if (err._tag === "PostgresConnectionError" && i + 1 < options.addresses.length) {
+              s.destroy(err)
+              tryAddress(i + 1, err)
+            } else finish(err)
+          } else finish(undefined, s)
+        })
+      })
+    }
+    tryAddress(0, undefined)
+    return {
+      abort: () => {
+        finish(
+          new Errors.PostgresConnectionError({ message: "connection attempt interrupted", reason: "other" })
+        )
+      }
+    }
+  }
+
+  private startup(cb: (err: SessionError | undefined) => void): void {
+    const params: { [k: string]: string } = {
+      user: this.options.user,
+      database: this.options.database,
+      client_encoding: "UTF8",
+      DateStyle: "ISO",
+      ...this.options.serverSettings
+    }
+    let scram: { state: unknown; expected?: string } | undefined
+    const password = (): string | undefined =>
+      this.options.password === undefined ? undefined : Redacted.value(this.options.password)
+    const noPassword = () =>
+      new Errors.PostgresConnectionError({
+        message: `the server at ${describeAddress(this.target)} asks for a password for user "${this.options.user}" and none was given (password option, DSN, PGPASSWORD or ~/.pgpass)`,
+        host: this.target.host,
+        port: this.target.port,
+        reason: "auth"
+      })
+    let error: SessionError | undefined
+    const self = this
+    const request: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start, end) {
+        switch (type) {
+          case B.Authentication: {
+            const auth = Reader.parseAuthentication(buf, start, end)
+            try {
+              self.authenticate(auth, password, noPassword, (s) => (scram = s), () => scram)
+            } catch (e) {
+              error = e as SessionError
+              self.destroy(error)
+            }
+            return
+          }
+          case B.BackendKeyData: {
+            const k = Reader.parseBackendKeyData(buf, start)
+            self.processId = k.processId
+            self.secretKey = k.secretKey
+            return
+          }
+          case B.ErrorResponse:
+            error = errorFromFields(Reader.parseErrorFields(buf, start, end))
+            return
+          case B.NegotiateProtocolVersion:
+            return
+          default:
+            error = new Errors.ProtocolError({ message: `unexpected message 0x${type.toString(16)} during startup` })
+        }
+      },
+      done() {
+        cb(error)
+      },
+      fail(e) {
+        cb(error ?? e)
+      }
+    }
+    this.enqueue(request)
+    this.writer.startup(params)
+    this.flushNow()
+  }
+
+  private authenticate(
+    auth: Reader.AuthRequest,
+    password: () => string | undefined,
+    noPassword: () => SessionError,
+    setScram: (s: { state: unknown; expected?: string }) => void,
+    getScram: () => { state: unknown; expected?: string } | undefined
+  ): void {
+    switch (auth.kind) {
+      case "ok":
+        return
+      case "cleartext": {
+        const p = password()
+        if (p === undefined) throw noPassword()
+        this.writer.password(p)
+        this.flushNow()
+        return
+      }
+      case "md5": {
+        const p = password()
+        if (p === undefined) throw noPassword()
+        this.writer.password(Scram.md5Password(this.options.user, p, auth.salt))
+        this.flushNow()
+        return
+      }
+      case "sasl": {
+        const p = password()
+        if (p === undefined) throw noPassword()
+        if (!auth.mechanisms.includes("SCRAM-SHA-256")) {
+          throw new Errors.PostgresConnectionError({
+            message: `the server offers SASL mechanisms ${auth.mechanisms.join(", ")}; effect-pg supports SCRAM-SHA-256`,
+            host: this.target.host,
+            port: this.target.port,
+            reason: "auth"
+          })
+        }
+        const start = Scram.scramStart("SCRAM-SHA-256")
+        setScram({ state: start.state })
+        this.writer.saslInitialResponse("SCRAM-SHA-256", start.clientFirstMessage)
+        this.flushNow()
+        return
+      }
+      case "sasl-continue": {
+        const s = getScram()
+        const p = password()
+        if (!s || p === undefined) throw new Errors.ProtocolError({ message: "SASL continue without a SASL exchange" })
+        try {
+          const next = Scram.scramContinue(s.state as Parameters<typeof Scram.scramContinue>[0], auth.data, p)
+          s.expected = next.expectedServerSignature
+          this.writer.saslResponse(next.clientFinalMessage)
+          this.flushNow()
+        } catch (e) {
+          throw this.scramFailure(e)
+        }
+        return
+      }
+      case "sasl-final": {
+        const s = getScram()
+        if (!s?.expected) throw new Errors.ProtocolError({ message: "SASL final without a SASL exchange" })
+        try {
+          Scram.scramFinish(s.expected, auth.data)
+        } catch (e) {
+          throw this.scramFailure(e)
+        }
+        return
+      }
+      case "unsupported":
+        throw new Errors.PostgresConnectionError({
+          message: `the server asks for authentication method ${auth.code}, which effect-pg does not support (supported: trust, password, md5, SCRAM-SHA-256)`,
+          host: this.target.host,
+          port: this.target.port,
+          reason: "auth"
+        })
+    }
+  }
+
+  private scramFailure(e: unknown): SessionError {
+    return new Errors.PostgresConnectionError({
+      message: `SCRAM authentication with ${describeAddress(this.target)} failed: ${e instanceof Error ? e.message : String(e)}`,
+      host: this.target.host,
+      port: this.target.port,
+      reason: "auth"
+    })
+  }
+
+  // -------------------------------------------------------------------------
+  // The queue
+  // -------------------------------------------------------------------------
+
+  private enqueue(request: Request): void {
+    this.queue.push(request)
+  }
+
+  private get head(): Request | undefined {
+    return this.queue[this.queueHead]
+  }
+
+  private shift(): Request | undefined {
+    const r = this.queue[this.queueHead]
+    if (r === undefined) return undefined
+    this.queue[this.queueHead++] = undefined as unknown as Request
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead)
+      this.queueHead = 0
+    }
+    return r
+  }
+
+  /** Writes the batch now (startup, auth, cancel paths). */
+  private flushNow(): void {
+    if (this.writer.pending > 0 && !this.closed) this.socket.write(this.writer.take())
+  }
+
+  /** Schedules one socket write for everything written in this tick. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(this.flushTick)
+  }
+
+  private flushTick = (): void => {
+    this.flushScheduled = false
+    this.flushNow()
+  }
+
+  /**
+   * Puts a request on the wire: `write` writes its messages (ending in Sync).
+   * While an exclusive request (COPY) holds the socket, writing waits.
+   */
+  send(request: Request, write: (w: Writer) => void): void {
+    if (this.closed) {
+      request.fail(this.goneError())
+      return
+    }
+    if (this.held !== undefined) {
+      this.held.push(() => this.send(request, write))
+      return
+    }
+    this.enqueue(request)
+    write(this.writer)
+    if (request.exclusive) this.held = []
+    this.scheduleFlush()
+  }
+
+  /** Writes more messages for the exclusive request in progress (COPY data). */
+  writeExclusive(write: (w: Writer) => void): boolean {
+    if (this.closed) return false
+    write(this.writer)
+    this.flushNow()
+    return !this.socket.writableNeedDrain
+  }
+
+  /** Calls `f` once the socket has room again (back-pressure for COPY). */
+  onDrain(f: () => void): void {
+    if (!this.socket.writableNeedDrain || this.closed) f()
+    else this.socket.once("drain", f)
+  }
+
+  private releaseHeld(): void {
+    const held = this.held
+    this.held = undefined
+    if (held) for (const f of held) f()
+  }
+
+  private onMessage(type: number, buf: Buffer, start: number, end: number): void {
+    switch (type) {
+      case B.ReadyForQuery: {
+        this.txStatus = buf[start]!
+        const r = this.shift()
+        if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
+        if (r.exclusive) this.releaseHeld()
+        this.settle(r, () => r.done())
+        return
+      }
+      case B.NoticeResponse: {
+        if (this.noticeListeners.size > 0) {
+          const notice = errorFromFields(Reader.parseErrorFields(buf, start, end))
+          for (const l of this.noticeListeners) safeCall(() => l(notice))
+        }
+        return
+      }
+      case B.NotificationResponse: {
+        const n = Reader.parseNotification(buf, start, end)
+        for (const l of this.notificationListeners) safeCall(() => l(n))
+        return
+      }
+      case B.ParameterStatus: {
+        const [k, v] = Reader.parseParameterStatus(buf, start, end)
+        this.parameters.set(k, v)
+        return
+      }
+      default: {
+        const r = this.head
+        if (r === undefined) {
+          if (type === B.ErrorResponse) {
+            // an unsolicited FATAL (admin shutdown, idle timeout): the server closes next
+            const err = errorFromFields(Reader.parseErrorFields(buf, start, end))
+            this.destroy(err)
+            return
+          }
+          throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} with no request waiting`)
+        }
+        r.handle(type, buf, start, end)
+      }
+    }
+  }
+
+  private settle(r: Request, f: () => void): void {
+    if (!r.abandoned) safeCall(f)
+    const s = r.onSettled
+    r.onSettled = undefined
+    if (s) safeCall(s)
+  }
+
+  private goneError(): SessionError {
+    return (
+      this.closeError ??
+      new Errors.ConnectionDoesNotExistError({
+        message: "the connection is closed; acquire or open a new one"
+      })
+    )
+  }
+
+  /** Fails every request and closes the socket at once. */
+  destroy(error?: SessionError): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeError =
+      error === undefined
+        ? new Errors.ConnectionDoesNotExistError({ message: "the connection was closed; acquire or open a new one" })
+        : error._tag === "PostgresConnectionError" || error._tag === "ConnectionDoesNotExistError"
+          ? error
+          : new Errors.PostgresConnectionError({
+              message: `the connection was closed after an error: ${error.message}`,
+              host: this.target.host,
+              port: this.target.port,
+              reason: error._tag === "ProtocolError" ? "protocol" : "closed",
+              cause: error
+            })
+    this.socket.destroy()
+    const pending = this.queue.slice(this.queueHead)
+    this.queue.length = 0
+    this.queueHead = 0
+    const held = this.held
+    this.held = undefined
+    const failWith = error ?? this.closeError
+    for (const r of pending) this.settle(r, () => r.fail(failWith))
+    if (held) for (const f of held) f()
+    for (const st of this.statements.values()) {
+      if (st.state === "preparing") {
+        const w = st.waiters
+        st.waiters = []
+        for (const f of w) safeCall(() => f(failWith))
+      }
+    }
+    this.statements.clear()
+    for (const l of this.terminationListeners) safeCall(() => l(error))
+  }
+
+  /** Sends Terminate and closes the socket once it is written. */
+  close(cb: () => void): void {
+    if (this.closed) {
+      cb()
+      return
+    }
+    this.writer.terminate()
+    const data = this.writer.take()
+    this.socket.end(data, () => {
+      this.destroy()
+      cb()
+    })
+    // never wait forever for a peer that does not read
+    setTimeout(() => {
+      this.destroy()
+      cb()
+    }, 2000).unref()
+  }
+
+  // -------------------------------------------------------------------------
+  // Cancellation
+  // -------------------------------------------------------------------------
+
+  /**
+   * Abandons a request: its result is dropped; if the server is executing it
+   * (it is at the head of the queue), a CancelRequest goes out on a fresh
+   * socket. `settled` is called once the server is done with it. If it is not
+   * done within `graceMs`, the session is destroyed: never reused in an
+   * unknown state.
+   */
+  abandon(r: Request, settled: () => void, graceMs = 5000): void {
+    if (!this.queue.includes(r, this.queueHead)) {
+      settled()
+      return
+    }
+    r.abandoned = true
+    const timer = setTimeout(() => {
+      this.destroy(
+        new Errors.PostgresConnectionError({
+          message: `an interrupted query did not stop within ${graceMs} ms of its cancel request; the connection was closed`,
+          host: this.target.host,
+          port: this.target.port,
+          reason: "timeout"
+        })
+      )
+    }, graceMs)
+    r.onSettled = () => {
+      clearTimeout(timer)
+      settled()
+    }
+    if (this.head === r) this.sendCancel()
+    else {
+      // it runs after the ones ahead of it: cancel it when it starts
+      const handle = r.handle.bind(r)
+      let cancelled = false
+      r.handle = (type, buf, start, end) => {
+        if (!cancelled) {
+          cancelled = true
+          this.sendCancel()
+        }
+        handle(type, buf, start, end)
+      }
+    }
+  }
+
+  /** Sends a CancelRequest for whatever the server is running now. */
+  sendCancel(): void {
+    if (this.closed || this.cancelInFlight) return
+    this.cancelInFlight = true
+    const w = new Writer().cancelRequest(this.processId, this.secretKey).take()
+    const done = () => {
+      this.cancelInFlight = false
+    }
+    openPlainSocket(this.target, (err, socket) => {
+      if (err || !socket) {
+        done()
+        return
+      }
+      socket.on("error", () => {})
+      socket.end(w)
+      socket.on("close", done)
+    })
+  }
+
+  // -------------------------------------------------------------------------
+  // Simple protocol
+  // -------------------------------------------------------------------------
+
+  /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
+  simpleQuery(sql: string, cb: Callback<string>): Request {
+    let status = ""
+    let error: SessionError | undefined
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start, end) {
+        switch (type) {
+          case B.CommandComplete:
+            status = Reader.parseCommandComplete(buf, start, end)
+            return
+          case B.ErrorResponse:
+            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), sql)
+            return
+          case B.CopyInResponse:
+            // COPY FROM STDIN through execute(): refuse it so the connection stays usable
+            writeCopyFail = true
+            return
+          default:
+            return
+        }
+      },
+      done() {
+        cb(error, status)
+      },
+      fail(e) {
+        cb(error ?? e, undefined)
+      }
+    }
+    let writeCopyFail = false
+    const handle = r.handle
+    const self = this
+    r.handle = function (type, buf, start, end) {
+      handle.call(r, type, buf, start, end)
+      if (writeCopyFail) {
+        writeCopyFail = false
+        self.writer.copyFail("COPY FROM STDIN is not supported by execute(); use copyToTable")
+        self.flushNow()
+      }
+    }
+    this.send(r, (w) => w.query(sql))
+    return r
+  }
+
+  // -------------------------------------------------------------------------
+  // Statements
+  // -------------------------------------------------------------------------
+
+  /**
+   * Gets a ready statement for `sql`: from the cache, or by sending
+   * Parse/Describe/Sync (and introspecting unknown types). `cb` receives it.
+   * Returns a handle to abandon the wait.
+   */
+  statement(sql: string, cb: Callback<Statement>, forceUncached = false): void {
+    const cacheable =
+      !forceUncached && this.settings.statementCacheSize > 0 && sql.length <= this.settings.maxCacheableStatementSize
+    if (cacheable) {
+      const hit = this.statements.get(sql)
+      if (hit !== undefined) {
+        const lifetime = this.settings.maxCachedStatementLifetime
+        if (hit.state === "ready" && lifetime > 0 && Date.now() - hit.preparedAt > lifetime) {
+          this.evict(hit)
+        } else {
+          // LRU: move to the end
+          this.statements.delete(sql)
+          this.statements.set(sql, hit)
+          if (hit.state === "ready") cb(undefined, hit)
+          else hit.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, hit)))
+          return
+        }
+      }
+    }
+    const st: Statement = {
+      name: `__epg_${(++statementCounter).toString(36)}`,
+      sql,
+      cached: cacheable,
+      state: "preparing",
+      waiters: [],
+      paramOids: [],
+      fields: [],
+      paramCodecs: [],
+      paramFormats: [],
+      resultCodecs: [],
+      resultFormats: [],
+      make: undefined,
+      preparedAt: Date.now()
+    }
+    if (cacheable) {
+      this.statements.set(sql, st)
+      if (this.statements.size > this.settings.statementCacheSize) {
+        const oldest = this.statements.values().next().value
+        if (oldest !== undefined && oldest !== st) this.evict(oldest)
+      }
+    }
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /** Drops a statement from the cache and closes it on the server. */
+  evict(st: Statement): void {
+    if (this.statements.get(st.sql) === st) this.statements.delete(st.sql)
+    if (st.state === "ready") this.closeStatement(st.name)
+  }
+
+  /** Forgets every cached statement (after DISCARD ALL, or on reloadSchemaState). */
+  clearStatements(closeOnServer: boolean): void {
+    for (const st of this.statements.values()) {
+      if (closeOnServer && st.state === "ready") this.closeStatement(st.name)
+    }
+    for (const [sql, st] of this.statements) if (st.state !== "preparing") this.statements.delete(sql)
+  }
+
+  private closeStatement(name: string): void {
+    if (this.closed) return
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle() {},
+      done() {},
+      fail() {}
+    }
+    this.send(r, (w) => w.close("S", name).sync())
+  }
+
+  private prepare(st: Statement): void {
+    let error: SessionError | undefined
+    const self = this
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start, end) {
+        switch (type) {
+          case B.ParameterDescription:
+            st.paramOids = Reader.parseParameterDescription(buf, start, end)
+            return
+          case B.RowDescription:
+            st.fields = Reader.parseRowDescription(buf, start, end)
+            return
+          case B.ErrorResponse:
+            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
+            return
+          default:
+            return // ParseComplete, NoData
+        }
+      },
+      done() {
+        if (error) self.statementFailed(st, error)
+        else self.resolveTypes(st)
+      },
+      fail(e) {
+        self.statementFailed(st, error ?? e)
+      }
+    }
+    this.send(r, (w) => w.parse(st.name, st.sql).describe("S", st.name).sync())
+  }
+
+  private statementFailed(st: Statement, error: SessionError): void {
+    st.state = "failed"
+    if (this.statements.get(st.sql) === st) this.statements.delete(st.sql)
+    const waiters = st.waiters
+    st.waiters = []
+    for (const w of waiters) safeCall(() => w(error))
+  }
+
+  /** Introspects unknown type OIDs if needed, then builds the statement's codecs. */
+  private resolveTypes(st: Statement): void {
+    const unknown = new Set<number>()
+    for (const oid of st.paramOids) if (this.registry.needsIntrospection(oid)) unknown.add(oid)
+    for (const f of st.fields) if (this.registry.needsIntrospection(f.typeOid)) unknown.add(f.typeOid)
+    if (unknown.size === 0) {
+      this.finishStatement(st)
+      return
+    }
+    this.introspect([...unknown], (err) => {
+      if (err) this.statementFailed(st, err)
+      else this.finishStatement(st)
+    })
+  }
+
+  /** Fetches pg_type rows for `oids` and registers their codecs. */
+  introspect(oids: ReadonlyArray<number>, cb: (err: SessionError | undefined) => void): void {
+    this.query(TypeRegistry.INTROSPECT_SQL, [oids.map(String)], (err, result) => {
+      if (err) {
+        cb(err)
+        return
+      }
+      try {
+        this.registry.addIntrospected(result!.rows.map((row) => toIntrospected(row as PgRecord.Record)))
+        // OIDs the catalog does not know stay text; mark them as seen
+        cb(undefined)
+      } catch (e) {
+        cb(new Errors.ProtocolError({ message: `could not build codecs for types ${oids.join(", ")}: ${String(e)}`, cause: e }))
+      }
+    })
+  }
+
+  private finishStatement(st: Statement): void {
+    const reg = this.registry
+    st.paramCodecs = st.paramOids.map((oid) => reg.get(oid) ?? reg.fallback)
+    st.paramFormats = st.paramCodecs.map((c) => c.format)
+    st.resultCodecs = st.fields.map((f) => reg.get(f.typeOid) ?? reg.fallback)
+    st.resultFormats = st.resultCodecs.map((c) => c.format)
+    if (st.resultFormats.length > 0 && st.resultFormats.every((f) => f === st.resultFormats[0])) {
+      st.resultFormats = [st.resultFormats[0]!]
+    }
+    if (st.paramFormats.length > 0 && st.paramFormats.every((f) => f === st.paramFormats[0])) {
+      st.paramFormats = [st.paramFormats[0]!]
+    }
+    if (st.fields.length > 0) {
+      const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
+      const factory = this.settings.recordFactory
+      st.make = factory ? (values) => factory(shape, values) : shape.make
+    }
+    st.state = "ready"
+    st.preparedAt = Date.now()
+    const waiters = st.waiters
+    st.waiters = []
+    for (const w of waiters) safeCall(() => w(undefined))
+  }
+
+  /** Encodes arguments with the statement's parameter codecs. */
+  encodeArgs(st: Statement, args: ReadonlyArray<unknown>): Array<WireValue> | SessionError {
+    if (args.length !== st.paramOids.length) {
+      return new Errors.InterfaceError({
+        message: `the statement expects ${st.paramOids.length} argument${st.paramOids.length === 1 ? "" : "s"}, ${args.length} ${args.length === 1 ? "was" : "were"} passed: ${truncate(st.sql)}`
+      })
+    }
+    const out = new Array<WireValue>(args.length)
+    for (let i = 0; i < args.length; i++) {
+      const v = args[i]
+      if (v === null || v === undefined) {
+        out[i] = null
+        continue
+      }
+      const codec = st.paramCodecs[i]!
+      try {
+        out[i] = codec.encode(v)
+      } catch (e) {
+        const expected = e instanceof EncodeError ? e.expected : codec.name
+        const given = e instanceof EncodeError ? e.given : describeValue(v)
+        return new Errors.DataError({
+          message: `invalid input for query argument $${i + 1} (type ${codec.name}): expected ${expected}, got ${given}`,
+          position: i + 1,
+          expected,
+          given
+        })
+      }
+    }
+    return out
+  }
+
+  // -------------------------------------------------------------------------
+  // Extended protocol queries
+  // -------------------------------------------------------------------------
+
+  /**
+   * Runs `sql` with `args` through a prepared statement and collects rows.
+   * The returned task can be abandoned at any phase.
+   */
+  query(
+    sql: string,
+    args: ReadonlyArray<unknown>,
+    cb: Callback<ExecuteResult>,
+    retried = false,
+    task: Task = new Task()
+  ): Task {
+    this.statement(sql, (err, st) => {
+      if (task.abandoned) return
+      if (err) {
+        cb(err, undefined)
+        return
+      }
+      const values = this.encodeArgs(st!, args)
+      if (!Array.isArray(values)) {
+        if (!st!.cached) this.closeStatement(st!.name)
+        cb(values, undefined)
+        return
+      }
+      task.request = this.execute(st!, [values], false, (err2, results) => {
+        if (err2 && !retried && st!.cached && isStaleStatement(err2) && this.txStatus === 0x49 && !task.abandoned) {
+          // the cached plan went stale (DDL): drop it and run once more
+          this.evict(st!)
+          this.query(sql, args, cb, true, task)
+          return
+        }
+        cb(err2, results ? results[0] : undefined)
+      })
+    })
+    return task
+  }
+
+  /**
+   * Binds and executes a ready statement once per argument set, all before
+   * one Sync: one implicit transaction, all or nothing. `collect` keeps the
+   * rows of each execution.
+   */
+  execute(
+    st: Statement,
+    argSets: ReadonlyArray<ReadonlyArray<WireValue>>,
+    skipRows: boolean,
+    cb: Callback<Array<ExecuteResult>>
+  ): Request {
+    const results: Array<ExecuteResult> = []
+    let rows: Array<unknown> = []
+    let error: SessionError | undefined
+    const codecs = st.resultCodecs
+    const make = st.make
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start, end) {
+        if (type === B.DataRow) {
+          if (skipRows || error !== undefined) return
+          const n = buf.readInt16BE(start)
+          const values = new Array<unknown>(n)
+          let at = start + 2
+          try {
+            for (let i = 0; i < n; i++) {
+              const len = buf.readInt32BE(at)
+              at += 4
+              if (len < 0) values[i] = null
+              else {
+                values[i] = codecs[i]!.decode(buf, at, at + len)
+                at += len
+              }
+            }
+          } catch (e) {
+            error = new Errors.DataError({
+              message: `could not decode a value of column ${rows.length}: ${e instanceof Error ? e.message : String(e)}`,
+              row: results.length
+            })
+            return
+          }
+          rows.push(make!(values))
+          return
+        }
+        switch (type) {
+          case B.CommandComplete:
+            results.push({ rows, status: Reader.parseCommandComplete(buf, start, end) })
+            rows = []
+            return
+          case B.EmptyQueryResponse:
+            results.push({ rows, status: "" })
+            rows = []
+            return
+          case B.ErrorResponse:
+            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
+            return
+          default:
+            return // BindComplete, CloseComplete, PortalSuspended
+        }
+      },
+      done() {
+        cb(error, error ? undefined : results)
+      },
+      fail(e) {
+        cb(error ?? e, undefined)
+      }
+    }
+    const formats = st.paramFormats
+    const resultFormats = st.resultFormats
+    const name = st.name
+    const cached = st.cached
+    this.send(r, (w) => {
+      for (let i = 0; i < argSets.length; i++) {
+        w.bind("", name, formats, argSets[i]!, resultFormats).execute("", 0)
+      }
+      if (!cached) w.close("S", name)
+      w.sync()
+    })
+    return r
+  }
+
+  /** Sends a request built by another module (COPY, cursors). */
+  sendRequest(r: Request, write: (w: Writer) => void): void {
+    this.send(r, write)
+  }
+}
+
+/** A query in progress: the request on the wire, once there is one. */
+export class Task {
+  request: Request | undefined
+  abandoned = false
+  /** Abandons the task; `settled` runs once the server is done with it. */
+  abandon(session: Session, settled: () => void, graceMs?: number): void {
+    this.abandoned = true
+    if (this.request !== undefined) session.abandon(this.request, settled, graceMs)
+    else {
+      // still waiting for its statement: nothing is on the wire for it
+      settled()
+    }
+  }
+}
+
+export type { Request }
+
+const isStaleStatement = (e: SessionError): boolean =>
+  "sqlstate" in e &&
+  ((e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message)) || e.sqlstate === "26000")
+
+const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)}...` : sql)
+
+const safeCall = (f: () => void): void => {
+  try {
+    f()
+  } catch (e) {
+    // a user callback threw: report it, never let it break the protocol state
+    queueMicrotask(() => {
+      throw e
+    })
+  }
+}
+
+const toIntrospected = (row: PgRecord.Record): IntrospectedType => ({
+  oid: Number(row.get("oid")),
+  name: String(row.get("name")),
+  schema: String(row.get("schema")),
+  kind: String(row.get("kind")),
+  elemOid: Number(row.get("elemOid") ?? 0),
+  baseOid: Number(row.get("baseOid") ?? 0),
+  rangeSubtypeOid: Number(row.get("rangeSubtypeOid") ?? 0),
+  attrNames: (row.get("attrNames") as ReadonlyArray<string> | null) ?? [],
+  attrOids: ((row.get("attrOids") as ReadonlyArray<unknown> | null) ?? []).map(Number)
+})
+
+/** "host:port" or the socket path, for messages. */
+export const describeAddress = (a: ResolvedConnectOptions["addresses"][number]): string =>
+  a.kind === "unix" ? (a.path ?? `${a.host}/.s.PGSQL.${a.port}`) : a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+
+const connectionError = (
+  a: ResolvedConnectOptions["addresses"][number],
+  err: Error & { code?: string },
+  what: string
+): Errors.PostgresConnectionError => {
+  const code = err.code ?? ""
+  const reason =
+    code === "ECONNREFUSED" || code === "ENOENT"
+      ? "refused"
+      : code === "ECONNRESET" || code === "EPIPE"
+        ? "reset"
+        : code === "ENOTFOUND" || code === "EAI_AGAIN"
+          ? "dns"
+          : code === "ETIMEDOUT"
+            ? "timeout"
+            : code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL") || /certificate|self.signed|SSL|TLS/i.test(err.message)
+              ? "tls"
+              : "other"
+  const hint =
+    reason === "refused"
+      ? "is the server running and accepting connections there?"
+      : reason === "dns"
+        ? "check the host name"
+        : reason === "tls"
+          ? "check sslmode and the certificates (sslrootcert, sslcert, sslkey)"
+          : "the server or the network dropped the connection"
+  return new Errors.PostgresConnectionError({
+    message: `${what}: ${describeAddress(a)}: ${err.message}; ${hint}`,
+    host: a.host,
+    port: a.port,
+    reason,
+    cause: { code, message: err.message }
+  })
+}
+
+const openPlainSocket = (
+  a: ResolvedConnectOptions["addresses"][number],
+  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
+): void => {
+  const socket =
+    a.kind === "unix" ? net.connect({ path: a.path ?? `${a.host}/.s.PGSQL.${a.port}` }) : net.connect({ host: a.host, port: a.port })
+  const onError = (err: Error) => {
+    socket.destroy()
+    cb(connectionError(a, err, "could not connect to the server"), undefined)
+  }
+  socket.once("error", onError)
+  socket.once("connect", () => {
+    socket.off("error", onError)
+    cb(undefined, socket)
+  })
+}
+
+/** Opens the socket and, per sslmode, upgrades it to TLS. */
+const openSocket = (
+  options: ResolvedConnectOptions,
+  a: ResolvedConnectOptions["addresses"][number],
+  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
+): void => {
+  openPlainSocket(a, (err, socket) => {
+    if (err || !socket) {
+      cb(err, undefined)
+      return
+    }
+    const mode = options.sslmode
+    if (a.kind === "unix" || mode === "disable" || mode === "allow") {
+      cb(undefined, socket)
+      return
+    }
+    socket.write(new Writer().sslRequest().take())
+    const onError = (e: Error) => {
+      socket.destroy()
+      cb(connectionError(a, e, "could not negotiate TLS"), undefined)
+    }
+    socket.once("error", onError)
+    socket.once("data", (chunk: Buffer) => {
+      socket.off("error", onError)
+      const answer = chunk[0]
+      if (answer === 0x4e /* N */) {
+        if (mode === "prefer") {
+          cb(undefined, socket)
+        } else {
+          socket.destroy()
+          cb(
+            new Errors.PostgresConnectionError({
+              message: `the server at ${describeAddress(a)} does not support TLS, and sslmode is ${mode}; use sslmode=prefer or disable, or enable ssl on the server`,
+              host: a.host,
+              port: a.port,
+              reason: "tls"
+            }),
+            undefined
+          )
+        }
+        return
+      }
+      if (answer !== 0x53 /* S */ || chunk.length > 1) {
+        socket.destroy()
+        cb(
+          new Errors.PostgresConnectionError({
+            message: `the server at ${describeAddress(a)} answered the TLS request with something unexpected; is it a PostgreSQL server?`,
+            host: a.host,
+            port: a.port,
+            reason: "protocol"
+          }),
+          undefined
+        )
+        return
+      }
+      const t = options.tls
+      const tlsOptions: tls.ConnectionOptions = {
+        socket,
+        servername: net.isIP(a.host) ? undefined : (t.servername ?? a.host),
+        rejectUnauthorized: t.rejectUnauthorized,
+        ...(t.ca !== undefined ? { ca: t.ca } : {}),
+        ...(t.cert !== undefined ? { cert: t.cert } : {}),
+        ...(t.key !== undefined ? { key: t.key } : {}),
+        ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+        ...(t.checkServerIdentity ? {} : { checkServerIdentity: () => undefined })
+      }
+      const secure = tls.connect(tlsOptions)
+      const onTlsError = (e: Error) => {
+        secure.destroy()
+        cb(connectionError(a, e, "TLS handshake failed"), undefined)
+      }
+      secure.once("error", onTlsError)
+      secure.once("secureConnect", () => {
+        secure.off("error", onTlsError)
+        cb(undefined, secure)
+      })
+    })
+  })
+}
+
+/** A fresh random string, for statement and portal names of one-off requests. */
+export const uniqueName = (prefix: string): string => `${prefix}${randomBytes(6).toString("hex")}`

@@ -1,0 +1,108 @@
+/**
+ * Throwaway PostgreSQL clusters for tests that misconfigure, stop or fill a
+ * server: initdb into a temporary directory, start on a free port, removed
+ * when the test's Scope closes. The shared local server is never touched.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { freePort } from "./db.js"
+
+/** A running throwaway cluster. */
+export interface Cluster {
+  readonly port: number
+  readonly host: string
+  readonly socketDir: string
+  readonly dataDir: string
+  /** runs SQL as the superuser over the unix socket (psql), returns stdout */
+  readonly psql: (sql: string, database?: string) => string
+  readonly stop: () => void
+  readonly start: () => void
+}
+
+export interface ClusterOptions {
+  /** pg_hba.conf lines (the superuser keeps trust over the unix socket) */
+  readonly hba?: ReadonlyArray<string>
+  /** postgresql.conf settings */
+  readonly conf?: Readonly<Record<string, string>>
+  /** SQL run once after start, as the superuser */
+  readonly setup?: ReadonlyArray<string>
+  /** files to write into the data directory before start (certificates) */
+  readonly files?: Readonly<Record<string, { readonly content: string; readonly mode?: number }>>
+}
+
+const pgBin = (): string => {
+  const base = "/usr/lib/postgresql"
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : []
+  if (versions.length > 0) return path.join(base, versions[0]!, "bin")
+  const which = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" })
+  if (which.status === 0) return which.stdout.trim()
+  throw new Error("no PostgreSQL server binaries found (initdb, pg_ctl)")
+}
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0
+
+/** Runs a server binary, as the postgres OS user when we are root (initdb refuses root). */
+const run = (bin: string, args: ReadonlyArray<string>, opts: { input?: string } = {}): string => {
+  const cmd = isRoot ? "runuser" : bin
+  const argv = isRoot ? ["-u", "postgres", "--", bin, ...args] : [...args]
+  return execFileSync(cmd, argv, { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"], cwd: "/" })
+}
+
+/** Creates and starts a cluster; it is stopped and deleted when the scope closes. */
+export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cluster, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const bin = pgBin()
+      const port = await freePort()
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-pg-cluster-"))
+      const dataDir = path.join(root, "data")
+      const socketDir = path.join(root, "sock")
+      fs.mkdirSync(socketDir)
+      if (isRoot) execFileSync("chown", ["-R", "postgres:postgres", root])
+      fs.chmodSync(root, 0o755)
+      run(path.join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--no-sync"])
+      const hba = ["local all postgres trust", ...(options.hba ?? ["host all all 127.0.0.1/32 trust"])]
+      const conf = {
+        listen_addresses: "'127.0.0.1'",
+        port: String(port),
+        unix_socket_directories: `'${socketDir}'`,
+        fsync: "off",
+        shared_buffers: "16MB",
+        max_connections: "20",
+        ...options.conf
+      }
+      const write = (file: string, content: string, mode = 0o600) => {
+        const p = path.join(dataDir, file)
+        fs.writeFileSync(p, content, { mode })
+        if (isRoot) execFileSync("chown", ["postgres:postgres", p])
+      }
+      write("pg_hba.conf", hba.join("\n") + "\n")
+      fs.appendFileSync(path.join(dataDir, "postgresql.conf"), Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join("\n") + "\n")
+      for (const [name, f] of Object.entries(options.files ?? {})) write(name, f.content, f.mode ?? 0o600)
+      const pgCtl = path.join(bin, "pg_ctl")
+      const start = () => run(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-w", "-t", "30", "start"])
+      const stop = () => {
+        try {
+          run(pgCtl, ["-D", dataDir, "-m", "immediate", "-w", "stop"])
+        } catch {
+          // already stopped
+        }
+      }
+      start()
+      const psql = (sql: string, database = "postgres") =>
+        run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database], {
+          input: sql
+        })
+      for (const sql of options.setup ?? []) psql(sql)
+      return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, root } as Cluster & { root: string }
+    }),
+    (c) =>
+      Effect.sync(() => {
+        c.stop()
+        fs.rmSync((c as Cluster & { root: string }).root, { recursive: true, force: true })
+      })
+  )
