@@ -1,0 +1,205 @@
+/**
+ * effect-pg, driven the way an Effect application drives it: the pool is built once in a Scope
+ * (`PgPool.make` provided with a `Scope` we close at the end), and the callers are fibers forked
+ * by `Effect.forEach` inside one `Effect.runPromise` (peer `effect-pg`, the headline).
+ *
+ * Peer `effect-pg-promise` measures the other way a program can reach the pool: 64 plain async
+ * callers each awaiting `Effect.runPromise(pool.fetch(...))` per query (a Promise-based app
+ * calling into Effect at every query).
+ *
+ * effect-pg is written at the same time as this benchmark, so its modules are loaded with a
+ * computed dynamic `import()`: the typecheck never depends on them, and when they are missing or
+ * incomplete the worker reports "n/a: <reason>" and the other peers still run. The structural
+ * types below are what this adapter needs of the planned API (DESIGN.md, issue 8).
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import {
+  type Driver,
+  dsnOf,
+  effectLoop,
+  errorMessage,
+  expectRows,
+  makeScratchRows,
+  type MeasureRequest,
+  type Measurement,
+  promiseLoop,
+  randomId,
+  SCRATCH,
+  SCRATCH_COLUMNS,
+  type ScratchRow,
+  SQL,
+  WIDE_ROWS
+} from "../common.js"
+
+type Fx<A> = Effect.Effect<A, unknown, never>
+
+interface QueryApi {
+  readonly fetch: (sql: string, args?: ReadonlyArray<unknown>) => Fx<ReadonlyArray<unknown>>
+  readonly execute: (sql: string, args?: ReadonlyArray<unknown>) => Fx<unknown>
+  readonly executemany: (sql: string, argsList: ReadonlyArray<ReadonlyArray<unknown>>) => Fx<unknown>
+}
+
+interface PoolApi extends QueryApi {
+  readonly acquire: (options?: { readonly timeout?: unknown }) => Effect.Effect<QueryApi, unknown, Scope.Scope>
+  readonly copyRecordsToTable: (
+    table: string,
+    options: { readonly records: ReadonlyArray<ReadonlyArray<unknown>>; readonly columns?: ReadonlyArray<string> }
+  ) => Fx<unknown>
+}
+
+interface PoolModule {
+  readonly make: (options: Record<string, unknown>) => Effect.Effect<PoolApi, unknown, Scope.Scope>
+}
+
+/** Thrown when effect-pg cannot be loaded: the parent stops asking for effect-pg cases. */
+export class NotAvailable extends Error {}
+
+let modulePromise: Promise<PoolModule> | undefined
+
+const loadPool = (): Promise<PoolModule> =>
+  (modulePromise ??= (async () => {
+    // computed, so tsc does not resolve it; BENCH_EFFECT_PG_POOL points the adapter at another
+    // module with the same API (to test the adapter, or to compare a branch)
+    const override = process.env["BENCH_EFFECT_PG_POOL"]
+    const specifier = override ? pathToFileURL(resolve(override)).href : "../../src/Pool.js"
+    let mod: Record<string, unknown>
+    try {
+      mod = (await import(specifier)) as Record<string, unknown>
+    } catch (e) {
+      const code = (e as { code?: unknown }).code
+      const missing = code === "ERR_MODULE_NOT_FOUND" && !override && errorMessage(e).includes("/src/Pool.")
+      throw new NotAvailable(missing ? "src/Pool.ts does not exist yet" : `src/Pool.ts does not load: ${errorMessage(e)}`)
+    }
+    const ns = (typeof mod["make"] === "function" ? mod : (mod["PgPool"] ?? mod["default"])) as
+      | Record<string, unknown>
+      | undefined
+    if (!ns || typeof ns["make"] !== "function") {
+      throw new NotAvailable(`src/Pool.ts has no make(): exports are ${Object.keys(mod).join(", ") || "none"}`)
+    }
+    return ns as unknown as PoolModule
+  })())
+
+let cachedRows: Array<ReadonlyArray<unknown>> | undefined
+const recordRows = (n: number) => {
+  if (cachedRows?.length === n) return cachedRows
+  return (cachedRows = makeScratchRows(n).map((r: ScratchRow) => [
+    r.id,
+    r.name,
+    r.score,
+    r.created_at,
+    r.active,
+    JSON.stringify(r.data) // jsonb as text, as asyncpg does without a custom codec
+  ]))
+}
+
+/** a column of a record: by name (plain object or `get`), else by position */
+const fieldOf = (row: unknown, name: string): unknown => {
+  if (row === null || typeof row !== "object") return undefined
+  const r = row as Record<string, unknown> & { get?: (k: string) => unknown }
+  if (name in r) return r[name]
+  if (typeof r.get === "function") return r.get(name)
+  return (row as Record<number, unknown>)[0]
+}
+
+const need = (pool: PoolApi, method: keyof PoolApi) => {
+  if (typeof pool[method] !== "function") throw new NotAvailable(`PgPool has no ${String(method)}()`)
+}
+
+export const driver: Driver = {
+  async measure(req: MeasureRequest): Promise<Measurement> {
+    const PgPool = await loadPool()
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      const pool = await Effect.runPromise(
+        Scope.provide(scope)(
+          PgPool.make({ dsn: dsnOf(req.conn), minSize: req.pool, maxSize: req.pool })
+        )
+      )
+      need(pool, "fetch")
+
+      if (req.workload === "W4i" || req.workload === "W4c") {
+        need(pool, req.workload === "W4i" ? "executemany" : "copyRecordsToTable")
+        need(pool, "execute")
+        const rows = recordRows(req.rows)
+        const insertSql = `INSERT INTO ${SCRATCH} (${SCRATCH_COLUMNS.join(", ")}) VALUES ($1, $2, $3, $4, $5, $6)`
+        const load = (n: number) =>
+          req.workload === "W4i"
+            ? pool.executemany(insertSql, n === rows.length ? rows : rows.slice(0, n))
+            : pool.copyRecordsToTable(SCRATCH, {
+              records: n === rows.length ? rows : rows.slice(0, n),
+              columns: SCRATCH_COLUMNS
+            })
+        const reset = pool.execute(`TRUNCATE ${SCRATCH}`)
+        return await Effect.runPromise(Effect.gen(function*() {
+          yield* reset
+          if (req.firstRound) {
+            const warm = Math.min(rows.length, 10_000)
+            yield* load(warm)
+            const counted = yield* pool.fetch(`SELECT count(*)::int4 AS n FROM ${SCRATCH}`)
+            const n = fieldOf(counted[0], "n")
+            if (n !== warm) throw new Error(`effect-pg ${req.workload}: loaded ${warm} rows, table has ${String(n)}`)
+          }
+          let timed = 0
+          let loads = 0
+          do {
+            yield* reset
+            const t = performance.now()
+            yield* load(rows.length)
+            timed += performance.now() - t
+            loads++
+          } while (timed < req.durationMs)
+          yield* reset
+          return {
+            count: loads * rows.length,
+            elapsedMs: timed,
+            value: (loads * rows.length * 1000) / timed,
+            note: `${loads} load${loads === 1 ? "" : "s"}`
+          } satisfies Measurement
+        }))
+      }
+
+      if (req.workload === "W1") expectRows("effect-pg W1", await Effect.runPromise(pool.fetch(SQL.W1)), 1)
+      if (req.workload === "W2") expectRows("effect-pg W2", await Effect.runPromise(pool.fetch(SQL.W2, [1])), 1)
+      if (req.workload === "W3") expectRows("effect-pg W3", await Effect.runPromise(pool.fetch(SQL.W3)), WIDE_ROWS)
+
+      if (req.peer === "effect-pg-promise") {
+        const op = req.workload === "W1"
+          ? () => Effect.runPromise(pool.fetch(SQL.W1))
+          : req.workload === "W2"
+          ? () => Effect.runPromise(pool.fetch(SQL.W2, [randomId()]))
+          : undefined
+        if (!op) throw new Error(`effect-pg-promise: no loop for ${req.workload}`)
+        await promiseLoop(req.concurrency, req.warmupMs, op)
+        return await promiseLoop(req.concurrency, req.durationMs, op)
+      }
+
+      if (req.workload === "W5") need(pool, "acquire")
+      const loop = (durationMs: number, latency = false): Fx<Measurement> => {
+        switch (req.workload) {
+          case "W1":
+            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W1))
+          case "W2":
+            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W2, [randomId()]))
+          case "W3":
+            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W3), { perOp: WIDE_ROWS })
+          case "W5":
+            return effectLoop(req.concurrency, durationMs, () =>
+              Effect.scoped(
+                Effect.flatMap(pool.acquire({ timeout: "30 seconds" }), (conn) => conn.fetch(SQL.W5))
+              ))
+          case "W6":
+            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W6), { latency })
+          default:
+            return Effect.die(new Error(`effect-pg: no loop for ${req.workload}`))
+        }
+      }
+      return await Effect.runPromise(Effect.andThen(loop(req.warmupMs), loop(req.durationMs, req.latency)))
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+}
