@@ -39,6 +39,7 @@ export {
   DataError,
   InterfaceError,
   PoolClosedError,
+  PoolHookError,
   PostgresConnectionError,
   ProtocolError
 } from "./errors/client.js"

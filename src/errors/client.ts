@@ -263,7 +263,33 @@ export class DataError extends Data.TaggedError("DataError")<{
  * @since 0.1.0
  * @category models
  */
+/**
+ * A pool hook (`init`, `setup`, `reset`) failed; the connection it ran on
+ * was discarded. `cause` is what the hook failed with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolHookError extends Data.TaggedError("PoolHookError")<{
+  /** What happened and what to do. */
+  readonly message: string
+  /** Which hook failed. */
+  readonly hook: string
+  /** The hook's own failure (redacted). */
+  readonly cause?: unknown
+}> {
+  constructor(args: { readonly message: string; readonly hook: string; readonly cause?: unknown }) {
+    super({ ...args, message: redactDsn(args.message), cause: redactCause(args.cause) })
+  }
+
+  /** `PoolHookError (setup): message`. */
+  override toString(): string {
+    return `${this._tag} (${this.hook}): ${this.message}`
+  }
+}
+
 export type ClientError =
+  | PoolHookError
   | PostgresConnectionError
   | ConnectionDoesNotExistError
   | AcquireTimeoutError

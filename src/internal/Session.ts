@@ -21,6 +21,7 @@ import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
+import * as Dsn from "./dsn.js"
 import type { ResolvedConnectOptions } from "./dsn.js"
 import "./buffer.js"
 
@@ -79,6 +80,8 @@ export interface Statement {
   resultFormats: Array<number>
   make: ((values: Array<unknown>) => unknown) | undefined
   preparedAt: number
+  /** the SQL calls functions that change session state (advisory locks, set_config) */
+  touchesSession: boolean
 }
 
 /** The result of one Execute: its rows and command tag. */
@@ -155,7 +158,22 @@ export class Session {
   readonly terminationListeners = new Set<TerminationListener>()
   /** where this session is connected, for messages and cancel requests */
   readonly target: ResolvedConnectOptions["addresses"][number]
+  /**
+   * How the server authenticated us: `"none"` (trust, peer, cert: no
+   * password asked), `"password"` (cleartext), `"md5"`, `"SCRAM-SHA-256"` or
+   * `"SCRAM-SHA-256-PLUS"` (with tls-server-end-point channel binding).
+   */
+  authMethod: "none" | "password" | "md5" | Scram.ScramMechanism | undefined = undefined
   private cancelInFlight = false
+  /**
+   * Set when a command may have changed session state that a pool's reset
+   * must clear (SET, LISTEN, cursors, advisory locks); cleared by the reset.
+   */
+  stateDirty = false
+  /** queries run (Execute batches and simple queries): the pool's maxQueries */
+  queryCount = 0
+  /** a query was abandoned (interrupted or timed out): a pool discards the session */
+  interrupted = false
 
   private constructor(
     private socket: net.Socket,
@@ -309,8 +327,8 @@ export class Session {
       ...this.options.serverSettings
     }
     let scram: { state: unknown; expected?: string } | undefined
-    const password = (): string | undefined =>
-      this.options.password === undefined ? undefined : Redacted.value(this.options.password)
+    const secret = Dsn.passwordFor(this.options, this.target)
+    const password = (): string | undefined => (secret === undefined ? undefined : Redacted.value(secret))
     const noPassword = () =>
       new Errors.PostgresConnectionError({
         message: `the server at ${describeAddress(this.target)} asks for a password for user "${this.options.user}" and none was given (password option, DSN, PGPASSWORD or ~/.pgpass)`,
@@ -371,17 +389,25 @@ export class Session {
   ): void {
     switch (auth.kind) {
       case "ok":
+        this.authMethod ??= "none"
+        if (this.options.channelBinding === "require" && this.authMethod !== "SCRAM-SHA-256-PLUS") {
+          throw this.channelBindingRequired(`the server authenticated the session without it (method: ${this.authMethod})`)
+        }
         return
       case "cleartext": {
+        if (this.options.channelBinding === "require") throw this.channelBindingRequired("the server asks for a cleartext password")
         const p = password()
         if (p === undefined) throw noPassword()
+        this.authMethod = "password"
         this.writer.password(p)
         this.flushNow()
         return
       }
       case "md5": {
+        if (this.options.channelBinding === "require") throw this.channelBindingRequired("the server asks for an MD5 password")
         const p = password()
         if (p === undefined) throw noPassword()
+        this.authMethod = "md5"
         this.writer.password(Scram.md5Password(this.options.user, p, auth.salt))
         this.flushNow()
         return
@@ -397,9 +423,33 @@ export class Session {
             reason: "auth"
           })
         }
-        const start = Scram.scramStart("SCRAM-SHA-256")
+        // channel binding as libpq: PLUS when TLS is on and the server offers it (unless
+        // channelBinding=disable); "y,," when we could bind but the server did not offer it
+        const binding = this.options.channelBinding
+        const secure = this.socket instanceof tls.TLSSocket && this.socket.encrypted
+        let mechanism: Scram.ScramMechanism = "SCRAM-SHA-256"
+        let cbData: Scram.ChannelBindingData | undefined
+        if (secure && binding !== "disable" && auth.mechanisms.includes("SCRAM-SHA-256-PLUS")) {
+          try {
+            const raw = (this.socket as tls.TLSSocket).getPeerCertificate().raw
+            if (!raw) throw new Scram.ScramError("the server sent no certificate")
+            cbData = { type: "tls-server-end-point", data: Scram.tlsServerEndPointHash(raw) }
+          } catch (e) {
+            throw this.scramFailure(e)
+          }
+          mechanism = "SCRAM-SHA-256-PLUS"
+        } else if (binding === "require") {
+          throw this.channelBindingRequired(
+            secure ? "the server does not offer SCRAM-SHA-256-PLUS" : "the connection does not use TLS"
+          )
+        } else if (secure && binding !== "disable") {
+          // tells the server we support binding but it did not offer it (downgrade detection)
+          cbData = { type: "tls-server-end-point", data: Buffer.alloc(0) }
+        }
+        const start = Scram.scramStart(mechanism, undefined, cbData)
         setScram({ state: start.state })
-        this.writer.saslInitialResponse("SCRAM-SHA-256", start.clientFirstMessage)
+        this.authMethod = mechanism
+        this.writer.saslInitialResponse(mechanism, start.clientFirstMessage)
         this.flushNow()
         return
       }
@@ -435,6 +485,15 @@ export class Session {
           reason: "auth"
         })
     }
+  }
+
+  private channelBindingRequired(why: string): SessionError {
+    return new Errors.PostgresConnectionError({
+      message: `channelBinding is "require" but ${why}; channel binding needs SCRAM-SHA-256-PLUS over TLS (use sslmode=require or stronger, a SCRAM password, or channelBinding=prefer)`,
+      host: this.target.host,
+      port: this.target.port,
+      reason: "auth"
+    })
   }
 
   private scramFailure(e: unknown): SessionError {
@@ -656,6 +715,7 @@ export class Session {
       return
     }
     r.abandoned = true
+    this.interrupted = true
     const timer = setTimeout(() => {
       this.destroy(
         new Errors.PostgresConnectionError({
@@ -710,6 +770,9 @@ export class Session {
 
   /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
   simpleQuery(sql: string, cb: Callback<string>): Request {
+    const self = this
+    this.queryCount++
+    if (SESSION_FUNCTIONS.test(sql)) this.stateDirty = true
     let status = ""
     let error: SessionError | undefined
     const r: Request = {
@@ -719,6 +782,7 @@ export class Session {
         switch (type) {
           case B.CommandComplete:
             status = Reader.parseCommandComplete(buf, start, end)
+            if (changesSession(status)) self.stateDirty = true
             return
           case B.ErrorResponse:
             error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), sql)
@@ -740,7 +804,6 @@ export class Session {
     }
     let writeCopyFail = false
     const handle = r.handle
-    const self = this
     r.handle = function (type, buf, start, end) {
       handle.call(r, type, buf, start, end)
       if (writeCopyFail) {
@@ -794,7 +857,8 @@ export class Session {
       resultCodecs: [],
       resultFormats: [],
       make: undefined,
-      preparedAt: Date.now()
+      preparedAt: Date.now(),
+      touchesSession: SESSION_FUNCTIONS.test(sql)
     }
     if (cacheable) {
       this.statements.set(sql, st)
@@ -1016,6 +1080,9 @@ export class Session {
     let error: SessionError | undefined
     const codecs = st.resultCodecs
     const make = st.make
+    const self = this
+    this.queryCount++
+    if (st.touchesSession) this.stateDirty = true
     const r: Request = {
       abandoned: false,
       onSettled: undefined,
@@ -1046,10 +1113,13 @@ export class Session {
           return
         }
         switch (type) {
-          case B.CommandComplete:
-            results.push({ rows, status: Reader.parseCommandComplete(buf, start, end) })
+          case B.CommandComplete: {
+            const status = Reader.parseCommandComplete(buf, start, end)
+            if (changesSession(status)) self.stateDirty = true
+            results.push({ rows, status })
             rows = []
             return
+          }
           case B.EmptyQueryResponse:
             results.push({ rows, status: "" })
             rows = []
@@ -1104,6 +1174,29 @@ export class Task {
 }
 
 export type { Request }
+
+/** Functions whose effect outlives the query: a pool must reset after them. */
+const SESSION_FUNCTIONS = /pg_advisory_(?:xact_)?lock|pg_advisory_lock|set_config|pg_try_advisory_lock|dblink_connect/i
+
+/** Command tags that change session state (cheap: most tags fail the first test). */
+const changesSession = (tag: string): boolean => {
+  switch (tag.charCodeAt(0)) {
+    case 0x53: // S
+      return tag === "SET"
+    case 0x52: // R
+      return tag === "RESET"
+    case 0x4c: // L
+      return tag === "LISTEN"
+    case 0x55: // U
+      return tag === "UNLISTEN"
+    case 0x44: // D
+      return tag === "DECLARE CURSOR" || tag === "DEALLOCATE" || tag === "DEALLOCATE ALL"
+    case 0x50: // P
+      return tag === "PREPARE"
+    default:
+      return false
+  }
+}
 
 const isStaleStatement = (e: SessionError): boolean =>
   "sqlstate" in e &&
@@ -1245,17 +1338,7 @@ const openSocket = (
         )
         return
       }
-      const t = options.tls
-      const tlsOptions: tls.ConnectionOptions = {
-        socket,
-        servername: net.isIP(a.host) ? undefined : (t.servername ?? a.host),
-        rejectUnauthorized: t.rejectUnauthorized,
-        ...(t.ca !== undefined ? { ca: t.ca } : {}),
-        ...(t.cert !== undefined ? { cert: t.cert } : {}),
-        ...(t.key !== undefined ? { key: t.key } : {}),
-        ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
-        ...(t.checkServerIdentity ? {} : { checkServerIdentity: () => undefined })
-      }
+      const tlsOptions: tls.ConnectionOptions = { ...Dsn.tlsOptionsFor(options, a), socket }
       const secure = tls.connect(tlsOptions)
       const onTlsError = (e: Error) => {
         secure.destroy()
