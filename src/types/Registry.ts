@@ -12,7 +12,10 @@ import type { Codec, IntrospectedType } from "./Codec.js"
 import { utf8 } from "./internal/binary.js"
 import { make, rename, type TypeCodec } from "./internal/kit.js"
 import { arrayCodec } from "./array.js"
-import { ARRAY_OF, builtinTable, FALLBACK, fallbackCodec, LOW_OID_LIMIT } from "./builtins.js"
+import { addContainers, builtinTable, FALLBACK, fallbackCodec, LOW_OID_LIMIT } from "./builtins.js"
+import { compositeCodec } from "./composite.js"
+import { hstore } from "./hstore.js"
+import { multirangeCodec, rangeCodec } from "./ranges.js"
 import type { TimestampMode } from "./datetime.js"
 import type { Int8Mode, NumericMode } from "./numbers.js"
 import { defaultJson, encodeString, textLike, type JsonOptions } from "./text.js"
@@ -302,11 +305,9 @@ const buildTables = (
   }
   const lookup = (oid: number): TypeCodec | undefined => (oid < LOW_OID_LIMIT ? low[oid] : high.get(oid))
   for (const codec of state.user.values()) set(codec)
-  // built-in arrays of user-coded types
-  for (const [oid, codec] of state.user) {
-    const arrayOid = ARRAY_OF.get(oid)
-    if (arrayOid !== undefined && !state.user.has(arrayOid)) set(arrayCodec(arrayOid, "_" + codec.name, codec))
-  }
+  // built-in containers (arrays, ranges, record) over the user codecs, and a
+  // record codec that sees this registry's types
+  addContainers(low, lookup, (oid) => state.user.has(oid))
   for (const oid of state.missing) if (lookup(oid) === undefined) set(fallbackCodec(oid, "unknown"))
   // introspected types, dependencies first (built-ins and user codecs win over rows)
   const done = new Map<number, TypeCodec>()
@@ -339,6 +340,12 @@ const introspectedCodec = (t: IntrospectedType, build: (oid: number) => TypeCode
       return textLike(t.oid, t.name)
     case "d":
       return rename(build(t.baseOid), t.oid, t.name)
+    case "r":
+      return rangeCodec(t.oid, t.name, build(t.rangeSubtypeOid))
+    case "m":
+      return multirangeCodec(t.oid, t.name, build(t.rangeSubtypeOid))
+    case "c":
+      return compositeCodec(t.oid, t.name, t.attrNames, t.attrOids.map(build))
     case "b":
       return baseByName(t)
     default:
@@ -351,6 +358,8 @@ const baseByName = (t: IntrospectedType): TypeCodec => {
   switch (t.name) {
     case "citext":
       return textLike(t.oid, t.name)
+    case "hstore":
+      return hstore(t.oid, t.name)
     default:
       return fallbackCodec(t.oid, t.name)
   }

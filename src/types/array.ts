@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Writer, fail, utf8 } from "./internal/binary.js"
-import { make, type TypeCodec } from "./internal/kit.js"
+import { identity, make, type Encoder, type TypeCodec } from "./internal/kit.js"
 
 /**
  * Decodes a binary array (`array_send` format) whose elements are decoded by
@@ -88,27 +88,35 @@ const dimensionsOf = (value: ReadonlyArray<unknown>, flat: boolean): Array<numbe
 }
 
 /**
- * Encodes a nested JS array as a binary array of `element` (whose `encode`
- * gives the binary form of one element).
+ * Encodes a nested JS array as a binary array of elements of type
+ * `elementOid`, each through `encodeElement` (binary form; a string stands
+ * for its UTF-8 bytes). `flat`: nested JS arrays are element values (json),
+ * not dimensions.
  */
-export const encodeBinaryArray = (value: unknown, element: TypeCodec): Buffer => {
-  if (!Array.isArray(value)) return fail(`an array of ${element.name}`, value)
-  const dims = dimensionsOf(value, element.arrayValues)
+export const encodeBinaryArray = (
+  value: unknown,
+  elementOid: number,
+  encodeElement: Encoder,
+  flat = false,
+  lowerBound = 1
+): Buffer => {
+  if (!Array.isArray(value)) return fail("an array", value)
+  const dims = dimensionsOf(value, flat)
   const w = new Writer(64)
   if (dims === undefined) {
     w.int32(0)
     w.int32(0)
-    w.int32(element.oid)
+    w.int32(elementOid)
     return w.finish()
   }
   w.int32(dims.length)
   w.int32(0)
-  w.int32(element.oid)
+  w.int32(elementOid)
   for (let d = 0; d < dims.length; d++) {
     w.int32(dims[d]!)
-    w.int32(1)
+    w.int32(lowerBound)
   }
-  if (encodeLevel(w, value, dims, 0, element)) w.buf.writeInt32BE(1, 4)
+  if (encodeLevel(w, value, dims, 0, encodeElement, flat)) w.buf.writeInt32BE(1, 4)
   return w.finish()
 }
 
@@ -118,7 +126,8 @@ const encodeLevel = (
   value: ReadonlyArray<unknown>,
   dims: ReadonlyArray<number>,
   depth: number,
-  element: TypeCodec
+  encodeElement: Encoder,
+  flat: boolean
 ): boolean => {
   let hasNull = false
   const last = depth === dims.length - 1
@@ -128,16 +137,16 @@ const encodeLevel = (
       if (v === null || v === undefined) {
         w.int32(-1)
         hasNull = true
-      } else if (Array.isArray(v) && !element.arrayValues) {
+      } else if (Array.isArray(v) && !flat) {
         return fail("a rectangular array (sub-arrays of equal length)", value)
       } else {
-        w.lengthPrefixed(element.encode(v))
+        w.lengthPrefixed(encodeElement(v))
       }
     } else {
       if (!Array.isArray(v) || v.length !== dims[depth + 1]) {
         return fail("a rectangular array (sub-arrays of equal length)", v)
       }
-      if (encodeLevel(w, v, dims, depth + 1, element)) hasNull = true
+      if (encodeLevel(w, v, dims, depth + 1, encodeElement, flat)) hasNull = true
     }
   }
   return hasNull
@@ -254,29 +263,36 @@ const formatLevel = (
 }
 
 /**
- * The array codec of `element`: binary when the element codec is binary,
- * text otherwise.
+ * The array codec of `element`: the element's format (binary arrays of
+ * binary types, text arrays of text types, so `numeric[]` elements are the
+ * same strings as `numeric` values), plus the other form when the element
+ * has it (for arrays inside composites and ranges). `lowerBound` is what
+ * encoders send (0 for int2vector/oidvector).
  */
-export const arrayCodec = (oid: number, name: string, element: TypeCodec): TypeCodec => {
-  if (element.format === 1) {
-    const decodeElement = element.decode
-    return make(
-      oid,
-      name,
-      1,
-      (buf, start, end) => decodeBinaryArray(buf, start, end, decodeElement),
-      (value) => encodeBinaryArray(value, element)
-    )
-  }
-  const parseElement = element.parseText ?? ((s: string) => s)
+export const arrayCodec = (oid: number, name: string, element: TypeCodec, lowerBound = 1): TypeCodec => {
+  const parseElement = element.parseText
   const delimiter = element.delimiter
-  const format = (value: unknown) => formatTextArray(value, element)
-  return make(
-    oid,
-    name,
-    0,
-    (buf, start, end) => parseTextArray(utf8(buf, start, end), delimiter, parseElement),
-    format,
-    { parseText: (text) => parseTextArray(text, delimiter, parseElement), formatText: format }
-  )
+  const parseText = parseElement === undefined
+    ? undefined
+    : (text: string) => parseTextArray(text, delimiter, parseElement)
+  const formatText = element.formatText === undefined ? undefined : (value: unknown) => formatTextArray(value, element)
+  const decodeElement = element.decodeBinary
+  const encodeElement = element.encodeBinary
+  const decodeBinary = decodeElement === undefined
+    ? undefined
+    : (buf: Buffer, start: number, end: number) => decodeBinaryArray(buf, start, end, decodeElement)
+  const encodeBinary = encodeElement === undefined
+    ? undefined
+    : (value: unknown) => encodeBinaryArray(value, element.oid, encodeElement, element.arrayValues, lowerBound)
+  if (element.format === 1) {
+    return make(oid, name, 1, decodeBinary!, encodeBinary!, { parseText, formatText })
+  }
+  const parse = parseText ?? ((text: string) => parseTextArray(text, delimiter, identity))
+  const format = formatText ?? ((value: unknown) => fail(`an array of a type with a text form (${element.name})`, value))
+  return make(oid, name, 0, (buf, start, end) => parse(utf8(buf, start, end)), format, {
+    parseText: parse,
+    formatText: format,
+    decodeBinary,
+    encodeBinary
+  })
 }

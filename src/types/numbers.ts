@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { fail, latin1, readInt64Number, TWO_32 } from "./internal/binary.js"
-import { binary, text, type TypeCodec } from "./internal/kit.js"
+import { binary, text, withDecoder, type TypeCodec } from "./internal/kit.js"
 
 const INTEGER = /^\s*[+-]?\d+\s*$/
 const NUMERIC = /^\s*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]?inf(?:inity)?)\s*$/i
@@ -136,7 +136,10 @@ export const decodeInt8Number = (buf: Buffer, start: number): number => readInt6
  */
 export const int8 = (oid: number, name: string, mode: Int8Mode): TypeCodec =>
   mode === "string"
-    ? text(oid, name, undefined, formatInt8)
+    ? text(oid, name, undefined, formatInt8, {
+      decodeBinary: (buf, start) => buf.readBigInt64BE(start).toString(),
+      encodeBinary: encodeInt8
+    })
     : mode === "number"
       ? binary(oid, name, decodeInt8Number, encodeInt8, { parseText: Number, formatText: formatInt8 })
       : binary(oid, name, decodeInt8BigInt, encodeInt8, { parseText: BigInt, formatText: formatInt8 })
@@ -276,5 +279,106 @@ export const decodeNumericNumber = (buf: Buffer, start: number, end: number): nu
  */
 export const numeric = (oid: number, name: string, mode: NumericMode): TypeCodec =>
   mode === "number"
-    ? { ...text(oid, name, Number, formatNumeric), decode: decodeNumericNumber }
-    : { ...text(oid, name, undefined, formatNumeric), decode: decodeNumericString }
+    ? withDecoder(
+      text(oid, name, Number, formatNumeric, {
+        decodeBinary: (buf, start, end) => Number(decodeNumericBinary(buf, start, end)),
+        encodeBinary: encodeNumericBinary
+      }),
+      decodeNumericNumber
+    )
+    : withDecoder(
+      text(oid, name, undefined, formatNumeric, { decodeBinary: decodeNumericBinary, encodeBinary: encodeNumericBinary }),
+      decodeNumericString
+    )
+
+const NUMERIC_NAN = 0xc000
+const NUMERIC_PINF = 0xd000
+const NUMERIC_NINF = 0xf000
+const NUMERIC_NEG = 0x4000
+
+/**
+ * Decodes a binary numeric (base-10000 digits) to its decimal string, as the
+ * server prints it (`dscale` fraction digits).
+ */
+export const decodeNumericBinary = (buf: Buffer, start: number, _end?: number): string => {
+  const ndigits = buf.readUInt16BE(start)
+  const weight = buf.readInt16BE(start + 2)
+  const sign = buf.readUInt16BE(start + 4)
+  const dscale = buf.readUInt16BE(start + 6)
+  if (sign === NUMERIC_NAN) return "NaN"
+  if (sign === NUMERIC_PINF) return "Infinity"
+  if (sign === NUMERIC_NINF) return "-Infinity"
+  const digits = start + 8
+  let out = sign === NUMERIC_NEG ? "-" : ""
+  if (weight < 0 || ndigits === 0) {
+    out += "0"
+  } else {
+    for (let i = 0; i <= weight; i++) {
+      const d = i < ndigits ? buf.readUInt16BE(digits + i * 2) : 0
+      out += i === 0 ? String(d) : String(d).padStart(4, "0")
+    }
+  }
+  if (dscale > 0) {
+    let frac = ""
+    for (let i = weight + 1; frac.length < dscale; i++) {
+      const d = i >= 0 && i < ndigits ? buf.readUInt16BE(digits + i * 2) : 0
+      frac += String(d).padStart(4, "0")
+    }
+    out += "." + frac.slice(0, dscale)
+  }
+  return out
+}
+
+/** Encodes a numeric parameter (decimal string, number or bigint) in binary. */
+export const encodeNumericBinary = (value: unknown): Uint8Array => {
+  const s = formatNumeric(value).trim()
+  const lower = s.toLowerCase()
+  const special = lower === "nan"
+    ? NUMERIC_NAN
+    : lower === "infinity" || lower === "inf" || lower === "+infinity" || lower === "+inf"
+      ? NUMERIC_PINF
+      : lower === "-infinity" || lower === "-inf"
+        ? NUMERIC_NINF
+        : -1
+  if (special !== -1) {
+    const out = Buffer.alloc(8)
+    out.writeUInt16BE(special, 4)
+    return out
+  }
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i.exec(s)!
+  const negative = m[1] === "-"
+  let intPart = m[2]!
+  let fracPart = m[3] ?? ""
+  const exp = m[4] === undefined ? 0 : Number(m[4])
+  if (exp > 0) {
+    fracPart = fracPart.padEnd(exp, "0")
+    intPart += fracPart.slice(0, exp)
+    fracPart = fracPart.slice(exp)
+  } else if (exp < 0) {
+    intPart = intPart.padStart(-exp, "0")
+    fracPart = intPart.slice(intPart.length + exp) + fracPart
+    intPart = intPart.slice(0, intPart.length + exp)
+  }
+  const dscale = fracPart.length
+  intPart = intPart.replace(/^0+/, "")
+  // group into base-10000 digits aligned on the decimal point
+  const intPadded = intPart.padStart(Math.ceil(intPart.length / 4) * 4, "0")
+  const fracPadded = fracPart.padEnd(Math.ceil(fracPart.length / 4) * 4, "0")
+  const groups: Array<number> = []
+  for (let i = 0; i < intPadded.length; i += 4) groups.push(Number(intPadded.slice(i, i + 4)))
+  for (let i = 0; i < fracPadded.length; i += 4) groups.push(Number(fracPadded.slice(i, i + 4)))
+  let weight = intPadded.length / 4 - 1
+  let first = 0
+  while (first < groups.length && groups[first] === 0) first++, weight--
+  let last = groups.length
+  while (last > first && groups[last - 1] === 0) last--
+  const ndigits = last - first
+  if (ndigits === 0) weight = 0
+  const out = Buffer.allocUnsafe(8 + ndigits * 2)
+  out.writeUInt16BE(ndigits, 0)
+  out.writeInt16BE(weight, 2)
+  out.writeUInt16BE(ndigits !== 0 && negative ? NUMERIC_NEG : 0, 4)
+  out.writeUInt16BE(dscale, 6)
+  for (let i = 0; i < ndigits; i++) out.writeUInt16BE(groups[first + i]!, 8 + i * 2)
+  return out
+}

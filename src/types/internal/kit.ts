@@ -23,10 +23,16 @@ export type Encoder = (value: unknown) => string | Uint8Array
  * `parseText`/`formatText` give the text form of one element, for text-format
  * containers. Format 0 codecs always have them; binary codecs have them when
  * cheap.
+ *
+ * `decodeBinary`/`encodeBinary` give the binary form for binary containers
+ * (composites, ranges, records): `decode`/`encode` for format 1 codecs, and
+ * set on format 0 codecs whose type has a binary form we can read.
  */
 export interface TypeCodec extends Codec {
   readonly parseText: ((text: string) => unknown) | undefined
   readonly formatText: ((value: unknown) => string) | undefined
+  readonly decodeBinary: Decoder | undefined
+  readonly encodeBinary: Encoder | undefined
   /** The array element delimiter (`;` for box, `,` otherwise). */
   readonly delimiter: string
   /**
@@ -40,6 +46,8 @@ export interface TypeCodec extends Codec {
 export interface CodecExtras {
   readonly parseText?: ((text: string) => unknown) | undefined
   readonly formatText?: ((value: unknown) => string) | undefined
+  readonly decodeBinary?: Decoder | undefined
+  readonly encodeBinary?: Encoder | undefined
   readonly delimiter?: string
   readonly arrayValues?: boolean
 }
@@ -89,9 +97,15 @@ export const make = (
   encode,
   parseText: extras?.parseText,
   formatText: extras?.formatText,
+  decodeBinary: format === 1 ? decode : extras?.decodeBinary,
+  encodeBinary: format === 1 ? encode : extras?.encodeBinary,
   delimiter: extras?.delimiter ?? ",",
   arrayValues: extras?.arrayValues ?? false
 })
+
+/** The same codec with another decoder (same format). */
+export const withDecoder = (codec: TypeCodec, decode: Decoder): TypeCodec =>
+  codec.format === 1 ? { ...codec, decode, decodeBinary: decode } : { ...codec, decode }
 
 /** The same codec under another OID and name (domains, aliases). */
 export const rename = (codec: TypeCodec, oid: number, name: string): TypeCodec => ({ ...codec, oid, name })

@@ -1,0 +1,189 @@
+/**
+ * Composite (row) type codecs: binary records when every attribute has a
+ * binary form, text records otherwise. Values decode to plain objects keyed
+ * by attribute name; parameters may be such objects (missing attributes are
+ * NULL) or tuples in attribute order.
+ *
+ * Also the anonymous `record` type (`SELECT (1, 'a')`): decoded to a tuple
+ * (array) using the field type OIDs the server sends; it cannot be a
+ * parameter.
+ *
+ * @since 0.1.0
+ */
+import { fail, utf8, Writer } from "./internal/binary.js"
+import { make, type TypeCodec } from "./internal/kit.js"
+import { quoteElement } from "./array.js"
+import { encodeFallback } from "./fallback.js"
+
+const COMPOSITE_EXPECTED = "an object keyed by attribute name or an array in attribute order"
+
+/** Sets `obj[key] = value` as an own property, even for `__proto__`. */
+const setField = (obj: Record<string, unknown>, key: string, value: unknown): void => {
+  if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true })
+  else obj[key] = value
+}
+
+/** The attribute values of a composite parameter, in attribute order. */
+const fieldsOf = (value: unknown, names: ReadonlyArray<string>): ReadonlyArray<unknown> => {
+  if (Array.isArray(value)) {
+    return value.length === names.length ? value : fail(`${COMPOSITE_EXPECTED} (${names.length} attributes)`, value)
+  }
+  if (typeof value === "object" && value !== null && !(value instanceof Date) && !(value instanceof Uint8Array)) {
+    const v = value as Record<string, unknown>
+    return names.map((n) => (Object.prototype.hasOwnProperty.call(v, n) ? v[n] : undefined))
+  }
+  return fail(COMPOSITE_EXPECTED, value)
+}
+
+/** The codec of a composite type with the given attributes. */
+export const compositeCodec = (
+  oid: number,
+  name: string,
+  names: ReadonlyArray<string>,
+  attrs: ReadonlyArray<TypeCodec>
+): TypeCodec => {
+  const parseText = (text: string) => parseRecordText(text, names, attrs)
+  const formatText = (value: unknown) => formatRecordText(fieldsOf(value, names), attrs)
+  if (attrs.every((a) => a.decodeBinary !== undefined && a.encodeBinary !== undefined)) {
+    const decoders = attrs.map((a) => a.decodeBinary!)
+    const safe = !names.includes("__proto__")
+    return make(
+      oid,
+      name,
+      1,
+      (buf, start) => {
+        const n = buf.readInt32BE(start)
+        let pos = start + 4
+        const out: Record<string, unknown> = {}
+        for (let i = 0; i < n; i++) {
+          const len = buf.readInt32BE(pos + 4)
+          pos += 8
+          const key = names[i] ?? `f${i + 1}`
+          let v: unknown = null
+          if (len >= 0) {
+            const decode = decoders[i]
+            v = decode === undefined ? utf8(buf, pos, pos + len) : decode(buf, pos, pos + len)
+            pos += len
+          }
+          if (safe) out[key] = v
+          else setField(out, key, v)
+        }
+        return out
+      },
+      (value) => {
+        const fields = fieldsOf(value, names)
+        const w = new Writer(64)
+        w.int32(attrs.length)
+        for (let i = 0; i < attrs.length; i++) {
+          const a = attrs[i]!
+          w.int32(a.oid)
+          const v = fields[i]
+          if (v === null || v === undefined) w.int32(-1)
+          else w.lengthPrefixed(a.encodeBinary!(v))
+        }
+        return w.finish()
+      },
+      { parseText, formatText }
+    )
+  }
+  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), formatText, { parseText, formatText })
+}
+
+/** Splits record text `(a,"b c",,"")` into fields (`null` for an empty unquoted field). */
+export const splitRecordText = (text: string): Array<string | null> => {
+  const out: Array<string | null> = []
+  const s = text.trim()
+  let i = 1
+  const end = s.length - 1
+  if (end <= 1) return s === "()" ? [] : [null]
+  for (;;) {
+    let field = ""
+    let any = false
+    while (i < end) {
+      const c = s[i]!
+      if (c === ",") break
+      any = true
+      if (c === '"') {
+        i++
+        while (i < end) {
+          const d = s[i]!
+          if (d === "\\") field += s[++i] ?? ""
+          else if (d === '"') {
+            if (s[i + 1] === '"') field += '"', i++
+            else break
+          } else field += d
+          i++
+        }
+        i++
+      } else if (c === "\\") {
+        field += s[++i] ?? ""
+        i++
+      } else {
+        field += c
+        i++
+      }
+    }
+    out.push(any ? field : null)
+    if (i >= end) break
+    i++ // ","
+  }
+  return out
+}
+
+/** Parses record text into an object keyed by `names`, fields through each attribute's text parser. */
+export const parseRecordText = (
+  text: string,
+  names: ReadonlyArray<string>,
+  attrs: ReadonlyArray<TypeCodec>
+): Record<string, unknown> => {
+  const fields = splitRecordText(text)
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!
+    const parse = attrs[i]?.parseText
+    setField(out, names[i] ?? `f${i + 1}`, f === null ? null : parse === undefined ? f : parse(f))
+  }
+  return out
+}
+
+/** Formats fields as record text, each through its attribute's text formatter. */
+export const formatRecordText = (fields: ReadonlyArray<unknown>, attrs: ReadonlyArray<TypeCodec>): string => {
+  let out = "("
+  for (let i = 0; i < fields.length; i++) {
+    if (i > 0) out += ","
+    const v = fields[i]
+    if (v !== null && v !== undefined) out += quoteElement((attrs[i]?.formatText ?? encodeFallback)(v))
+  }
+  return out + ")"
+}
+
+/**
+ * The anonymous `record` codec: binary, decoded to a tuple with each field's
+ * codec found through `lookup` (fields of types without a binary form, or
+ * unknown types, come back as their UTF-8 text).
+ */
+export const recordCodec = (oid: number, name: string, lookup: (oid: number) => TypeCodec | undefined): TypeCodec =>
+  make(
+    oid,
+    name,
+    1,
+    (buf, start) => {
+      const n = buf.readInt32BE(start)
+      let pos = start + 4
+      const out = new Array<unknown>(n)
+      for (let i = 0; i < n; i++) {
+        const fieldOid = buf.readUInt32BE(pos)
+        const len = buf.readInt32BE(pos + 4)
+        pos += 8
+        if (len < 0) {
+          out[i] = null
+        } else {
+          const decode = lookup(fieldOid)?.decodeBinary
+          out[i] = decode === undefined ? utf8(buf, pos, pos + len) : decode(buf, pos, pos + len)
+          pos += len
+        }
+      }
+      return out
+    },
+    (value) => fail("no value: anonymous records cannot be query parameters", value)
+  )
