@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Tests share one real server; files run in parallel, two workers on this 2-core box.
-    maxWorkers: 2
+    maxWorkers: 2,
+    // the default console report, and a JSON summary that .ci/run turns into one plain line
+    reporters: ["default", ["json", { outputFile: "test-results.json" }]]
   }
 })
