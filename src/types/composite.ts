@@ -2,7 +2,8 @@
  * Composite (row) type codecs: binary records when every attribute has a
  * binary form, text records otherwise. Values decode to plain objects keyed
  * by attribute name; parameters may be such objects (missing attributes are
- * NULL) or tuples in attribute order.
+ * NULL) or tuples in attribute order (so in arrays of composites a nested JS
+ * array is a tuple, not a dimension: such arrays are one-dimensional).
  *
  * Also the anonymous `record` type (`SELECT (1, 'a')`): decoded to a tuple
  * (array) using the field type OIDs the server sends; it cannot be a
@@ -83,10 +84,14 @@ export const compositeCodec = (
         }
         return w.finish()
       },
-      { parseText, formatText }
+      { parseText, formatText, arrayValues: true }
     )
   }
-  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), formatText, { parseText, formatText })
+  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), formatText, {
+    parseText,
+    formatText,
+    arrayValues: true
+  })
 }
 
 /** Splits record text `(a,"b c",,"")` into fields (`null` for an empty unquoted field). */

@@ -79,14 +79,14 @@ const writePoint = (w: Writer, p: Point): void => {
   w.float64(p.y)
 }
 
-/** point: binary, `{ x, y }`. */
+/** point: binary, `{ x, y }` (parameters may be `[x, y]`, so point arrays are one-dimensional). */
 export const point = (oid: number, name: string): TypeCodec =>
   binary(oid, name, (buf, start) => readPoint(buf, start), (value) => {
     const p = toPoint(value)
     const w = new Writer(16)
     writePoint(w, p)
     return w.finish()
-  })
+  }, { arrayValues: true })
 
 const LINE = "a line { a, b, c }"
 

@@ -1,7 +1,8 @@
 /**
  * Range and multirange codecs: binary when the subtype has a binary form,
  * text otherwise. Ranges decode to {@link Range}, multiranges to arrays of
- * `Range`.
+ * `Range`. Parameters may be `[lower, upper]` tuples, so arrays of ranges
+ * are one-dimensional (a nested JS array is a range, not a dimension).
  *
  * @since 0.1.0
  */
@@ -162,11 +163,11 @@ export const rangeCodec = (oid: number, name: string, subtype: TypeCodec): TypeC
         writeRangeBinary(w, value, encodeBound)
         return w.finish()
       },
-      { parseText, formatText }
+      { parseText, formatText, arrayValues: true }
     )
   }
   const format = formatText ?? ((value: unknown) => fail(`a range of a type with a text form (${subtype.name})`, value))
-  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), format, { parseText, formatText: format })
+  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), format, { parseText, formatText: format, arrayValues: true })
 }
 
 // ---------------------------------------------------------------------------
@@ -245,9 +246,9 @@ export const multirangeCodec = (oid: number, name: string, subtype: TypeCodec): 
         }
         return w.finish()
       },
-      { parseText, formatText }
+      { parseText, formatText, arrayValues: true }
     )
   }
   const format = formatText ?? ((value: unknown) => fail(`ranges of a type with a text form (${subtype.name})`, value))
-  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), format, { parseText, formatText: format })
+  return make(oid, name, 0, (buf, start, end) => parseText(utf8(buf, start, end)), format, { parseText, formatText: format, arrayValues: true })
 }
