@@ -23,6 +23,7 @@ import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.j
 import { TypeRegistry } from "../types/Registry.js"
 import * as Dsn from "./dsn.js"
 import type { ResolvedConnectOptions } from "./dsn.js"
+import type { LoggedQuery } from "../Connection.js"
 import "./buffer.js"
 
 const B = Reader.Backend
@@ -63,6 +64,8 @@ interface Request {
   onSettled: (() => void) | undefined
   /** the request holds the socket alone (COPY): later writes wait */
   readonly exclusive?: boolean
+  /** NoticeResponses received while this request ran (when the session collects them) */
+  notices?: Array<Errors.PostgresError>
 }
 
 /** A prepared statement, cached by SQL text or used once. */
@@ -90,7 +93,8 @@ export interface ExecuteResult {
   readonly status: string
 }
 
-const errorFromFields = (fields: Map<string, string>, query?: string): Errors.PostgresError => {
+/** Builds the typed error of an ErrorResponse/NoticeResponse body's fields. */
+export const errorFromFields = (fields: Map<string, string>, query?: string): Errors.PostgresError => {
   const num = (k: string) => {
     const v = fields.get(k)
     return v === undefined ? undefined : Number(v)
@@ -174,6 +178,14 @@ export class Session {
   queryCount = 0
   /** a query was abandoned (interrupted or timed out): a pool discards the session */
   interrupted = false
+  /** the last command tag received; "" again after each ReadyForQuery (query loggers read it) */
+  lastStatus = ""
+  /** query loggers (`Connection.addQueryLogger`); `undefined` when none, so the hot path pays one check */
+  queryLoggers: Set<(entry: LoggedQuery) => void> | undefined = undefined
+  /** keep each NoticeResponse on the request that caused it (`Request.notices`), for Effect's logger */
+  collectNotices = false
+  /** set by `setRegistry` (reloadSchemaState): replaces `settings.registry` */
+  private registryOverride: TypeRegistry | undefined = undefined
 
   private constructor(
     private socket: net.Socket,
@@ -196,7 +208,12 @@ export class Session {
   }
 
   get registry(): TypeRegistry {
-    return this.settings.registry
+    return this.registryOverride ?? this.settings.registry
+  }
+
+  /** Replaces the type registry (forgets introspected types); cached statements keep their codecs until cleared. */
+  setRegistry(registry: TypeRegistry): void {
+    this.registryOverride = registry
   }
 
   /** Requests sent and not yet answered. */
@@ -360,7 +377,9 @@ export class Session {
             return
           }
           case B.ErrorResponse:
+            // during startup every error is fatal: fail now rather than wait for the server (or a proxy) to close
             error = errorFromFields(Reader.parseErrorFields(buf, start, end))
+            self.destroy(error)
             return
           case B.NegotiateProtocolVersion:
             return
@@ -572,6 +591,19 @@ export class Session {
     return !this.socket.writableNeedDrain
   }
 
+  /**
+   * Stops reading the socket (back-pressure for COPY TO): messages already
+   * read are still delivered; nothing more arrives until `resumeReading`.
+   */
+  pauseReading(): void {
+    if (!this.closed) this.socket.pause()
+  }
+
+  /** Reads the socket again after `pauseReading`. */
+  resumeReading(): void {
+    if (!this.closed) this.socket.resume()
+  }
+
   /** Calls `f` once the socket has room again (back-pressure for COPY). */
   onDrain(f: () => void): void {
     if (!this.socket.writableNeedDrain || this.closed) f()
@@ -585,6 +617,9 @@ export class Session {
   }
 
   private onMessage(type: number, buf: Buffer, start: number, end: number): void {
+    if (KNOWN_BACKEND[type] !== 1) {
+      throw new Reader.ProtocolViolation(`unknown backend message type 0x${type.toString(16)}`)
+    }
     switch (type) {
       case B.ReadyForQuery: {
         this.txStatus = buf[start]!
@@ -592,11 +627,14 @@ export class Session {
         if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
         if (r.exclusive) this.releaseHeld()
         this.settle(r, () => r.done())
+        this.lastStatus = ""
         return
       }
       case B.NoticeResponse: {
-        if (this.noticeListeners.size > 0) {
+        const head = this.collectNotices ? this.head : undefined
+        if (this.noticeListeners.size > 0 || head !== undefined) {
           const notice = errorFromFields(Reader.parseErrorFields(buf, start, end))
+          if (head !== undefined) (head.notices ??= []).push(notice)
           for (const l of this.noticeListeners) safeCall(() => l(notice))
         }
         return
@@ -782,6 +820,7 @@ export class Session {
         switch (type) {
           case B.CommandComplete:
             status = Reader.parseCommandComplete(buf, start, end)
+            self.lastStatus = status
             if (changesSession(status)) self.stateDirty = true
             return
           case B.ErrorResponse:
@@ -1115,6 +1154,7 @@ export class Session {
         switch (type) {
           case B.CommandComplete: {
             const status = Reader.parseCommandComplete(buf, start, end)
+            self.lastStatus = status
             if (changesSession(status)) self.stateDirty = true
             results.push({ rows, status })
             rows = []
@@ -1132,6 +1172,13 @@ export class Session {
         }
       },
       done() {
+        if (error === undefined && results.length !== argSets.length) {
+          // ReadyForQuery before every Execute finished: the stream is out of step
+          error = new Errors.ProtocolError({
+            message: `the server ended a request after ${results.length} of ${argSets.length} results; the connection is out of step with the server and was closed`
+          })
+          self.destroy(error)
+        }
         cb(error, error ? undefined : results)
       },
       fail(e) {
@@ -1174,6 +1221,13 @@ export class Task {
 }
 
 export type { Request }
+
+/** Backend message types of protocol 3.0: anything else is a protocol violation. */
+const KNOWN_BACKEND = (() => {
+  const t = new Uint8Array(256)
+  for (const code of Object.values(B)) t[code] = 1
+  return t
+})()
 
 /** Functions whose effect outlives the query: a pool must reset after them. */
 const SESSION_FUNCTIONS = /pg_advisory_(?:xact_)?lock|pg_advisory_lock|set_config|pg_try_advisory_lock|dblink_connect/i
