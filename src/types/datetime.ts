@@ -115,12 +115,44 @@ const isoString = (d: Date): string => {
   return String(1 - y).padStart(4, "0") + d.toISOString().slice(7) + " BC"
 }
 
+const ISO_TIMESTAMP =
+  /^(\d{4,})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?)?(?:([+-])(\d\d)(?::?(\d\d))?(?::(\d\d))?|Z)?( BC)?$/
+
+/**
+ * Microseconds since the Unix epoch of a timestamp/date in PostgreSQL's ISO
+ * output (`2020-01-02 03:04:05.123456+01`, `0044-03-15 BC`), or ±Infinity,
+ * or `undefined` when the text is not in that form (another DateStyle).
+ */
+export const parseIsoMicros = (text: string): bigint | number | undefined => {
+  if (text === "infinity") return Infinity
+  if (text === "-infinity") return -Infinity
+  const m = ISO_TIMESTAMP.exec(text)
+  if (m === null) return undefined
+  let year = Number(m[1])
+  if (m[12] !== undefined) year = 1 - year
+  const d = new Date(0)
+  d.setUTCFullYear(year, Number(m[2]) - 1, Number(m[3]))
+  d.setUTCHours(Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), 0)
+  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0))
+  return (BigInt(d.getTime()) - BigInt(offset) * 1000n) * 1000n + BigInt((m[7] ?? "").padEnd(6, "0"))
+}
+
+const floorDiv1000 = (v: bigint): number => Number(v / 1000n - (v % 1000n < 0n ? 1n : 0n))
+
+const timestampParser = (mode: TimestampMode) => (text: string): unknown => {
+  const us = parseIsoMicros(text)
+  if (us === undefined) return text
+  if (typeof us === "number") return us
+  return mode === "micros" ? us : new Date(floorDiv1000(us))
+}
+
 /** timestamp / timestamptz codec for a mode. */
 export const timestamp = (oid: number, name: string, mode: TimestampMode): TypeCodec =>
   mode === "string"
     ? text(oid, name, undefined, formatTimestamp)
     : binary(oid, name, mode === "micros" ? decodeTimestampMicros : decodeTimestampDate, encodeTimestamp, {
-      formatText: formatTimestamp
+      formatText: formatTimestamp,
+      parseText: timestampParser(mode)
     })
 
 // ---------------------------------------------------------------------------
@@ -172,4 +204,4 @@ export const formatDate = (value: unknown): string => {
 export const date = (oid: number, name: string, mode: TimestampMode): TypeCodec =>
   mode === "string"
     ? text(oid, name, undefined, formatDate)
-    : binary(oid, name, decodeDate, encodeDate, { formatText: formatDate })
+    : binary(oid, name, decodeDate, encodeDate, { formatText: formatDate, parseText: timestampParser("date") })

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { EncodeError } from "../../src/types/Codec.js"
 import { SCALARS } from "../../src/types/builtins.js"
 import { parseFloatText } from "../../src/types/numbers.js"
+import type { TypeCodec } from "../../src/types/internal/kit.js"
 import { TypeRegistry } from "../../src/types/Registry.js"
 import { asParam, openClient, selectDecoded } from "./helpers.js"
 
@@ -148,6 +149,32 @@ describe("decode: date and time", () => {
       const { value, text } = await selectDecoded(client, strings, `${lit}::${type}`)
       expect(value).toBe(text)
     }
+  })
+})
+
+describe("timestamp text parsing (text records)", () => {
+  it("parses the server's ISO output in any time zone", async () => {
+    const ts = registry.get(1184) as TypeCodec
+    const dates = fc.date({ min: new Date("-004713-11-24T00:00:00Z"), max: new Date("+200000-01-01T00:00:00Z"), noInvalidDate: true })
+    await fc.assert(
+      fc.asyncProperty(dates, fc.constantFrom("UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Amsterdam"), async (d, zone) => {
+        await client.query(`SET TimeZone = '${zone}'`)
+        const param = asParam(ts.encode(d))
+        const r = await client.query<{ tz: string; t: string; d: string }>(
+          "SELECT format('%s', $1::timestamptz) AS tz, format('%s', $1::timestamptz::timestamp) AS t, format('%s', $1::timestamptz::date) AS d",
+          [param]
+        )
+        await client.query("SET TimeZone = 'UTC'")
+        expect((ts.parseText!(r.rows[0]!.tz) as Date).getTime()).toBe(d.getTime())
+        const local = (registry.get(1114) as TypeCodec).parseText!(r.rows[0]!.t) as Date
+        const day = (registry.get(1082) as TypeCodec).parseText!(r.rows[0]!.d) as Date
+        expect(Math.floor(local.getTime() / 86400000) * 86400000).toBe(day.getTime())
+      }),
+      { numRuns: 100 }
+    )
+    expect(ts.parseText!("infinity")).toBe(Infinity)
+    expect(ts.parseText!("-infinity")).toBe(-Infinity)
+    expect((new TypeRegistry({ timestamps: "micros" }).get(1184) as TypeCodec).parseText!("1970-01-01 00:00:00.000001+00")).toBe(1n)
   })
 })
 

@@ -227,7 +227,12 @@ describe("ranges and multiranges", () => {
   })
   it("text ranges parse quoted bounds", async () => {
     const c = codec(3908)
-    expect(c.parseText!('["2020-01-01 00:00:00","2020-01-02 00:00:00")')).toEqual(new Range("2020-01-01 00:00:00", "2020-01-02 00:00:00"))
+    expect(c.parseText!('["2020-01-01 00:00:00","2020-01-02 00:00:00")')).toEqual(
+      new Range(new Date("2020-01-01T00:00:00Z"), new Date("2020-01-02T00:00:00Z"))
+    )
+    const arr = registry.get(3907) as TypeCodec
+    expect(arr.format).toBe(1)
+    expect(arr.parseText!('{"[1.5,2)",empty,"(,3]"}')).toEqual([new Range("1.5", "2"), Range.empty(), new Range(null, "3", false, true)])
   })
 })
 

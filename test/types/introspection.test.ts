@@ -177,6 +177,8 @@ describe("introspected codecs", () => {
     const { value } = await fetchValue(registry, `ROW(1.5::money, 2, 'a "b" (c)', NULL)::with_money`)
     expect(registry.get(await oidOf("with_money"))!.format).toBe(0)
     expect(value).toEqual({ m: "$1.50", x: 2, t: 'a "b" (c)', ts: null })
+    const withTs = await fetchValue(registry, `ROW(NULL, NULL, '', '0044-03-15 12:00:00.5+02 BC')::with_money`)
+    expect(withTs.value).toEqual({ m: null, x: null, t: "", ts: new Date(Date.UTC(-43, 2, 15, 10, 0, 0, 500)) })
     expect((await roundTrip(registry, "with_money", { m: "2.25", x: 3, t: "", ts: null })).value).toEqual({ m: "$2.25", x: 3, t: "", ts: null })
   })
   it("user ranges and multiranges", async () => {
