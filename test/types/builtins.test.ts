@@ -155,7 +155,7 @@ describe("decode: date and time", () => {
 describe("timestamp text parsing (text records)", () => {
   it("parses the server's ISO output in any time zone", async () => {
     const ts = registry.get(1184) as TypeCodec
-    const dates = fc.date({ min: new Date("-004713-11-24T00:00:00Z"), max: new Date("+200000-01-01T00:00:00Z"), noInvalidDate: true })
+    const dates = fc.date({ min: new Date("-004713-11-25T00:00:00Z"), max: new Date("+200000-01-01T00:00:00Z"), noInvalidDate: true })
     await fc.assert(
       fc.asyncProperty(dates, fc.constantFrom("UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Amsterdam"), async (d, zone) => {
         await client.query(`SET TimeZone = '${zone}'`)
