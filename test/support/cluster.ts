@@ -92,12 +92,27 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
           // already stopped
         }
       }
-      start()
       const psql = (sql: string, database = "postgres") =>
         run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database], {
           input: sql
         })
-      for (const sql of options.setup ?? []) psql(sql)
+      try {
+        start()
+        for (const sql of options.setup ?? []) psql(sql)
+      } catch (e) {
+        // leave nothing behind, and say why: psql's stderr and the server log
+        stop()
+        const message = e instanceof Error ? e.message : String(e)
+        const stderr = (e as { stderr?: string }).stderr ?? ""
+        let log = ""
+        try {
+          log = fs.readFileSync(path.join(root, "log"), "utf8").split("\n").slice(-20).join("\n")
+        } catch {
+          // no log yet
+        }
+        fs.rmSync(root, { recursive: true, force: true })
+        throw new Error(`throwaway cluster failed to start or set up: ${message}\n${message.includes(stderr) ? "" : `${stderr}\n`}${log}`)
+      }
       return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, root } as Cluster & { root: string }
     }),
     (c) =>
