@@ -224,14 +224,9 @@ LEFT JOIN pg_catalog.pg_range mr ON mr.rngmultitypid = t.oid`
 
   /** A registry with the same codecs that can be changed independently (O(1), copy on write). */
   clone(): TypeRegistry {
-    const r = Object.create(TypeRegistry.prototype) as TypeRegistry
-    const w = r as unknown as { options: Resolved; fallback: Codec; state: State; low: unknown; high: unknown }
-    w.options = this.options
-    w.fallback = this.fallback
-    w.state = this.state
-    w.low = this.low
-    w.high = this.high
-    return r
+    const copy: TypeRegistry = Object.create(TypeRegistry.prototype)
+    Object.assign(copy, { options: this.options, fallback: this.fallback, state: this.state, low: this.low, high: this.high })
+    return copy
   }
 
   /** A registry with other options, keeping user codecs and introspected types. */

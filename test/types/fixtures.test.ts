@@ -69,3 +69,20 @@ describe("byte fixtures", () => {
     expect(hexOf(numeric.encodeBinary!("-12345.678"))).toBe("0003000140000003000109291a7c")
   })
 })
+
+describe("registry construction", () => {
+  it("shares the built-in table between registries with the same options", () => {
+    const a = new TypeRegistry()
+    const b = new TypeRegistry({ numeric: "string" })
+    expect(a.get(23)).toBe(b.get(23))
+    expect(a.get(1007)).toBe(b.get(1007))
+    expect(new TypeRegistry({ int8: "number" }).get(20)).not.toBe(a.get(20))
+    const c = a.clone()
+    expect(c.get(25)).toBe(a.get(25))
+    c.setTypeCodec<string>(25, "text", { format: "text", encoder: (s) => s, decoder: (t) => t })
+    expect(c.get(25)).not.toBe(a.get(25))
+    expect(a.get(25)!.format).toBe(1)
+    expect(a.get(16384)).toBe(undefined)
+    expect(a.codecFor(16384)).toBe(a.fallback)
+  })
+})
