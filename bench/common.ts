@@ -56,6 +56,8 @@ export interface Case {
   readonly reference?: boolean
   /** a pgbench row: used as the machine's ceiling */
   readonly ceiling?: "plain" | "pipeline"
+  /** a second way of driving a peer, left out of `--quick` unless `--peers` names it */
+  readonly extra?: boolean
 }
 
 interface PeerSpec {
@@ -69,6 +71,7 @@ interface PeerSpec {
     readonly reference?: boolean
   }>
   readonly ceiling?: "plain" | "pipeline"
+  readonly extra?: boolean
 }
 
 const every = (workloads: ReadonlyArray<WorkloadId>, reference = false) =>
@@ -94,6 +97,14 @@ const PEERS: ReadonlyArray<PeerSpec> = [
     peer: "effect-pg-promise",
     driver: "effect-pg",
     name: "effect-pg · runPromise per query",
+    extra: true,
+    cases: every(["W1", "W2"])
+  },
+  {
+    peer: "effect-pg-nopipe",
+    driver: "effect-pg",
+    name: "effect-pg · pipelining: false",
+    extra: true,
     cases: every(["W1", "W2"])
   },
   {
@@ -167,7 +178,8 @@ export const ALL_CASES: ReadonlyArray<Case> = PEERS.flatMap((p) =>
       variant,
       label: c.label ?? p.name,
       ...(c.reference ? { reference: true } : {}),
-      ...(p.ceiling ? { ceiling: p.ceiling } : {})
+      ...(p.ceiling ? { ceiling: p.ceiling } : {}),
+      ...(p.extra ? { extra: true } : {})
     }
   })
 )
@@ -194,6 +206,8 @@ export interface MeasureRequest {
   readonly latency: boolean
   readonly pool: number
   readonly warmupMs: number
+  /** callers during the warm-up (after round 1 only the pool's size: it just has to fill the new pool) */
+  readonly warmupConcurrency: number
   /** W4: the untimed 10,000-row warm-up load runs in the first round only */
   readonly firstRound: boolean
   readonly durationMs: number
@@ -210,7 +224,10 @@ export interface Measurement {
   readonly value: number
   readonly p50Ms?: number
   readonly p99Ms?: number
-  readonly note?: string
+  /** W4: whole loads timed in this measurement */
+  readonly loads?: number
+  /** pgbench: its average latency per transaction */
+  readonly avgLatencyMs?: number
 }
 
 export type WorkerReply =
@@ -394,7 +411,7 @@ export const bulkLoop = async (
     count: loads * rows,
     elapsedMs: timed,
     value: (loads * rows * 1000) / timed,
-    note: `${loads} load${loads === 1 ? "" : "s"}`
+    loads
   }
 }
 
@@ -415,3 +432,24 @@ export const expectRows = (what: string, rows: ArrayLike<unknown> | undefined, n
   const got = rows?.length
   if (got !== n) throw new Error(`${what}: expected ${n} row(s), got ${got ?? "no array"}`)
 }
+
+let sink = 0
+/**
+ * W3: read every column of every row by name, as an application does with fetched rows, so that
+ * a client that decodes lazily (on property access) pays for it inside the measurement too.
+ */
+export const readWideRows = (rows: ArrayLike<unknown>): void => {
+  let acc = 0
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as { id: unknown; name: unknown; score: unknown; created_at: unknown; active: unknown; data: unknown }
+    if (r.id != null) acc++
+    if (r.name != null) acc++
+    if (r.score != null) acc++
+    if (r.created_at != null) acc++
+    if (r.active != null) acc++
+    if (r.data != null) acc++
+  }
+  if (acc !== rows.length * 6) throw new Error(`W3: ${rows.length * 6 - acc} null or missing values`)
+  sink += acc
+}
+export const readSink = (): number => sink

@@ -106,6 +106,6 @@ export const runPgbench = async (options: {
     elapsedMs: (count / value) * 1000,
     value,
     tps: Number(tps[1]),
-    ...(latency && !options.pipeline ? { note: `avg latency ${latency[1]} ms` } : {})
+    ...(latency ? { avgLatencyMs: Number(latency[1]) } : {})
   }
 }

@@ -70,7 +70,12 @@ export const aggregate = (meta: Meta, results: ReadonlyArray<CaseResult>): Repor
       const values = r.rounds.map((m) => m.value)
       const p50 = r.rounds.map((m) => m.p50Ms).filter((x): x is number => x !== undefined)
       const p99 = r.rounds.map((m) => m.p99Ms).filter((x): x is number => x !== undefined)
-      const notes = [...new Set(r.rounds.map((m) => m.note).filter((x): x is string => !!x))]
+      const loads = r.rounds.map((m) => m.loads).filter((x): x is number => x !== undefined)
+      const avgLat = r.rounds.map((m) => m.avgLatencyMs).filter((x): x is number => x !== undefined)
+      const notes = [
+        ...(loads.length ? [`loads per round: ${loads.join("/")}`] : []),
+        ...(avgLat.length && w.latency ? [`${r.case.driver === "pgbench" ? "no caller queue, " : ""}avg latency ${median(avgLat).toFixed(1)} ms`] : [])
+      ]
       return {
         r,
         values,
@@ -79,7 +84,7 @@ export const aggregate = (meta: Meta, results: ReadonlyArray<CaseResult>): Repor
         max: values.length ? Math.max(...values) : undefined,
         p50Ms: p50.length ? median(p50) : undefined,
         p99Ms: p99.length ? median(p99) : undefined,
-        note: notes.length === 1 ? notes[0] : notes.length ? notes.join("; ") : undefined
+        note: notes.length ? notes.join("; ") : undefined
       }
     })
     // effect-pg's headline row; when it has no number, pg Pool's row (so the chart still says something)
@@ -163,14 +168,25 @@ export const markdown = (report: Report): string => {
   out.push("")
   out.push(`| peer | ${report.workloads.map((w) => w.id).join(" | ")} |`)
   out.push(`|---|${report.workloads.map(() => "---:").join("|")}|`)
+  const multi: Array<string> = []
   for (const p of peers) {
     const cells = report.workloads.map((w) => {
       const rows = w.rows.filter((r) => r.peer === p.peer)
       if (rows.length === 0) return ""
+      if (rows.length > 1) multi.push(`${peerName(p.peer)} in ${w.id}: ${rows.map((r) => r.label.split(" · ").slice(1).join(" · ")).join(" / ")}`)
       return rows.map((r) => (r.vsReference !== undefined ? ratio(r.vsReference) : r.error ? "n/a" : "–")).join(" / ")
     })
     out.push(`| ${esc(peerName(p.peer))} | ${cells.join(" | ")} |`)
   }
+  if (multi.length) {
+    out.push("")
+    out.push(`Two numbers in a cell: ${multi.map(esc).join("; ")}.`)
+  }
+  out.push("")
+  out.push(
+    "W1 W2 W5 W6 in queries/s, W3 W4 in rows/s. W4i = bulk insert, W4c = COPY. " +
+      "W5: each query acquires and releases a connection. W6: 200 callers queue for a pool of 10."
+  )
   const fallback = report.workloads.filter((w) => !w.reference?.id.startsWith("effect-pg/"))
   if (fallback.length) {
     out.push("")
@@ -230,6 +246,7 @@ export const markdown = (report: Report): string => {
 const PEER_NAMES: Record<string, string> = {
   "effect-pg": "effect-pg",
   "effect-pg-promise": "effect-pg · runPromise per query",
+  "effect-pg-nopipe": "effect-pg · pipelining: false",
   pg: "pg Pool",
   "pg-named": "pg Pool · named statements",
   postgres: "postgres.js",
@@ -246,6 +263,7 @@ const peerName = (peer: string) => PEER_NAMES[peer] ?? peer
 const COLORS: Record<string, string> = {
   "effect-pg": "#2563eb",
   "effect-pg-promise": "#60a5fa",
+  "effect-pg-nopipe": "#93c5fd",
   pg: "#ea580c",
   "pg-named": "#fb923c",
   postgres: "#16a34a",
@@ -259,7 +277,7 @@ const xmlEsc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").rep
 
 export const svg = (report: Report): string => {
   const W = 960
-  const labelW = 360
+  const labelW = 390
   const valueW = 70
   const plotX0 = labelW
   const plotX1 = W - valueW
@@ -285,7 +303,7 @@ export const svg = (report: Report): string => {
     const top = y
     for (const r of w.rows) {
       const color = COLORS[r.peer] ?? "#374151"
-      parts.push(`<text x="${labelW - 8}" y="${y + 12}" class="l" text-anchor="end">${xmlEsc(trim(r.label, 58))}</text>`)
+      parts.push(`<text x="${labelW - 8}" y="${y + 12}" class="l" text-anchor="end">${xmlEsc(trim(r.label, 60))}</text>`)
       if (r.vsReference !== undefined) {
         const a = x(1)
         const b = x(r.vsReference)

@@ -58,7 +58,8 @@ interface Options {
 const QUICK_DURATION_S = 0.5
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick              ${QUICK_DURATION_S} s measurements, short warm-ups (whole run under 2 minutes)
+  --quick              ${QUICK_DURATION_S} s measurements, short warm-ups, without the extra effect-pg modes
+                       (effect-pg-promise, effect-pg-nopipe: name them in --peers to add them); under 2 minutes
   --duration <s>       seconds per measurement (default 3; ${QUICK_DURATION_S} with --quick)
   --warmup <s>         warm-up seconds before the first measurement of a case (default 1; 0.25 with --quick)
   --rounds <n>         rounds per case, peers rotated each round (default 3)
@@ -109,7 +110,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     rounds: Math.round(num("rounds", 3)),
     durationMs,
     warmupMs,
-    rewarmMs: Math.min(warmupMs, quick ? 100 : 500),
+    rewarmMs: Math.min(warmupMs, quick ? 50 : 500),
     rows: Math.round(num("rows", 100_000)),
     only: list("only")?.map((s) => s.toUpperCase()),
     peers: list("peers"),
@@ -135,6 +136,7 @@ const selectCases = (o: Options): Array<Case> => {
     const w = workloadById(c.workload)
     if (o.only && !o.only.includes(w.group) && !o.only.includes(w.id.toUpperCase())) return false
     if (o.peers && !o.peers.some((p) => c.peer === p || c.peer.startsWith(p + "-"))) return false
+    if (o.quick && c.extra && !o.peers?.includes(c.peer)) return false
     return true
   })
 }
@@ -258,21 +260,21 @@ const main = async () => {
   if (cases.length === 0) throw new Error("no case selected")
   const log = (s: string) => process.stderr.write(s + "\n")
 
-  const pgVersion = await setupTables(opts.conn, log)
-  const pgbench = cases.some((c) => c.driver === "pgbench") ? await pgbenchVersion() : undefined
-
   const workers = new Map<DriverId, Worker>()
   const workerOf = (d: Exclude<DriverId, "pgbench">) => {
     let w = workers.get(d)
     if (!w) workers.set(d, (w = new Worker(d)))
     return w
   }
-  // start every needed worker at once (loading the libraries takes the longest)
-  await Promise.allSettled(
+  // start every needed worker at once, while the tables are checked (loading the libraries takes longest)
+  const starting = Promise.allSettled(
     [...new Set(cases.map((c) => c.driver))].filter((d): d is Exclude<DriverId, "pgbench"> => d !== "pgbench").map(
       (d) => workerOf(d).start()
     )
   )
+  const pgVersion = await setupTables(opts.conn, log)
+  const pgbench = cases.some((c) => c.driver === "pgbench") ? await pgbenchVersion() : undefined
+  await starting
 
   const pgbenchTps = new Map<string, number>()
   const results = new Map<string, CaseResult>(cases.map((c) => [c.id, { case: c, rounds: [] }]))
@@ -326,6 +328,7 @@ const main = async () => {
               latency: w.latency === true,
               pool: opts.pool,
               warmupMs,
+              warmupConcurrency: round === 0 ? concurrency : Math.min(concurrency, opts.pool),
               firstRound: round === 0,
               durationMs: opts.durationMs,
               rows: opts.rows,
@@ -346,7 +349,7 @@ const main = async () => {
             ((performance.now() - t0) / 1000).toFixed(1)
           } s)`
         )
-        await sleep(20)
+        await sleep(10)
       }
     }
   }

@@ -5,7 +5,9 @@
  *
  * Peer `effect-pg-promise` measures the other way a program can reach the pool: 64 plain async
  * callers each awaiting `Effect.runPromise(pool.fetch(...))` per query (a Promise-based app
- * calling into Effect at every query).
+ * calling into Effect at every query). Peer `effect-pg-nopipe` is the headline loop with the
+ * pool's `pipelining: false` (each pool-level query borrows a connection of its own), to show
+ * what sharing connections between pool-level queries buys.
  *
  * effect-pg is written at the same time as this benchmark, so its modules are loaded with a
  * computed dynamic `import()`: the typecheck never depends on them, and when they are missing or
@@ -28,6 +30,7 @@ import {
   type Measurement,
   promiseLoop,
   randomId,
+  readWideRows,
   SCRATCH,
   SCRATCH_COLUMNS,
   type ScratchRow,
@@ -105,8 +108,11 @@ const fieldOf = (row: unknown, name: string): unknown => {
   return (row as Record<number, unknown>)[0]
 }
 
+/** A method this case needs is missing: only this case is n/a. */
+class Missing extends Error {}
+
 const need = (pool: PoolApi, method: keyof PoolApi) => {
-  if (typeof pool[method] !== "function") throw new NotAvailable(`PgPool has no ${String(method)}()`)
+  if (typeof pool[method] !== "function") throw new Missing(`PgPool has no ${String(method)}() yet`)
 }
 
 export const driver: Driver = {
@@ -116,7 +122,12 @@ export const driver: Driver = {
     try {
       const pool = await Effect.runPromise(
         Scope.provide(scope)(
-          PgPool.make({ dsn: dsnOf(req.conn), minSize: req.pool, maxSize: req.pool })
+          PgPool.make({
+            dsn: dsnOf(req.conn),
+            minSize: req.pool,
+            maxSize: req.pool,
+            ...(req.peer === "effect-pg-nopipe" ? { pipelining: false } : {})
+          })
         )
       )
       need(pool, "fetch")
@@ -157,7 +168,7 @@ export const driver: Driver = {
             count: loads * rows.length,
             elapsedMs: timed,
             value: (loads * rows.length * 1000) / timed,
-            note: `${loads} load${loads === 1 ? "" : "s"}`
+            loads
           } satisfies Measurement
         }))
       }
@@ -173,31 +184,34 @@ export const driver: Driver = {
           ? () => Effect.runPromise(pool.fetch(SQL.W2, [randomId()]))
           : undefined
         if (!op) throw new Error(`effect-pg-promise: no loop for ${req.workload}`)
-        await promiseLoop(req.concurrency, req.warmupMs, op)
+        if (req.warmupMs > 0) await promiseLoop(req.warmupConcurrency, req.warmupMs, op)
         return await promiseLoop(req.concurrency, req.durationMs, op)
       }
 
       if (req.workload === "W5") need(pool, "acquire")
-      const loop = (durationMs: number, latency = false): Fx<Measurement> => {
+      const loop = (concurrency: number, durationMs: number, latency = false): Fx<Measurement> => {
         switch (req.workload) {
           case "W1":
-            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W1))
+            return effectLoop(concurrency, durationMs, () => pool.fetch(SQL.W1))
           case "W2":
-            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W2, [randomId()]))
+            return effectLoop(concurrency, durationMs, () => pool.fetch(SQL.W2, [randomId()]))
           case "W3":
-            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W3), { perOp: WIDE_ROWS })
+            return effectLoop(concurrency, durationMs, () => Effect.map(pool.fetch(SQL.W3), readWideRows), {
+              perOp: WIDE_ROWS
+            })
           case "W5":
-            return effectLoop(req.concurrency, durationMs, () =>
+            return effectLoop(concurrency, durationMs, () =>
               Effect.scoped(
                 Effect.flatMap(pool.acquire({ timeout: "30 seconds" }), (conn) => conn.fetch(SQL.W5))
               ))
           case "W6":
-            return effectLoop(req.concurrency, durationMs, () => pool.fetch(SQL.W6), { latency })
+            return effectLoop(concurrency, durationMs, () => pool.fetch(SQL.W6), { latency })
           default:
             return Effect.die(new Error(`effect-pg: no loop for ${req.workload}`))
         }
       }
-      return await Effect.runPromise(Effect.andThen(loop(req.warmupMs), loop(req.durationMs, req.latency)))
+      if (req.warmupMs > 0) await Effect.runPromise(loop(req.warmupConcurrency, req.warmupMs))
+      return await Effect.runPromise(loop(req.concurrency, req.durationMs, req.latency))
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }

@@ -17,6 +17,7 @@ import {
   bulkLoop,
   promiseLoop,
   randomId,
+  readWideRows,
   SCRATCH,
   type ScratchRow,
   scratchCopyLine,
@@ -101,7 +102,9 @@ export const driver: Driver = {
           case "W2":
             return promiseLoop(concurrency, durationMs, () => q("w2", SQL.W2, [randomId()]))
           case "W3":
-            return promiseLoop(concurrency, durationMs, () => q("w3", SQL.W3), { perOp: WIDE_ROWS })
+            return promiseLoop(concurrency, durationMs, () => q("w3", SQL.W3).then((r) => readWideRows(r.rows)), {
+              perOp: WIDE_ROWS
+            })
           case "W5":
             return promiseLoop(concurrency, durationMs, async () => {
               const client = await pool.connect()
@@ -134,7 +137,7 @@ export const driver: Driver = {
 
       if (req.workload === "W2") expectRows("pg W2", (await q("w2", SQL.W2, [1])).rows, 1)
       if (req.workload === "W3") expectRows("pg W3", (await q("w3", SQL.W3)).rows, WIDE_ROWS)
-      await loop(req.concurrency, req.warmupMs)
+      if (req.warmupMs > 0) await loop(req.warmupConcurrency, req.warmupMs)
       return await loop(req.concurrency, req.durationMs, req.latency)
     } finally {
       await pool.end()

@@ -16,6 +16,7 @@ import {
   bulkLoop,
   promiseLoop,
   randomId,
+  readWideRows,
   SCRATCH,
   type ScratchRow,
   scratchCopyLine,
@@ -68,21 +69,21 @@ export const driver: Driver = {
         return await bulkLoop(req.durationMs, rows.length, reset, () => load(rows.length))
       }
 
-      const loop = (durationMs: number, latency = false) => {
+      const loop = (concurrency: number, durationMs: number, latency = false) => {
         switch (req.workload) {
           case "W1":
-            return promiseLoop(req.concurrency, durationMs, () => sql`SELECT 1`)
+            return promiseLoop(concurrency, durationMs, () => sql`SELECT 1`)
           case "W2":
-            return promiseLoop(req.concurrency, durationMs, () => sql`SELECT * FROM bench_users WHERE id = ${randomId()}`)
+            return promiseLoop(concurrency, durationMs, () => sql`SELECT * FROM bench_users WHERE id = ${randomId()}`)
           case "W3":
             return promiseLoop(
-              req.concurrency,
+              concurrency,
               durationMs,
-              () => sql`SELECT id, name, score, created_at, active, data FROM bench_wide`,
+              () => sql`SELECT id, name, score, created_at, active, data FROM bench_wide`.then(readWideRows),
               { perOp: WIDE_ROWS }
             )
           case "W5":
-            return promiseLoop(req.concurrency, durationMs, async () => {
+            return promiseLoop(concurrency, durationMs, async () => {
               const reserved = await sql.reserve()
               try {
                 await reserved`SELECT 1`
@@ -91,7 +92,7 @@ export const driver: Driver = {
               }
             })
           case "W6":
-            return promiseLoop(req.concurrency, durationMs, () => sql`SELECT pg_sleep(0.01)`, { latency })
+            return promiseLoop(concurrency, durationMs, () => sql`SELECT pg_sleep(0.01)`, { latency })
           default:
             throw new Error(`postgres.js: no loop for ${req.workload}`)
         }
@@ -100,8 +101,8 @@ export const driver: Driver = {
       if (req.workload === "W3") {
         expectRows("postgres.js W3", await sql`SELECT id, name, score, created_at, active, data FROM bench_wide`, WIDE_ROWS)
       }
-      await loop(req.warmupMs)
-      return await loop(req.durationMs, req.latency)
+      if (req.warmupMs > 0) await loop(req.warmupConcurrency, req.warmupMs)
+      return await loop(req.concurrency, req.durationMs, req.latency)
     } finally {
       await sql.end({ timeout: 5 })
     }

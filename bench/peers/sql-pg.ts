@@ -16,6 +16,7 @@ import {
   type MeasureRequest,
   type Measurement,
   randomId,
+  readWideRows,
   SCRATCH,
   type ScratchRow,
   WIDE_ROWS
@@ -71,30 +72,30 @@ export const driver: Driver = {
             count: loads * rows.length,
             elapsedMs: timed,
             value: (loads * rows.length * 1000) / timed,
-            note: `${loads} load${loads === 1 ? "" : "s"}`
+            loads
           } satisfies Measurement
         }
 
-        const loop = (durationMs: number, latency = false) => {
+        const loop = (concurrency: number, durationMs: number, latency = false) => {
           switch (req.workload) {
             case "W1":
-              return effectLoop(req.concurrency, durationMs, () => sql`SELECT 1`)
+              return effectLoop(concurrency, durationMs, () => sql`SELECT 1`)
             case "W2":
-              return effectLoop(req.concurrency, durationMs, () => sql`SELECT * FROM bench_users WHERE id = ${randomId()}`)
+              return effectLoop(concurrency, durationMs, () => sql`SELECT * FROM bench_users WHERE id = ${randomId()}`)
             case "W3":
               return effectLoop(
-                req.concurrency,
+                concurrency,
                 durationMs,
-                () => sql`SELECT id, name, score, created_at, active, data FROM bench_wide`,
+                () => Effect.map(sql`SELECT id, name, score, created_at, active, data FROM bench_wide`, readWideRows),
                 { perOp: WIDE_ROWS }
               )
             case "W5":
-              return effectLoop(req.concurrency, durationMs, () =>
+              return effectLoop(concurrency, durationMs, () =>
                 Effect.scoped(
                   Effect.flatMap(sql.reserve, (conn) => conn.execute("SELECT 1", [], undefined))
                 ))
             case "W6":
-              return effectLoop(req.concurrency, durationMs, () => sql`SELECT pg_sleep(0.01)`, { latency })
+              return effectLoop(concurrency, durationMs, () => sql`SELECT pg_sleep(0.01)`, { latency })
             default:
               return Effect.die(new Error(`@effect/sql-pg: no loop for ${req.workload}`))
           }
@@ -103,8 +104,8 @@ export const driver: Driver = {
         if (req.workload === "W3") {
           expectRows("sql-pg W3", yield* sql`SELECT id, name, score, created_at, active, data FROM bench_wide`, WIDE_ROWS)
         }
-        yield* loop(req.warmupMs)
-        return yield* loop(req.durationMs, req.latency)
+        if (req.warmupMs > 0) yield* loop(req.warmupConcurrency, req.warmupMs)
+        return yield* loop(req.concurrency, req.durationMs, req.latency)
       })
       return await runtime.runPromise(program)
     } finally {
