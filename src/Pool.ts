@@ -183,10 +183,28 @@ interface Slot {
   laneScope: Scope.Closeable | undefined
 }
 
+/** A slot with the inner pool's lease on it: closing the lease gives the slot back to the inner pool. */
+interface Leased {
+  readonly slot: Slot
+  readonly lease: Scope.Closeable
+}
+
+/** An idle slot the pool keeps leased, for a fast next acquire. */
+interface Parked extends Leased {
+  readonly since: number
+}
+
+/** A caller waiting for a release (the inner pool has nothing to give). */
+interface Waiter {
+  /** resumes the caller: with a slot handed over, or "retry" to look again */
+  readonly wake: (r: Leased | "retry") => void
+  handed: Leased | undefined
+}
+
 interface Held {
   readonly slot: Slot
-  readonly scope: Scope.Closeable
-  readonly lease: Connection.Lease
+  readonly lease: Scope.Closeable
+  readonly guard: Connection.Lease
   readonly view: PoolConnection
   released: boolean
 }
@@ -248,6 +266,15 @@ class PgPoolImpl implements PgPoolShape {
   private borrowedCount = 0
   private readonly shareable = new Map<string, boolean>()
   private readonly whenAllReturned: Array<() => void> = []
+  /** idle slots kept leased (LIFO: the warmest first) */
+  private readonly parked: Array<Parked> = []
+  /** callers waiting for a release, FIFO */
+  private readonly waiters: Array<Waiter> = []
+  /** callers inside the inner pool's get */
+  private innerWaiting = 0
+  /** connections being opened */
+  private creating = 0
+  private sweepTimer: NodeJS.Timeout | undefined
   inner!: EffectPool.Pool<Slot, AcquireError>
   scope!: Scope.Closeable
   readonly minSize: number
@@ -255,6 +282,8 @@ class PgPoolImpl implements PgPoolShape {
   private readonly maxQueries: number
   private readonly pipelining: boolean
   private readonly commandTimeoutMs: number
+  /** how long an idle slot stays parked before it goes back to the inner pool */
+  private readonly parkLingerMs: number
 
   constructor(readonly options: PoolOptions) {
     this.minSize = options.minSize ?? 10
@@ -262,6 +291,8 @@ class PgPoolImpl implements PgPoolShape {
     this.maxQueries = options.maxQueries ?? 50_000
     this.pipelining = options.pipelining ?? true
     this.commandTimeoutMs = toMillis(options.commandTimeout, 0)
+    const lifetime = toMillis(options.maxInactiveConnectionLifetime, 300_000)
+    this.parkLingerMs = lifetime > 0 ? Math.min(1000, lifetime / 4) : 1000
     this.connectArgs = options
   }
 
@@ -271,10 +302,14 @@ class PgPoolImpl implements PgPoolShape {
     return Effect.gen(function* () {
       // the hard cap: held from before connecting until after closing
       yield* Effect.acquireRelease(permits.take(1), () => permits.release(1))
+      self.creating++
+      yield* Effect.addFinalizer(() => Effect.sync(() => self.wakeOne()))
       const args = self.connectArgs
       const generation = self.generation
       const connectFn = self.options.connect ?? Connection.connectUnscoped
-      const conn = yield* Effect.acquireRelease(connectFn(args), (c) => c.close())
+      const conn = yield* Effect.acquireRelease(connectFn(args), (c) => c.close()).pipe(
+        Effect.ensuring(Effect.sync(() => self.creating--))
+      )
       const base = conn as Connection.ConnectionImpl
       if (self.options.init) {
         yield* Effect.mapError(self.options.init(conn), (e) => hookError("init", e))
@@ -290,6 +325,8 @@ class PgPoolImpl implements PgPoolShape {
       }
       self.slots.add(slot)
       yield* Effect.addFinalizer(() => Effect.sync(() => self.slots.delete(slot)))
+      // a new connection sits in the inner pool: someone waiting on releases may take it
+      self.wakeOne()
       return slot
     })
   }
@@ -319,25 +356,140 @@ class PgPoolImpl implements PgPoolShape {
     }
   }
 
-  /** Borrows a live, fresh slot into `scope` (retiring spent ones on the way). */
-  private checkout(scope: Scope.Closeable): Effect.Effect<Slot, AcquireError> {
+  /** Wakes the first caller waiting on releases to look again (capacity appeared elsewhere). */
+  private wakeOne(): void {
+    const w = this.waiters.shift()
+    if (w !== undefined) w.wake("retry")
+  }
+
+  private wakeAll(): void {
+    for (const w of this.waiters.splice(0)) w.wake("retry")
+  }
+
+  /** Gives a lease back to the inner pool, retiring the slot first when it is spent or broken. */
+  private giveBack(l: Leased, retire: boolean): Effect.Effect<void> {
     const self = this
     return Effect.gen(function* () {
-      while (true) {
-        const attempt = yield* Scope.fork(scope)
-        const slot = yield* Scope.provide(EffectPool.get(self.inner), attempt)
-        if (self.closing) {
-          yield* Scope.close(attempt, Exit.void)
-          return yield* Effect.fail(self.closedError())
-        }
-        if (self.spent(slot)) {
-          yield* EffectPool.invalidate(self.inner, slot)
-          yield* Scope.close(attempt, Exit.void)
-          continue
-        }
-        return slot
-      }
+      if (retire) yield* EffectPool.invalidate(self.inner, l.slot)
+      yield* Scope.close(l.lease, Exit.void)
+      self.wakeOne()
     })
+  }
+
+  /** A parked slot that is still good, or undefined. Spent ones are retired on the way. */
+  private popParked(): Leased | undefined {
+    while (this.parked.length > 0) {
+      const p = this.parked.pop()!
+      if (!this.spent(p.slot)) return p
+      Effect.runFork(this.giveBack(p, true))
+    }
+    return undefined
+  }
+
+  /** True when the inner pool has an idle slot or may open one. */
+  private innerHasRoom(): boolean {
+    return this.slots.size - this.borrowedCount - this.parked.length > 0 || this.slots.size + this.creating < this.maxSize
+  }
+
+  /** Borrows from the inner pool (retiring spent slots on the way). */
+  private fromInner(): Effect.Effect<Leased, AcquireError> {
+    const self = this
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        while (true) {
+          const lease = yield* Scope.make()
+          self.innerWaiting++
+          const exit = yield* Effect.exit(restore(Scope.provide(EffectPool.get(self.inner), lease)))
+          self.innerWaiting--
+          if (Exit.isFailure(exit)) {
+            yield* Scope.close(lease, Exit.void)
+            return yield* Effect.failCause(exit.cause)
+          }
+          const slot = exit.value
+          if (self.spent(slot)) {
+            yield* self.giveBack({ slot, lease }, true)
+            continue
+          }
+          return { slot, lease }
+        }
+      })
+    )
+  }
+
+  /** Waits for a release to hand a slot over (or for a reason to look again). */
+  private awaitRelease(): Effect.Effect<Leased | "retry"> {
+    const w: Waiter = { wake: () => {}, handed: undefined }
+    const wait = Effect.callback<Leased | "retry">((resume) => {
+      ;(w as { wake: Waiter["wake"] }).wake = (r) => {
+        if (r !== "retry") w.handed = r
+        resume(Effect.succeed(r))
+      }
+      this.waiters.push(w)
+      return Effect.sync(() => {
+        const i = this.waiters.indexOf(w)
+        if (i >= 0) this.waiters.splice(i, 1)
+      })
+    })
+    // handed a slot, then interrupted before taking it: pass it on
+    return Effect.onInterrupt(wait, () => (w.handed !== undefined ? this.putBack(w.handed) : Effect.void))
+  }
+
+  /**
+   * Gets a good slot with its lease: a parked one, else from the inner pool
+   * when it has room, else the next release. Interruptible while waiting.
+   */
+  private obtain(): Effect.Effect<Leased, AcquireError> {
+    return Effect.suspend(() => {
+      if (this.closing) return Effect.fail(this.closedError())
+      const p = this.popParked()
+      if (p !== undefined) return Effect.succeed(p)
+      if (this.innerHasRoom()) return this.fromInner()
+      return Effect.flatMap(this.awaitRelease(), (r) => (r === "retry" ? this.obtain() : Effect.succeed(r)))
+    })
+  }
+
+  /**
+   * A good, clean slot comes back: hand it to a waiting caller, or return it
+   * to the inner pool when others wait there (or the pool closes), or park it.
+   */
+  private putBack(l: Leased): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.closing || this.innerWaiting > 0) return this.giveBack(l, false)
+      const w = this.waiters.shift()
+      if (w !== undefined) {
+        w.wake(l)
+        return Effect.void
+      }
+      this.parked.push({ slot: l.slot, lease: l.lease, since: Date.now() })
+      this.scheduleSweep()
+      return Effect.void
+    })
+  }
+
+  /** Parked slots idle for a moment go back to the inner pool (its TTL then applies). */
+  private scheduleSweep(): void {
+    if (this.sweepTimer !== undefined) return
+    this.sweepTimer = setInterval(() => {
+      const cutoff = Date.now() - this.parkLingerMs
+      while (this.parked.length > 0 && this.parked[0]!.since < cutoff) {
+        Effect.runFork(this.giveBack(this.parked.shift()!, false))
+      }
+      if (this.parked.length === 0) {
+        clearInterval(this.sweepTimer)
+        this.sweepTimer = undefined
+      }
+    }, Math.max(10, this.parkLingerMs / 2))
+    this.sweepTimer.unref()
+  }
+
+  /** Every parked slot goes back to the inner pool now (close, terminate). */
+  private unparkAll(): Effect.Effect<void> {
+    if (this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer)
+      this.sweepTimer = undefined
+    }
+    const all = this.parked.splice(0)
+    return Effect.forEach(all, (p) => this.giveBack(p, this.spent(p.slot)), { discard: true })
   }
 
   /** When callers wait and nothing is idle, ask one lane to finish and come back. */
@@ -352,64 +504,68 @@ class PgPoolImpl implements PgPoolShape {
     }
   }
 
+  /** Hands a slot to a caller: a view of the session guarded by a lease. */
+  private lease(l: Leased): { view: PoolConnection; guard: Connection.Lease } {
+    const slot = l.slot
+    this.markBorrowed(slot)
+    const guard: Connection.Lease = { released: false }
+    const raw = new Connection.ConnectionImpl(slot.session, this.commandTimeoutMs, guard)
+    const view = this.options.connectionClass ? this.options.connectionClass(raw) : raw
+    this.held.set(view, { slot, lease: l.lease, guard, view, released: false })
+    return { view, guard }
+  }
+
+  private acquireTimeoutError(timeoutMs: number): Errors.AcquireTimeoutError {
+    this.acquireTimeouts++
+    return new Errors.AcquireTimeoutError({
+      message: `no connection became free within ${timeoutMs} ms (pool of ${this.maxSize}, ${this.waiting} waiting); raise the timeout or maxSize, or hold connections for less time`,
+      timeoutMs
+    })
+  }
+
   acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError> {
-    const self = this
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        if (self.closing) return yield* Effect.fail(self.closedError())
-        const timeoutMs = toMillis(options?.timeout, 0)
-        const scope = yield* Scope.make()
-        const started = Date.now()
-        self.waiting++
-        self.drainLaneForAcquirer()
-        const get = self.checkout(scope)
-        const timed =
-          timeoutMs > 0
-            ? Effect.timeoutOrElse(get, {
-                duration: timeoutMs,
-                orElse: () => {
-                  self.acquireTimeouts++
-                  return Effect.fail(
-                    new Errors.AcquireTimeoutError({
-                      message: `no connection became free within ${timeoutMs} ms (pool of ${self.maxSize}, ${self.waiting} waiting); raise the timeout or maxSize, or hold connections for less time`,
-                      timeoutMs
-                    })
-                  )
-                }
-              })
-            : get
-        const exit = yield* Effect.exit(restore(timed))
-        self.waiting--
-        self.acquireWaitMs += Date.now() - started
-        if (Exit.isFailure(exit)) {
-          yield* Scope.close(scope, Exit.void)
-          if (self.closing) return yield* Effect.fail(self.closedError())
-          return yield* Effect.failCause(exit.cause)
+    const timeoutMs = toMillis(options?.timeout, 0)
+    // only the wait (and the user's setup hook) can be interrupted; the hand-over cannot
+    return Effect.uninterruptibleMask((restore) => {
+      if (this.closing) return Effect.fail(this.closedError())
+      const started = Date.now()
+      this.waiting++
+      this.drainLaneForAcquirer()
+      const get =
+        timeoutMs > 0
+          ? Effect.timeoutOrElse(this.obtain(), { duration: timeoutMs, orElse: () => Effect.fail(this.acquireTimeoutError(timeoutMs)) })
+          : this.obtain()
+      return Effect.matchCauseEffect(restore(get), {
+        onFailure: (cause): Effect.Effect<PoolConnection, AcquireError> => {
+          this.waiting--
+          this.acquireWaitMs += Date.now() - started
+          return this.closing ? Effect.fail(this.closedError()) : Effect.failCause(cause)
+        },
+        onSuccess: (l): Effect.Effect<PoolConnection, AcquireError> => {
+          this.waiting--
+          this.acquireWaitMs += Date.now() - started
+          if (this.closing) return Effect.andThen(this.giveBack(l, false), Effect.fail(this.closedError()))
+          const { view, guard } = this.lease(l)
+          this.acquires++
+          const setup = this.options.setup
+          if (setup === undefined) return Effect.succeed(view)
+          return Effect.matchCauseEffect(restore(setup(view)), {
+            onSuccess: () => Effect.succeed(view),
+            onFailure: (cause) => {
+              guard.released = true
+              this.held.delete(view)
+              this.markReturned(l.slot)
+              return Effect.andThen(this.giveBack(l, true), Effect.fail(hookError("setup", cause)))
+            }
+          })
         }
-        const slot = exit.value
-        self.markBorrowed(slot)
-        const lease: Connection.Lease = { released: false }
-        const raw = new Connection.ConnectionImpl(slot.session, self.commandTimeoutMs, lease)
-        const view = self.options.connectionClass ? self.options.connectionClass(raw) : raw
-        if (self.options.setup) {
-          const setupExit = yield* Effect.exit(restore(self.options.setup(view)))
-          if (Exit.isFailure(setupExit)) {
-            lease.released = true
-            yield* EffectPool.invalidate(self.inner, slot)
-            self.markReturned(slot)
-            yield* Scope.close(scope, Exit.void)
-            return yield* Effect.fail(hookError("setup", setupExit.cause))
-          }
-        }
-        self.held.set(view, { slot, scope, lease, view, released: false })
-        self.acquires++
-        return view
       })
-    )
+    })
   }
 
   acquire(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError, Scope.Scope> {
-    return Effect.acquireRelease(this.acquireUnscoped(options), (conn) => Effect.ignore(this.release(conn)))
+    // interruptible: acquireUnscoped only lets interruption in while waiting (it masks the rest itself)
+    return Effect.acquireRelease(this.acquireUnscoped(options), (conn) => Effect.ignore(this.release(conn)), { interruptible: true })
   }
 
   /** Rolls back, resets (user hook or asyncpg's reset when anything may be dirty). */
@@ -429,24 +585,28 @@ class PgPoolImpl implements PgPoolShape {
   }
 
   release(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError> {
-    const self = this
     return Effect.suspend(() => {
-      const h = self.held.get(conn)
+      const h = this.held.get(conn)
       if (h === undefined) {
         return Effect.fail(new Errors.InterfaceError({ message: "release(): this connection does not belong to this pool" }))
       }
       if (h.released) return Effect.void
       h.released = true
-      h.lease.released = true
+      h.guard.released = true
+      const slot = h.slot
+      const s = slot.session
+      // nothing can be dirty: hand over (or park) without a round trip
+      if (this.options.reset === undefined && s.txStatus === 0x49 && !s.stateDirty && !this.spent(slot)) {
+        this.markReturned(slot)
+        return this.putBack(h)
+      }
       const timeoutMs = toMillis(options?.timeout, 0)
-      const reset = self.spent(h.slot) ? Effect.fail("spent") : self.resetSlot(h.slot)
+      const reset = this.spent(slot) ? Effect.fail("spent") : this.resetSlot(slot)
       const timedReset = timeoutMs > 0 ? Effect.timeout(reset, timeoutMs) : reset
       return Effect.uninterruptible(
-        Effect.gen(function* () {
-          const ok = Exit.isSuccess(yield* Effect.exit(timedReset))
-          if (!ok || self.spent(h.slot)) yield* EffectPool.invalidate(self.inner, h.slot)
-          self.markReturned(h.slot)
-          yield* Scope.close(h.scope, Exit.void)
+        Effect.flatMap(Effect.exit(timedReset), (exit) => {
+          this.markReturned(slot)
+          return Exit.isSuccess(exit) && !this.spent(slot) ? this.putBack(h) : this.giveBack(h, true)
         })
       )
     })
@@ -484,15 +644,20 @@ class PgPoolImpl implements PgPoolShape {
     return Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
         self.openingLanes++
-        const scope = yield* Scope.make()
-        const exit = yield* Effect.exit(restore(self.checkout(scope)))
+        const exit = yield* Effect.exit(restore(self.obtain()))
         self.openingLanes--
-        if (Exit.isFailure(exit)) {
-          yield* Scope.close(scope, Exit.void)
-          return yield* Effect.failCause(exit.cause)
-        }
-        const slot = exit.value
+        if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
+        const { slot, lease: scope } = exit.value
         self.markBorrowed(slot)
+        if (self.options.setup) {
+          // a lane is a borrowed connection: setup runs as on acquire (reset runs when it goes back)
+          const setupExit = yield* Effect.exit(restore(self.options.setup(slot.base)))
+          if (Exit.isFailure(setupExit)) {
+            self.markReturned(slot)
+            yield* self.giveBack(exit.value, true)
+            return yield* Effect.fail(hookError("setup", setupExit.cause))
+          }
+        }
         slot.laneScope = scope
         slot.draining = false
         self.lanes.push(slot)
@@ -513,9 +678,9 @@ class PgPoolImpl implements PgPoolShape {
       Effect.gen(function* () {
         const spent = self.spent(slot)
         const ok = spent ? false : Exit.isSuccess(yield* Effect.exit(self.resetSlot(slot)))
-        if (!ok || self.spent(slot)) yield* EffectPool.invalidate(self.inner, slot)
         self.markReturned(slot)
-        yield* Scope.close(scope, Exit.void)
+        if (!ok || self.spent(slot)) yield* self.giveBack({ slot, lease: scope }, true)
+        else yield* self.putBack({ slot, lease: scope })
       })
     )
   }
@@ -600,6 +765,8 @@ class PgPoolImpl implements PgPoolShape {
     return Effect.gen(function* () {
       if (self.closed) return
       self.closing = true
+      self.wakeAll()
+      yield* self.unparkAll()
       for (const l of [...self.lanes]) {
         l.draining = true
         if (l.inFlight === 0) self.returnLane(l)
@@ -618,6 +785,7 @@ class PgPoolImpl implements PgPoolShape {
         })
       )
       self.closed = true
+      yield* self.unparkAll()
       yield* Scope.close(self.scope, Exit.void)
     })
   }
@@ -628,7 +796,9 @@ class PgPoolImpl implements PgPoolShape {
       if (self.closed) return
       self.closing = true
       self.closed = true
+      self.wakeAll()
       for (const slot of self.slots) slot.session.destroy()
+      yield* self.unparkAll()
       // borrowers get errors now; the inner pool finishes closing when their scopes end
       yield* Effect.forkDetach(Scope.close(self.scope, Exit.void))
     })
@@ -638,7 +808,12 @@ class PgPoolImpl implements PgPoolShape {
     const self = this
     return Effect.gen(function* () {
       self.generation++
+      // parked slots are idle: retire them now (popParked would on the next acquire anyway)
+      const parked = self.parked.splice(0)
+      for (const p of parked) yield* self.giveBack(p, true)
+      const parkedSlots = new Set(parked.map((p) => p.slot))
       for (const slot of [...self.slots]) {
+        if (parkedSlots.has(slot)) continue
         if (!slot.borrowed) yield* EffectPool.invalidate(self.inner, slot)
         else if (slot.laneScope !== undefined) slot.draining = true
       }
