@@ -999,7 +999,10 @@ export class Session {
         return
       }
       try {
-        this.registry.addIntrospected(result!.rows.map((row) => toIntrospected(row as PgRecord.Record)))
+        this.registry.addIntrospected(
+          result!.rows.map((row) => toIntrospected(row as PgRecord.Record)),
+          oids
+        )
         // OIDs the catalog does not know stay text; mark them as seen
         cb(undefined)
       } catch (e) {
