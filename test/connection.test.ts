@@ -236,3 +236,27 @@ describe("Connection: bad input is a typed error", () => {
     }))
 })
 
+
+describe("Connection: cancellation in a pipeline", () => {
+  it.live("a cancel meant for a query that already finished does not fail the next pipelined query", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.fetchval("SELECT 1") // both statements cached: each query is one request
+      yield* conn.fetchval("SELECT pg_sleep(0.3)::text")
+      const session = (conn as Connection.ConnectionImpl).session
+      const slow = yield* Effect.promise(
+        () =>
+          new Promise<{ err: unknown; value: unknown }>((resolve) => {
+            // written in one batch: SELECT 1, then pg_sleep
+            const quick = session.query("SELECT 1", [], () => {})
+            session.query("SELECT pg_sleep(0.3)::text", [], (err, r) => resolve({ err, value: r?.rows[0] }))
+            // SELECT 1 is at the head: abandoning it sends a CancelRequest, which reaches
+            // the server after SELECT 1 finished, while pg_sleep runs
+            quick.abandon(session, () => {})
+          })
+      )
+      expect(slow.err).toBeUndefined()
+      expect((slow.value as { get(i: number): unknown }).get(0)).toBe("")
+      expect(yield* conn.fetchval("SELECT 3")).toBe(3)
+    }))
+})

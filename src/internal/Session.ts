@@ -169,6 +169,16 @@ export class Session {
    */
   authMethod: "none" | "password" | "md5" | Scram.ScramMechanism | undefined = undefined
   private cancelInFlight = false
+  /** the request a CancelRequest was sent for, until its ReadyForQuery */
+  private cancelTarget: Request | undefined
+  /** the cancel landed on its target (the target failed with query_canceled) */
+  private cancelHit = false
+  /**
+   * Until then, a query_canceled error may come from a cancel meant for an
+   * earlier request that finished first (the pipeline moved on): such a
+   * query is retried once instead of failing a caller who asked for nothing.
+   */
+  private strayCancelUntil = 0
   /**
    * Set when a command may have changed session state that a pool's reset
    * must clear (SET, LISTEN, cursors, advisory locks); cleared by the reset.
@@ -625,6 +635,10 @@ export class Session {
         this.txStatus = buf[start]!
         const r = this.shift()
         if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
+        if (r === this.cancelTarget) {
+          this.cancelTarget = undefined
+          if (!this.cancelHit) this.strayCancelUntil = Date.now() + 2000
+        }
         if (r.exclusive) this.releaseHeld()
         this.settle(r, () => r.done())
         this.lastStatus = ""
@@ -660,9 +674,23 @@ export class Session {
           }
           throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} with no request waiting`)
         }
+        if (r === this.cancelTarget && type === B.ErrorResponse) {
+          this.cancelHit = Reader.parseErrorFields(buf, start, end).get("C") === "57014"
+        }
         r.handle(type, buf, start, end)
       }
     }
+  }
+
+  /**
+   * True (once) when `error` is a query_canceled that a cancel meant for an
+   * earlier, already finished request may have caused.
+   */
+  consumeStrayCancel(error: SessionError): boolean {
+    if (this.strayCancelUntil === 0 || !("sqlstate" in error) || error.sqlstate !== "57014") return false
+    if (!/user request/.test(error.message) || Date.now() > this.strayCancelUntil) return false
+    this.strayCancelUntil = 0
+    return true
   }
 
   private settle(r: Request, f: () => void): void {
@@ -768,7 +796,7 @@ export class Session {
       clearTimeout(timer)
       settled()
     }
-    if (this.head === r) this.sendCancel()
+    if (this.head === r) this.sendCancel(r)
     else {
       // it runs after the ones ahead of it: cancel it when it starts
       const handle = r.handle.bind(r)
@@ -776,7 +804,7 @@ export class Session {
       r.handle = (type, buf, start, end) => {
         if (!cancelled) {
           cancelled = true
-          this.sendCancel()
+          this.sendCancel(r)
         }
         handle(type, buf, start, end)
       }
@@ -784,9 +812,11 @@ export class Session {
   }
 
   /** Sends a CancelRequest for whatever the server is running now. */
-  sendCancel(): void {
+  sendCancel(target?: Request): void {
     if (this.closed || this.cancelInFlight) return
     this.cancelInFlight = true
+    this.cancelTarget = target
+    this.cancelHit = false
     const w = new Writer().cancelRequest(this.processId, this.secretKey).take()
     const done = () => {
       this.cancelInFlight = false
@@ -1098,6 +1128,11 @@ export class Session {
           // the cached plan went stale (DDL): drop it and run once more
           this.evict(st!)
           this.query(sql, args, cb, true, task)
+          return
+        }
+        if (err2 && !task.abandoned && this.txStatus === 0x49 && this.consumeStrayCancel(err2)) {
+          // cancelled by a cancel meant for a request that had already finished: run it again
+          this.query(sql, args, cb, retried, task)
           return
         }
         cb(err2, results ? results[0] : undefined)
