@@ -73,6 +73,13 @@ export interface PoolOptions extends Connection.ConnectOptions {
   readonly connectionClass?: (conn: Connection.Connection) => Connection.Connection
   /** let pool-level one-shot queries share connections, pipelined (default true) */
   readonly pipelining?: boolean
+  /**
+   * pool-level queries in flight on one shared connection before another
+   * connection is opened for them (default 1: spread over connections first,
+   * pipeline deeper once all maxSize are in use). A larger value uses fewer
+   * connections for fast queries, but queues slow ones behind each other.
+   */
+  readonly pipelineDepth?: number
   /** how long close() waits before logging the connections still out (default 60 seconds) */
   readonly closeWarningAfter?: Duration.Input
 }
@@ -211,6 +218,9 @@ interface Held {
 
 const toMillis = (d: Duration.Input | undefined, fallback: number): number => (d === undefined ? fallback : Duration.toMillis(d))
 
+/** A lane whose server has not finished a request for this long counts as busy (ms). */
+const STALL_MS = 2
+
 /** Statements that cannot change session state: safe to pipeline on a shared connection. */
 const SHAREABLE = /^\s*(?:\(\s*)*(?:select|insert|update|delete|with|values|table|merge)\b/i
 const SESSION_CHANGING = /pg_advisory|set_config|\bfor\s+(?:update|share|no\s+key|key)\b|\binto\s+temp|\bcreate\b|\blisten\b|\bnotify\b|dblink|lo_/i
@@ -281,6 +291,7 @@ class PgPoolImpl implements PgPoolShape {
   readonly maxSize: number
   private readonly maxQueries: number
   private readonly pipelining: boolean
+  private readonly pipelineDepth: number
   private readonly commandTimeoutMs: number
   /** how long an idle slot stays parked before it goes back to the inner pool */
   private readonly parkLingerMs: number
@@ -290,6 +301,7 @@ class PgPoolImpl implements PgPoolShape {
     this.maxSize = options.maxSize ?? 10
     this.maxQueries = options.maxQueries ?? 50_000
     this.pipelining = options.pipelining ?? true
+    this.pipelineDepth = Math.max(1, options.pipelineDepth ?? 1)
     this.commandTimeoutMs = toMillis(options.commandTimeout, 0)
     const lifetime = toMillis(options.maxInactiveConnectionLifetime, 300_000)
     this.parkLingerMs = lifetime > 0 ? Math.min(1000, lifetime / 4) : 1000
@@ -628,8 +640,10 @@ class PgPoolImpl implements PgPoolShape {
       if (l.draining || l.session.closed) continue
       if (best === undefined || l.inFlight < best.inFlight) best = l
     }
-    if (best !== undefined && best.inFlight > 0 && this.canGrowLanes()) return undefined
-    return best
+    if (best === undefined || best.inFlight === 0) return best
+    // pipeline onto a lane that keeps up; open another when all are deep or stuck behind a slow query
+    if (best.inFlight < this.pipelineDepth && performance.now() - best.session.lastProgressAt < STALL_MS) return best
+    return this.canGrowLanes() ? undefined : best
   }
 
   private canGrowLanes(): boolean {
@@ -822,7 +836,12 @@ class PgPoolImpl implements PgPoolShape {
 
   setConnectArgs(dsn?: string, options?: Connection.ConnectOptions): Effect.Effect<void> {
     return Effect.sync(() => {
-      this.connectArgs = { ...this.options, ...options, ...(dsn !== undefined ? { dsn } : {}) }
+      const base: Connection.ConnectOptions = { ...this.options }
+      // applicationName is shorthand for serverSettings.application_name: a new one of either replaces the old
+      if (options?.serverSettings?.["application_name"] !== undefined && options.applicationName === undefined) {
+        delete (base as { applicationName?: string }).applicationName
+      }
+      this.connectArgs = { ...base, ...options, ...(dsn !== undefined ? { dsn } : {}) }
     })
   }
 

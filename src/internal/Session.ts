@@ -184,6 +184,12 @@ export class Session {
    * must clear (SET, LISTEN, cursors, advisory locks); cleared by the reset.
    */
   stateDirty = false
+  /**
+   * When the server last finished a request (or was handed one while idle),
+   * from performance.now(): a pool reads it to tell a pipeline that moves
+   * from one stuck behind a slow query.
+   */
+  lastProgressAt = 0
   /** queries run (Execute batches and simple queries): the pool's maxQueries */
   queryCount = 0
   /** a query was abandoned (interrupted or timed out): a pool discards the session */
@@ -587,6 +593,7 @@ export class Session {
       this.held.push(() => this.send(request, write))
       return
     }
+    if (this.queue.length === this.queueHead) this.lastProgressAt = performance.now()
     this.enqueue(request)
     write(this.writer)
     if (request.exclusive) this.held = []
@@ -633,6 +640,7 @@ export class Session {
     switch (type) {
       case B.ReadyForQuery: {
         this.txStatus = buf[start]!
+        this.lastProgressAt = performance.now()
         const r = this.shift()
         if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
         if (r === this.cancelTarget) {
