@@ -60,7 +60,7 @@ interface Options {
  * --quick must finish in under 2 minutes on 2 cores. Each measurement costs its duration plus
  * ~0.25 s (pool, warm-up, in-flight tail), and W4 loads take ~1.3 s whatever the duration, so
  * quick spends QUICK_BUDGET_S on the time-bounded measurements: 1 s each when few cases are
- * selected, down to 0.4 s for the whole set (108 time-bounded measurements).
+ * selected, down to ~0.45 s for the whole set (~100 time-bounded measurements).
  */
 const QUICK_BUDGET_S = 45
 const QUICK_MAX_S = 1
@@ -168,7 +168,8 @@ const METHOD = `### Method
   min – max is the spread.
 - **Loops.** Time-bounded: N callers (64 by default, 200 for W6) loop until the deadline, the clock stops when the
   last in-flight query has returned. Promise libraries use async callers; Effect libraries use fibers forked by
-  \`Effect.forEach\` inside one \`Effect.runPromise\`. A warm-up loop precedes every measurement (longer in round 1).
+  \`Effect.forEach\` inside one \`Effect.runPromise\`. A warm-up loop precedes every measurement: in round 1 with all
+  callers (JIT), in later rounds shorter and with pool-size callers (the process is warm, the new pool must fill).
   W4 times whole 100,000-row loads (TRUNCATE between loads, untimed) until the duration has been spent, at least once.
 - **Ceiling.** pgbench with \`-M prepared -c <pool> -j 2\` over TCP; "÷ pgbench pipeline" compares with 32-statement
   \`\\startpipeline\` transactions (statements per second = tps × 32). pgbench reads rows without decoding them.`
@@ -303,6 +304,14 @@ const main = async () => {
     const wc = cases.filter((c) => c.workload === w.id)
     if (wc.length === 0) continue
     log(`\n${w.title}`)
+    // a driver that could not load (effect-pg while its sources are being edited) gets a fresh
+    // process and another chance at every workload
+    for (const [d, reason] of disabledDrivers) {
+      if (d === "pgbench" || !wc.some((c) => c.driver === d)) continue
+      disabledDrivers.delete(d)
+      log(`(restarting the ${d} worker, which failed to load: ${reason})`)
+      await workerOf(d).stop()
+    }
     for (let round = 0; round < opts.rounds; round++) {
       const order = wc.map((_, i) => wc[(i + round) % wc.length]!)
       for (const c of order) {

@@ -75,7 +75,9 @@ const loadPool = (): Promise<PoolModule> =>
     } catch (e) {
       const code = (e as { code?: unknown }).code
       const missing = code === "ERR_MODULE_NOT_FOUND" && !override && errorMessage(e).includes("/src/Pool.")
-      throw new NotAvailable(missing ? "src/Pool.ts does not exist yet" : `src/Pool.ts does not load: ${errorMessage(e)}`)
+      // esbuild: "Transform failed with N errors:\n<file>:<line>:<col>: ERROR: ..." — keep the first error
+      const detail = e instanceof Error ? e.message.split("\n").slice(0, 2).join(" ").replace(/\s+/g, " ") : errorMessage(e)
+      throw new NotAvailable(missing ? "src/Pool.ts does not exist yet" : `src/Pool.ts does not load: ${detail.slice(0, 240)}`)
     }
     const ns = (typeof mod["make"] === "function" ? mod : (mod["PgPool"] ?? mod["default"])) as
       | Record<string, unknown>
