@@ -20,11 +20,19 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
+import * as Codecs from "./internal/codecs.js"
 import * as Dsn from "./internal/dsn.js"
+import * as Notify from "./internal/notify.js"
 import { Session, Task, type Callback, type ExecuteResult, type SessionError } from "./internal/Session.js"
+import * as PreparedStatement from "./PreparedStatement.js"
+import type * as Reader from "./protocol/Reader.js"
 import type * as PgRecord from "./Record.js"
+import * as Transaction from "./Transaction.js"
 import { TypeRegistry, type RegistryOptions } from "./types/Registry.js"
 
 /** Connection options: asyncpg's `connect()` arguments, camelCased. */
@@ -45,6 +53,12 @@ export interface ConnectOptions extends Dsn.ConnectInput {
   readonly recordClass?: PgRecord.RecordFactory<unknown>
   /** how some types are decoded (numeric as string or number, int8 as bigint ...) */
   readonly types?: RegistryOptions
+  /**
+   * log the server's notices (NOTICE, WARNING, ...) through Effect's logger,
+   * in the fiber of the query that caused them, at the matching level
+   * (default true)
+   */
+  readonly logNotices?: boolean
 }
 
 /** Options every query method takes. */
@@ -77,6 +91,44 @@ export interface ServerVersion {
 
 /** @since 0.1.0 */
 export const TypeId: unique symbol = Symbol.for("effect-pg/Connection")
+
+/** A NOTIFY received on a channel the connection listens to. */
+export type Notification = Reader.Notification
+
+/** Called with each notification of a channel (`addListener`). */
+export type NotificationCallback = (notification: Notification) => void
+
+/** Called with each notice the server sends (NOTICE, WARNING, ...), PostgresError-shaped. */
+export type LogListener = (notice: Errors.PostgresError) => void
+
+/** Called once when the connection closes: `undefined` for a normal close, else why it broke. */
+export type TerminationListener = (error: QueryError | undefined) => void
+
+/** One finished query, as query loggers see it. */
+export interface LoggedQuery {
+  readonly sql: string
+  /** the arguments, redacted: `Redacted.value(entry.args)` shows them */
+  readonly args: Redacted.Redacted<ReadonlyArray<unknown>>
+  /** wall time from sending to the result, in milliseconds */
+  readonly durationMs: number
+  /** the command tag (`"SELECT 3"`) when it succeeded */
+  readonly status: string | undefined
+  /** why it failed (timeouts included) */
+  readonly error: QueryError | undefined
+  /** the calling fiber was interrupted (the query was cancelled) */
+  readonly interrupted: boolean
+  /** the backend process that ran it */
+  readonly processId: number
+}
+
+/** Called after every query of the connection (`addQueryLogger`). */
+export type QueryLogger = (entry: LoggedQuery) => void
+
+/** Options of `setTypeCodec`: `format` (default "text"), `encoder`, `decoder`, `schema` (default "public"). */
+export type TypeCodecOptions<A> = Codecs.TypeCodecOptions<A>
+
+/** Options of `setBuiltinTypeCodec`: `codecName` (a pg_catalog type), `schema` (default "public"). */
+export type BuiltinCodecOptions = Codecs.BuiltinCodecOptions
 
 /** A connection to a PostgreSQL server. */
 export interface Connection {
@@ -111,6 +163,69 @@ export interface Connection {
   getSettings(): ReadonlyMap<string, string>
   /** True inside an explicit transaction block (also a failed one). */
   isInTransaction(): boolean
+  /**
+   * Prepares `sql` as a named statement of its own. A syntax error fails
+   * here, with its position.
+   */
+  prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError>
+  /**
+   * The rows of a query as a stream, `prefetch` (default 50) per round trip
+   * through a server portal. Opens a transaction for the stream's lifetime
+   * when the connection is not in one (see `Cursor`).
+   */
+  cursor<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError>
+  /** A scrollable SQL cursor (`DECLARE ... SCROLL CURSOR`), closed with the scope. */
+  cursorManual<R = PgRecord.Record>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: QueryOptions
+  ): Effect.Effect<Cursor.Cursor<R>, QueryError, Scope.Scope>
+  /**
+   * A transaction for the scope: committed when the scope closes with
+   * success, rolled back on failure or interruption. Inside a transaction
+   * it is a savepoint.
+   */
+  transaction(options?: Transaction.TransactionOptions): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope>
+  /** Runs `effect` in a transaction (a savepoint when nested): commit on success, rollback on failure or interruption. */
+  transaction<A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: Transaction.TransactionOptions
+  ): Effect.Effect<A, E | QueryError, R>
+  /** Calls `callback` for each NOTIFY on `channel` (LISTEN on the channel's first callback). */
+  addListener(channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError>
+  /** Removes a callback (UNLISTEN after the channel's last one). */
+  removeListener(channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError>
+  /** The notifications of `channel` as a stream: LISTEN when it starts, UNLISTEN when it ends. */
+  listen(channel: string): Stream.Stream<Notification, QueryError>
+  /** Calls `listener` with each notice (NOTICE, WARNING, ...) the server sends. */
+  addLogListener(listener: LogListener): void
+  /** Removes a notice listener. */
+  removeLogListener(listener: LogListener): void
+  /** Calls `listener` once when the connection closes, with the reason. */
+  addTerminationListener(listener: TerminationListener): void
+  /** Removes a termination listener. */
+  removeTerminationListener(listener: TerminationListener): void
+  /** Calls `logger` after every query (arguments redacted). No logger, no cost. */
+  addQueryLogger(logger: QueryLogger): void
+  /** Removes a query logger. */
+  removeQueryLogger(logger: QueryLogger): void
+  /**
+   * Encodes and decodes `typeName` (looked up in pg_type in `schema`) with
+   * your functions on this connection. Cached statements are dropped.
+   */
+  setTypeCodec<A>(typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError>
+  /** Exchanges `typeName` as the built-in type `codecName` (extension types wire-compatible with one). */
+  setBuiltinTypeCodec(typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError>
+  /** Restores the default codec of `typeName`. */
+  resetTypeCodec(typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError>
+  /** Forgets introspected types and cached statements (run after DDL changed types); your codecs stay. */
+  reloadSchemaState(): Effect.Effect<void>
+  /**
+   * What a pool runs on release: ROLLBACK when in a transaction, then
+   * asyncpg's reset (advisory locks, cursors, LISTENs, settings); forgets
+   * listeners and log listeners.
+   */
+  reset(options?: QueryOptions): Effect.Effect<void, QueryError>
   /** @internal the session underneath */
   readonly session: Session
 }
@@ -152,7 +267,13 @@ export class ConnectionImpl implements Connection {
    * Runs one protocol task as an Effect: interruption or a timeout abandons
    * it (cancel on the server, drain to ReadyForQuery) before the Effect ends.
    */
-  run<A>(options: QueryOptions | undefined, sql: string, start: (cb: Callback<A>) => Task): Effect.Effect<A, QueryError> {
+  run<A>(
+    options: QueryOptions | undefined,
+    sql: string,
+    start: (cb: Callback<A>) => Task,
+    args?: ReadonlyArray<unknown>,
+    log = true
+  ): Effect.Effect<A, QueryError> {
     const timeoutMs = options?.timeout !== undefined ? toMillis(options.timeout) : this.commandTimeoutMs
     const session = this.session
     return Effect.callback<A, QueryError>((resume) => {
@@ -161,30 +282,40 @@ export class ConnectionImpl implements Connection {
         resume(Effect.fail(bad))
         return
       }
+      // query loggers: one property read when there are none
+      const loggers = log ? session.queryLoggers : undefined
+      const startedAt = loggers === undefined ? 0 : performance.now()
       let timer: NodeJS.Timeout | undefined
-      const task = start((err, value) => {
+      let task: Task | undefined = undefined
+      task = start((err, value) => {
         if (timer !== undefined) clearTimeout(timer)
-        resume(err !== undefined ? Effect.fail(err) : Effect.succeed(value as A))
+        if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, err, false)
+        const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
+        // notices the query caused: logged in this fiber, before it resumes
+        const notices = task?.request?.notices
+        resume(notices === undefined ? exit : Effect.andThen(Notify.logNotices(notices), exit))
       })
+      const started = task
       if (timeoutMs > 0) {
         timer = setTimeout(() => {
           timer = undefined
-          task.abandon(session, () =>
-            resume(
-              Effect.fail(
-                new Errors.CommandTimeoutError({
-                  message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
-                  timeoutMs,
-                  query: sql
-                })
-              )
-            )
-          )
+          started.abandon(session, () => {
+            const error = new Errors.CommandTimeoutError({
+              message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
+              timeoutMs,
+              query: sql
+            })
+            if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, error, false)
+            resume(Effect.fail(error))
+          })
         }, timeoutMs)
       }
       return Effect.callback<void>((resumeCancel) => {
         if (timer !== undefined) clearTimeout(timer)
-        task.abandon(session, () => resumeCancel(Effect.void))
+        started.abandon(session, () => {
+          if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, undefined, true)
+          resumeCancel(Effect.void)
+        })
       })
     })
   }
@@ -197,18 +328,24 @@ export class ConnectionImpl implements Connection {
         return task
       })
     }
-    return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)))
+    return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)), args)
   }
 
   fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    return this.run<ReadonlyArray<R>>(options, sql, (cb) =>
-      this.session.query(sql, args ?? [], (err, r) => cb(err, r?.rows as Array<R> | undefined))
+    return this.run<ReadonlyArray<R>>(
+      options,
+      sql,
+      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r?.rows as Array<R> | undefined)),
+      args
     )
   }
 
   fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError> {
-    return this.run<R | null>(options, sql, (cb) =>
-      this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : ((r.rows[0] as R | undefined) ?? null)))
+    return this.run<R | null>(
+      options,
+      sql,
+      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : ((r.rows[0] as R | undefined) ?? null))),
+      args
     )
   }
 
@@ -228,7 +365,8 @@ export class ConnectionImpl implements Connection {
         } catch (e) {
           cb(new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` }), undefined)
         }
-      })
+      }),
+      args
     )
   }
 
@@ -265,7 +403,7 @@ export class ConnectionImpl implements Connection {
         task.request = this.session.execute(st, encoded, skipRows, cb)
       })
       return task
-    })
+    }, sets)
   }
 
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, QueryError> {
@@ -309,7 +447,148 @@ export class ConnectionImpl implements Connection {
   isInTransaction(): boolean {
     return this.session.txStatus !== 0x49
   }
+
+  prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError> {
+    return PreparedStatement.make<R>(this, sql, options)
+  }
+
+  cursor<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError> {
+    return Cursor.stream<R>(this, sql, args, options)
+  }
+
+  cursorManual<R = PgRecord.Record>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: QueryOptions
+  ): Effect.Effect<Cursor.Cursor<R>, QueryError, Scope.Scope> {
+    return Cursor.manual<R>(this, sql, args, options)
+  }
+
+  transaction(options?: Transaction.TransactionOptions): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope>
+  transaction<A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: Transaction.TransactionOptions
+  ): Effect.Effect<A, E | QueryError, R>
+  transaction<A, E, R>(
+    effectOrOptions?: Effect.Effect<A, E, R> | Transaction.TransactionOptions,
+    options?: Transaction.TransactionOptions
+  ): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope> | Effect.Effect<A, E | QueryError, R> {
+    return Effect.isEffect(effectOrOptions)
+      ? Transaction.around(this, effectOrOptions as Effect.Effect<A, E, R>, options)
+      : Transaction.scoped(this, effectOrOptions as Transaction.TransactionOptions | undefined)
+  }
+
+  addListener(channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError> {
+    return Notify.addListener(this, channel, callback)
+  }
+
+  removeListener(channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError> {
+    return Notify.removeListener(this, channel, callback)
+  }
+
+  listen(channel: string): Stream.Stream<Notification, QueryError> {
+    return Notify.listen(this, channel)
+  }
+
+  addLogListener(listener: LogListener): void {
+    Notify.addLogListener(this.session, listener)
+  }
+
+  removeLogListener(listener: LogListener): void {
+    Notify.removeLogListener(this.session, listener)
+  }
+
+  addTerminationListener(listener: TerminationListener): void {
+    this.session.terminationListeners.add(listener)
+  }
+
+  removeTerminationListener(listener: TerminationListener): void {
+    this.session.terminationListeners.delete(listener)
+  }
+
+  addQueryLogger(logger: QueryLogger): void {
+    const loggers = this.session.queryLoggers ?? new Set<QueryLogger>()
+    loggers.add(logger)
+    this.session.queryLoggers = loggers
+  }
+
+  removeQueryLogger(logger: QueryLogger): void {
+    const loggers = this.session.queryLoggers
+    if (loggers === undefined) return
+    loggers.delete(logger)
+    if (loggers.size === 0) this.session.queryLoggers = undefined
+  }
+
+  setTypeCodec<A>(typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> {
+    return Codecs.setTypeCodec(this, typeName, options)
+  }
+
+  setBuiltinTypeCodec(typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> {
+    return Codecs.setBuiltinTypeCodec(this, typeName, options)
+  }
+
+  resetTypeCodec(typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> {
+    return Codecs.resetTypeCodec(this, typeName, options)
+  }
+
+  reloadSchemaState(): Effect.Effect<void> {
+    return Effect.sync(() => Codecs.reloadSchemaState(this.session))
+  }
+
+  reset(options?: QueryOptions): Effect.Effect<void, QueryError> {
+    return resetSession(this, options)
+  }
 }
+
+/**
+ * The statements asyncpg's reset runs, for this server: what a released
+ * connection may have left behind (a transaction, advisory locks, cursors,
+ * LISTENs, settings).
+ */
+const resetSql = (session: Session): string => {
+  const v = session.serverVersionNum
+  const since = (version: number) => v === 0 || v >= version
+  const parts: Array<string> = []
+  if (session.txStatus !== 0x49) parts.push("ROLLBACK;")
+  if (since(80200)) parts.push("SELECT pg_advisory_unlock_all();")
+  if (since(80300)) parts.push("CLOSE ALL;")
+  if (since(90000)) parts.push("UNLISTEN *;")
+  if (since(80000)) parts.push("RESET ALL;")
+  return parts.join(" ")
+}
+
+/**
+ * Resets a connection for its next user, as asyncpg's `Connection.reset`:
+ * ROLLBACK when in a transaction, then `SELECT pg_advisory_unlock_all();
+ * CLOSE ALL; UNLISTEN *; RESET ALL;` (pieces the server lacks skipped);
+ * forgets LISTEN callbacks, log listeners and managed transactions; clears
+ * `stateDirty` once it succeeded. What a pool runs on release.
+ */
+export const resetSession = (conn: Connection, options?: QueryOptions): Effect.Effect<void, QueryError> =>
+  Effect.suspend(() => {
+    const session = conn.session
+    Notify.clear(session)
+    Transaction.forget(session)
+    const sql = resetSql(session)
+    if (sql === "") return Effect.void
+    return Effect.andThen(
+      conn.execute(sql, undefined, options),
+      Effect.sync(() => {
+        session.stateDirty = false
+      })
+    )
+  })
+
+/**
+ * Runs `effect` in a transaction on `conn`: committed when it succeeds,
+ * rolled back when it fails or is interrupted; a savepoint when `conn` is
+ * already in a transaction. Same as `conn.transaction(effect, options)`.
+ */
+export const withTransaction = <A, E, R>(
+  conn: Connection,
+  effect: Effect.Effect<A, E, R>,
+  options?: Transaction.TransactionOptions
+): Effect.Effect<A, E | QueryError, R> => conn.transaction(effect, options)
 
 /** Parses `server_version` ("15.4 (Debian ...)", "16beta2") like asyncpg. */
 export const parseServerVersion = (v: string): ServerVersion => {
@@ -357,7 +636,10 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
         },
         (err, session) => {
           if (err !== undefined || session === undefined) resume(Effect.fail(err as ConnectError))
-          else resume(Effect.succeed(new ConnectionImpl(session, toMillis(options.commandTimeout))))
+          else {
+            session.collectNotices = options.logNotices ?? true
+            resume(Effect.succeed(new ConnectionImpl(session, toMillis(options.commandTimeout))))
+          }
         }
       )
       return Effect.sync(() => attempt.abort())

@@ -1,0 +1,236 @@
+/**
+ * Cursors: read a large result a batch at a time.
+ *
+ * - {@link stream} (`conn.cursor(sql, args, { prefetch })`): a `Stream` of
+ *   rows backed by a server portal. Each pull sends one `Execute(portal,
+ *   prefetch)` + Sync, so rows are fetched as the consumer consumes them and
+ *   memory stays flat whatever the result size.
+ * - {@link manual} (`conn.cursorManual(sql, args)`): a scrollable SQL cursor
+ *   (`DECLARE ... SCROLL CURSOR`) with `fetch(n)`, `fetchrow()`,
+ *   `forward(n)`, `backward(n)`, closed with its scope.
+ *
+ * A portal or cursor only outlives the request that opened it inside a
+ * transaction block (every request here ends with its own Sync). asyncpg
+ * requires the caller to open one; effect-pg opens one for the cursor's
+ * lifetime when the connection is not in a transaction already, commits it
+ * when the stream ends or the scope closes with success (rolls it back on
+ * failure or interruption). Other queries run on the same connection
+ * meanwhile run inside that transaction. Inside a transaction of yours, the
+ * portal/cursor is closed when the stream ends or the scope closes, and the
+ * transaction is left alone.
+ *
+ * @since 0.1.0
+ */
+import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { ConnectionImpl, QueryError, QueryOptions } from "./Connection.js"
+import * as Errors from "./Errors.js"
+import * as Portal from "./internal/portal.js"
+import { Task, type Statement } from "./internal/Session.js"
+import * as Stmt from "./internal/statement.js"
+import type * as PgRecord from "./Record.js"
+import * as Transaction from "./Transaction.js"
+
+/** Options of a cursor stream. */
+export interface CursorOptions extends QueryOptions {
+  /** rows fetched per round trip (default 50, as asyncpg) */
+  readonly prefetch?: number | undefined
+}
+
+/** @since 0.1.0 */
+export const TypeId: unique symbol = Symbol.for("effect-pg/Cursor")
+
+/** A scrollable server-side cursor (`DECLARE ... SCROLL CURSOR`), open for its scope. */
+export interface Cursor<R = PgRecord.Record> {
+  readonly [TypeId]: typeof TypeId
+  /** the SQL cursor's name */
+  readonly name: string
+  /** The next `n` rows (fewer at the end). */
+  fetch(n: number, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError>
+  /** The next row, or null at the end. */
+  fetchrow(options?: QueryOptions): Effect.Effect<R | null, QueryError>
+  /** Skips `n` rows forward; returns how many were skipped. */
+  forward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError>
+  /** Moves `n` rows backward; returns how many it moved. */
+  backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError>
+}
+
+const IDLE = 0x49
+
+const invalidCount = (what: string, n: number) =>
+  new Errors.InterfaceError({ message: `${what}: expected a positive integer row count, got ${String(n)}` })
+
+/**
+ * Opens a transaction for the caller's scope when the connection is not in
+ * one: what lets a portal or cursor live across requests.
+ */
+const ensureTransaction = (conn: ConnectionImpl): Effect.Effect<boolean, QueryError, Scope.Scope> =>
+  Effect.suspend(() => {
+    if (conn.session.txStatus !== IDLE || Transaction.hasManaged(conn.session)) return Effect.succeed(false)
+    return Effect.as(Effect.acquireRelease(Transaction.begin(conn), Transaction.finalize), true)
+  })
+
+/**
+ * Rows of `sql` (or of a prepared statement) as a stream, `prefetch` rows
+ * per round trip, through a named portal. Stopping the stream early closes
+ * the portal.
+ *
+ * @internal
+ */
+export const stream = <R>(
+  conn: ConnectionImpl,
+  sql: string,
+  args: ReadonlyArray<unknown> | undefined,
+  options: CursorOptions | undefined,
+  prepared?: { readonly st: Statement }
+): Stream.Stream<R, QueryError> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const prefetch = options?.prefetch ?? 50
+      if (!Number.isInteger(prefetch) || prefetch <= 0) return yield* Effect.fail(invalidCount("cursor prefetch", prefetch))
+      const bad = conn.guard()
+      if (bad !== undefined) return yield* Effect.fail(bad)
+      const session = conn.session
+      const ownsTransaction = yield* ensureTransaction(conn)
+      // a statement of its own: closing a statement closes its portals, and a cached one may be evicted mid-stream
+      const st =
+        prepared?.st ??
+        (yield* Effect.acquireRelease(Stmt.prepare(conn, sql, options, true), (st) =>
+          Effect.sync(() => Stmt.closeStatement(session, st))
+        ))
+      const values = yield* Stmt.encode(session, st, args)
+      const portal = Portal.portalName()
+      const shape = Portal.shapeOf(st)
+      let bound = false
+      let done = false
+      yield* Effect.addFinalizer(() => {
+        // holds the prepared statement until the stream ends: never collected (and closed) meanwhile
+        void prepared
+        return bound && !ownsTransaction && !session.closed
+          ? Effect.ignore(
+            conn.run<void>(undefined, st.sql, (cb) => {
+              const task = new Task()
+              task.request = Portal.closeObject(session, "P", portal, cb)
+              return task
+            }, undefined, false)
+          )
+          : Effect.void
+      })
+      const pull: Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError | Cause.Done> = Effect.suspend(() => {
+        if (done) return Cause.done()
+        const first = !bound
+        return Effect.flatMap(
+          conn.run<Portal.Batch>(
+            options,
+            st.sql,
+            (cb) => {
+              const task = new Task()
+              bound = true
+              task.request = first
+                ? Portal.bindExecute(session, st, [values], portal, prefetch, false, (err, batches) =>
+                  cb(err, batches?.[0] ?? { rows: [], status: "", suspended: false })
+                )
+                : Portal.executePortal(session, shape, st.sql, portal, prefetch, cb)
+              return task
+            },
+            args
+          ),
+          (batch) => {
+            if (!batch.suspended) done = true
+            const rows = batch.rows as Array<R>
+            return rows.length === 0 ? Cause.done() : Effect.succeed(rows as unknown as Arr.NonEmptyReadonlyArray<R>)
+          }
+        )
+      })
+      return Stream.fromPull(Effect.succeed(pull))
+    })
+  )
+
+class CursorImpl<R> implements Cursor<R> {
+  readonly [TypeId]: typeof TypeId = TypeId
+  closed = false
+  constructor(
+    readonly conn: ConnectionImpl,
+    readonly name: string,
+    readonly shape: Portal.RowShape,
+    readonly resultFormats: ReadonlyArray<number>
+  ) {}
+
+  private command(sql: string, options: QueryOptions | undefined): Effect.Effect<Portal.Batch, QueryError> {
+    if (this.closed) {
+      return Effect.fail(
+        new Errors.InterfaceError({ message: `cursor ${this.name} is closed (its scope ended); open a new one` })
+      )
+    }
+    const session = this.conn.session
+    return this.conn.run<Portal.Batch>(options, sql, (cb) => {
+      const task = new Task()
+      task.request = Portal.parseBindExecute(session, sql, [], [], [], this.shape, this.resultFormats, cb)
+      return task
+    }, [])
+  }
+
+  fetch(n: number, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
+    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor fetch", n))
+    return Effect.map(this.command(`FETCH FORWARD ${n} FROM ${this.name}`, options), (b) => b.rows as Array<R>)
+  }
+
+  fetchrow(options?: QueryOptions): Effect.Effect<R | null, QueryError> {
+    return Effect.map(this.command(`FETCH NEXT FROM ${this.name}`, options), (b) => (b.rows[0] as R | undefined) ?? null)
+  }
+
+  forward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
+    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor forward", n))
+    return Effect.map(this.command(`MOVE FORWARD ${n} IN ${this.name}`, options), moved)
+  }
+
+  backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
+    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor backward", n))
+    return Effect.map(this.command(`MOVE BACKWARD ${n} IN ${this.name}`, options), moved)
+  }
+}
+
+/** "MOVE 5" → 5. */
+const moved = (b: Portal.Batch): number => Number(/(\d+)$/.exec(b.status ?? "")?.[1] ?? 0)
+
+/**
+ * Declares a scrollable cursor over `sql` with `args`, closed when the
+ * scope closes.
+ *
+ * @internal
+ */
+export const manual = <R>(
+  conn: ConnectionImpl,
+  sql: string,
+  args: ReadonlyArray<unknown> | undefined,
+  options?: QueryOptions
+): Effect.Effect<Cursor<R>, QueryError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const bad = conn.guard()
+    if (bad !== undefined) return yield* Effect.fail(bad)
+    const session = conn.session
+    const ownsTransaction = yield* ensureTransaction(conn)
+    // the cached statement gives the parameter and result codecs; the cursor has its own plan
+    const st = yield* Stmt.prepare(conn, sql, options, false)
+    const values = yield* Stmt.encode(session, st, args)
+    const name = Portal.portalName("__epg_cursor_")
+    const declare = `DECLARE ${name} SCROLL CURSOR FOR ${sql}`
+    const cursor = yield* Effect.acquireRelease(
+      Effect.as(
+        conn.run<Portal.Batch>(options, declare, (cb) => {
+          const task = new Task()
+          task.request = Portal.parseBindExecute(session, declare, st.paramOids, st.paramFormats, values, Portal.shapeOf(st), [], cb)
+          return task
+        }, args ?? []),
+        new CursorImpl<R>(conn, name, Portal.shapeOf(st), st.resultFormats)
+      ),
+      (c) => {
+        c.closed = true
+        return ownsTransaction || session.closed ? Effect.void : Effect.ignore(conn.execute(`CLOSE ${name}`))
+      }
+    )
+    return cursor
+  })

@@ -1,0 +1,202 @@
+/**
+ * Per-connection type codecs (asyncpg's `set_type_codec`,
+ * `set_builtin_type_codec`, `reset_type_codec`, `reload_schema_state`) on
+ * top of the session's `TypeRegistry`.
+ *
+ * The registry has no way to forget introspected types, so
+ * `reloadSchemaState` builds a fresh registry with the same options and puts
+ * back the codecs set here (remembered per session).
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type { ConnectionImpl, QueryError } from "../Connection.js"
+import * as Errors from "../Errors.js"
+import type * as PgRecord from "../Record.js"
+import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import type { Session } from "./Session.js"
+
+/** Codecs set through the connection, by type OID: put back after `reloadSchemaState`. */
+const userCodecs = new WeakMap<Session, Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }>>()
+
+const TYPE_BY_NAME_SQL = `SELECT t.oid, t.typname::text AS name, t.typtype::text AS kind, t.typcategory::text AS category
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typname = $1 AND n.nspname = $2`
+
+interface FoundType {
+  readonly oid: number
+  readonly name: string
+  readonly kind: string
+  readonly category: string
+}
+
+/** Looks a type up by name and schema, or fails naming it. */
+const lookup = (conn: ConnectionImpl, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
+  Effect.flatMap(conn.fetchrow<PgRecord.Record>(TYPE_BY_NAME_SQL, [typeName, schema]), (row) =>
+    row === null
+      ? Effect.fail(
+        new Errors.InterfaceError({
+          message: `unknown type: ${schema}.${typeName} is not in pg_type; check the name and the schema option (default "public"; built-in types are in "pg_catalog"), or create the type first`
+        })
+      )
+      : Effect.succeed({
+        oid: Number(row.get("oid")),
+        name: String(row.get("name")),
+        kind: String(row.get("kind")),
+        category: String(row.get("category"))
+      })
+  )
+
+/** Arrays follow their element type, domains travel as their base type: refuse codecs on them. */
+const checkSettable = (t: FoundType, schema: string): Errors.InterfaceError | undefined => {
+  const qualified = `${schema}.${t.name}`
+  if (t.category === "A") {
+    return new Errors.InterfaceError({
+      message: `cannot set a codec on array type ${qualified}: set it on the element type, arrays of it follow`
+    })
+  }
+  if (t.kind === "d") {
+    return new Errors.InterfaceError({
+      message: `cannot set a codec on domain type ${qualified}: the server sends domain values as their base type; set the codec on the base type`
+    })
+  }
+  if (t.kind === "p") {
+    return new Errors.InterfaceError({ message: `cannot set a codec on pseudo-type ${qualified}` })
+  }
+  return undefined
+}
+
+const install = (session: Session, oid: number, name: string, codec: UserCodec<unknown>): void => {
+  session.registry.setTypeCodec(oid, name, codec)
+  let m = userCodecs.get(session)
+  if (m === undefined) {
+    m = new Map()
+    userCodecs.set(session, m)
+  }
+  m.set(oid, { name, codec })
+  // cached statements resolved their codecs already
+  session.clearStatements(true)
+}
+
+/** Options of `setTypeCodec`: a text or binary codec, and where the type lives. */
+export type TypeCodecOptions<A> =
+  & { readonly schema?: string | undefined }
+  & (
+    | {
+      readonly format?: "text" | undefined
+      readonly encoder: (value: A) => string
+      readonly decoder: (text: string) => A
+    }
+    | {
+      readonly format: "binary"
+      readonly encoder: (value: A) => Uint8Array
+      readonly decoder: (bytes: Buffer) => A
+    }
+  )
+
+/** Sets a codec for `schema.typeName` on this connection. */
+export const setTypeCodec = <A>(conn: ConnectionImpl, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
+  const schema = options.schema ?? "public"
+  return Effect.flatMap(lookup(conn, typeName, schema), (t) => {
+    const bad = checkSettable(t, schema)
+    if (bad !== undefined) return Effect.fail(bad)
+    const codec: UserCodec<unknown> =
+      options.format === "binary"
+        ? { format: "binary", encoder: options.encoder as (v: unknown) => Uint8Array, decoder: options.decoder }
+        : { format: "text", encoder: options.encoder as (v: unknown) => string, decoder: options.decoder }
+    return Effect.sync(() => install(conn.session, t.oid, t.name, codec))
+  })
+}
+
+/** Options of `setBuiltinTypeCodec`. */
+export interface BuiltinCodecOptions {
+  readonly schema?: string | undefined
+  /** the built-in type whose codec to use (`"int4"`, `"text"`, `"jsonb"`, ...: a type in pg_catalog) */
+  readonly codecName: string
+  /** exchange values in this format (default: the built-in codec's own) */
+  readonly format?: "text" | "binary" | undefined
+}
+
+/** The text form of a registry codec, when it has one (the registry's codecs carry it). */
+interface TextForm {
+  readonly parseText?: ((text: string) => unknown) | undefined
+  readonly formatText?: ((value: unknown) => string) | undefined
+}
+
+/**
+ * Declares `schema.typeName` wire-compatible with a built-in type: its
+ * values are encoded and decoded with that type's codec.
+ */
+export const setBuiltinTypeCodec = (conn: ConnectionImpl, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
+  const schema = options.schema ?? "public"
+  return Effect.gen(function* () {
+    const target = yield* lookup(conn, typeName, schema)
+    const bad = checkSettable(target, schema)
+    if (bad !== undefined) return yield* Effect.fail(bad)
+    const source = yield* lookup(conn, options.codecName, "pg_catalog")
+    const builtin = conn.session.registry.get(source.oid)
+    if (builtin === undefined) {
+      return yield* Effect.fail(
+        new Errors.InterfaceError({ message: `no built-in codec for pg_catalog.${options.codecName}; pick a built-in scalar type` })
+      )
+    }
+    const format = options.format ?? (builtin.format === 1 ? "binary" : "text")
+    const textForm = builtin as TextForm
+    if (format === "binary" && builtin.format !== 1) {
+      return yield* Effect.fail(
+        new Errors.InterfaceError({ message: `the built-in codec for pg_catalog.${options.codecName} has no binary form; use format "text"` })
+      )
+    }
+    if (format === "text" && builtin.format === 1) {
+      const { formatText, parseText } = textForm
+      if (formatText === undefined || parseText === undefined) {
+        return yield* Effect.fail(
+          new Errors.InterfaceError({ message: `the built-in codec for pg_catalog.${options.codecName} has no text form; use format "binary"` })
+        )
+      }
+      install(conn.session, target.oid, target.name, { format: "text", encoder: formatText, decoder: parseText })
+      return
+    }
+    const codec: UserCodec<unknown> =
+      format === "binary"
+        ? {
+          format: "binary",
+          encoder: (v) => builtin.encode(v) as Uint8Array,
+          decoder: (bytes) => builtin.decode(bytes, 0, bytes.length)
+        }
+        : {
+          format: "text",
+          encoder: (v) => builtin.encode(v) as string,
+          decoder: (text) => {
+            const bytes = Buffer.from(text, "utf8")
+            return builtin.decode(bytes, 0, bytes.length)
+          }
+        }
+    install(conn.session, target.oid, target.name, codec)
+  })
+}
+
+/** Removes the codec set for `schema.typeName`, restoring the default one. */
+export const resetTypeCodec = (conn: ConnectionImpl, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
+  const schema = options?.schema ?? "public"
+  return Effect.flatMap(lookup(conn, typeName, schema), (t) =>
+    Effect.sync(() => {
+      const session = conn.session
+      session.registry.resetTypeCodec(t.oid)
+      userCodecs.get(session)?.delete(t.oid)
+      session.clearStatements(true)
+    })
+  )
+}
+
+/**
+ * Forgets introspected types and cached statements (after DDL changed
+ * types); codecs set with `setTypeCodec` stay.
+ */
+export const reloadSchemaState = (session: Session): void => {
+  const fresh = new TypeRegistry(session.registry.options)
+  const mine = userCodecs.get(session)
+  if (mine !== undefined) for (const [oid, { codec, name }] of mine) fresh.setTypeCodec(oid, name, codec)
+  session.setRegistry(fresh)
+  session.clearStatements(true)
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Connection from "../src/Connection.js"
+import { TEST_DSN, uniqueName } from "./support/db.js"
+
+const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })
+
+/** Creates a type in public for the test, dropped at the end. */
+const withType = (conn: Connection.Connection, prefix: string, definition: string) =>
+  Effect.gen(function* () {
+    const name = uniqueName(prefix)
+    yield* conn.execute(`CREATE TYPE ${name} AS ${definition}`)
+    yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP TYPE IF EXISTS ${name} CASCADE`)))
+    return name
+  })
+
+describe("type codecs per connection", () => {
+  it.live("setTypeCodec (text) on a user type; cached statements pick it up; resetTypeCodec restores", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const mood = yield* withType(conn, "mood", "ENUM ('happy', 'sad')")
+      const sql = `SELECT 'happy'::${mood} AS m, ARRAY['sad', 'happy']::${mood}[] AS ms, $1::${mood}::text AS echoed`
+      // cached with the default codec first
+      expect((yield* conn.fetchrow(sql, ["sad"]))?.get("m")).toBe("happy")
+      yield* conn.setTypeCodec<{ readonly mood: string }>(mood, {
+        encoder: (v) => v.mood,
+        decoder: (text) => ({ mood: text.toUpperCase() })
+      })
+      const row = yield* conn.fetchrow(sql, [{ mood: "sad" }])
+      expect(row?.get("m")).toEqual({ mood: "HAPPY" })
+      expect(row?.get("ms")).toEqual([{ mood: "SAD" }, { mood: "HAPPY" }])
+      expect(row?.get("echoed")).toBe("sad")
+      yield* conn.resetTypeCodec(mood)
+      expect((yield* conn.fetchrow(sql, ["sad"]))?.get("m")).toBe("happy")
+    }))
+
+  it.live("setTypeCodec on a built-in type (schema pg_catalog), text and binary formats", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      expect(yield* conn.fetchval("SELECT 1.5::numeric")).toBe("1.5")
+      yield* conn.setTypeCodec<number>("numeric", {
+        schema: "pg_catalog",
+        format: "text",
+        encoder: (n) => String(n),
+        decoder: Number
+      })
+      expect(yield* conn.fetchval("SELECT 1.5::numeric")).toBe(1.5)
+      expect(yield* conn.fetchval("SELECT ARRAY[1.5, 2]::numeric[]")).toEqual([1.5, 2])
+      expect(yield* conn.fetchval("SELECT $1::numeric * 2", [0.25])).toBe(0.5)
+      // binary: the decoder gets the raw bytes
+      yield* conn.setTypeCodec<string>("int4", {
+        schema: "pg_catalog",
+        format: "binary",
+        encoder: (s) => {
+          const b = Buffer.alloc(4)
+          b.writeInt32BE(Number(s.slice(1)))
+          return b
+        },
+        decoder: (bytes) => `#${bytes.readInt32BE(0)}`
+      })
+      expect(yield* conn.fetchval("SELECT $1::int4 + 1", ["#41"])).toBe("#42")
+      yield* conn.resetTypeCodec("int4", { schema: "pg_catalog" })
+      expect(yield* conn.fetchval("SELECT 41::int4 + 1")).toBe(42)
+      // other connections are not affected
+      const other = yield* connect()
+      expect(yield* other.fetchval("SELECT 1.5::numeric")).toBe("1.5")
+    }))
+
+  it.live("an unknown type name is a typed error naming it; arrays and domains are refused", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const err = yield* Effect.flip(conn.setTypeCodec("no_such_type_xyz", { encoder: String, decoder: String }))
+      expect(err._tag).toBe("InterfaceError")
+      expect(err.message).toContain("public.no_such_type_xyz")
+      const wrongSchema = yield* Effect.flip(conn.setTypeCodec("int4", { encoder: String, decoder: String }))
+      expect(wrongSchema.message).toContain("public.int4")
+      const array = yield* Effect.flip(conn.setTypeCodec("_int4", { schema: "pg_catalog", encoder: String, decoder: String }))
+      expect(array.message).toContain("array type")
+      const dom = uniqueName("dom")
+      yield* conn.execute(`CREATE DOMAIN ${dom} AS int4`)
+      yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP DOMAIN IF EXISTS ${dom}`)))
+      const domain = yield* Effect.flip(conn.setTypeCodec(dom, { encoder: String, decoder: String }))
+      expect(domain.message).toContain("domain type")
+      const reset = yield* Effect.flip(conn.resetTypeCodec("no_such_type_xyz"))
+      expect(reset._tag).toBe("InterfaceError")
+      const builtin = yield* Effect.flip(conn.setBuiltinTypeCodec("int2", { schema: "pg_catalog", codecName: "no_such_codec" }))
+      expect(builtin.message).toContain("pg_catalog.no_such_codec")
+    }))
+
+  it.live("setBuiltinTypeCodec exchanges a type as a built-in one", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      expect(yield* conn.fetchval("SELECT 5::int2")).toBe(5)
+      // int2 and text share their text form, not their binary one
+      yield* conn.setBuiltinTypeCodec("int2", { schema: "pg_catalog", codecName: "text", format: "text" })
+      expect(yield* conn.fetchval("SELECT 5::int2")).toBe("5")
+      expect(yield* conn.fetchval("SELECT $1::int2 + 1::int2", ["6"])).toBe("7")
+      // oid travels like int4 in binary (both are 4-byte integers)
+      yield* conn.setBuiltinTypeCodec("oid", { schema: "pg_catalog", codecName: "int4" })
+      expect(yield* conn.fetchval("SELECT 123::oid")).toBe(123)
+    }))
+
+  it.live("reloadSchemaState forgets introspected types and cached statements; your codecs stay", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const pair = yield* withType(conn, "pair", "(a int4, b text)")
+      const mood = yield* withType(conn, "mood2", "ENUM ('up', 'down')")
+      yield* conn.setTypeCodec<string>(mood, { encoder: (s) => s.toLowerCase(), decoder: (s) => s.toUpperCase() })
+      const sql = `SELECT ROW(1, 'x', 3)::${pair} AS p, 'up'::${mood} AS m`
+      yield* conn.execute(`ALTER TYPE ${pair} ADD ATTRIBUTE c int4`)
+      // first use after the DDL: introspected now
+      expect((yield* conn.fetchrow(sql))?.get("p")).toEqual({ a: 1, b: "x", c: 3 })
+      yield* conn.execute(`ALTER TYPE ${pair} DROP ATTRIBUTE c`)
+      yield* conn.execute(`ALTER TYPE ${pair} ADD ATTRIBUTE d text`)
+      yield* conn.reloadSchemaState()
+      const row = yield* conn.fetchrow(`SELECT ROW(1, 'x', 'y')::${pair} AS p, 'up'::${mood} AS m`)
+      expect(row?.get("p")).toEqual({ a: 1, b: "x", d: "y" })
+      expect(row?.get("m")).toBe("UP")
+    }))
+})

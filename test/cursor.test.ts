@@ -1,0 +1,155 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as Connection from "../src/Connection.js"
+import { TEST_DSN } from "./support/db.js"
+
+const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })
+
+/** Portals and cursors open on the connection (the unnamed portal running this very query excluded). */
+const openCursors = (conn: Connection.Connection) => conn.fetchval("SELECT count(*)::int4 FROM pg_cursors WHERE name <> ''")
+
+describe("cursor (stream)", () => {
+  it.live("streams every row, prefetch rows per round trip, in a transaction of its own", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const statuses: Array<string | undefined> = []
+      conn.addQueryLogger((q) => statuses.push(q.status))
+      let inTransaction = false
+      const rows = yield* conn.cursor("SELECT g FROM generate_series(1, $1::int4) g", [120], { prefetch: 50 }).pipe(
+        Stream.tap(() => Effect.sync(() => (inTransaction = conn.isInTransaction()))),
+        Stream.runCollect
+      )
+      expect(rows.map((r) => r.get("g"))).toEqual(Array.from({ length: 120 }, (_, i) => i + 1))
+      expect(inTransaction).toBe(true)
+      expect(conn.isInTransaction()).toBe(false)
+      // BEGIN, three Executes (50 + 50 suspended, then the last 20), COMMIT
+      expect(statuses).toEqual(["BEGIN", "", "", "SELECT 20", "COMMIT"])
+      expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("an empty result is an empty stream", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      expect(yield* Stream.runCollect(conn.cursor("SELECT 1 WHERE false"))).toEqual([])
+      expect(conn.isInTransaction()).toBe(false)
+    }))
+
+  it.live("stopped early inside your transaction: the portal is closed, the transaction goes on", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* conn.transaction()
+          const first = yield* conn.cursor("SELECT g FROM generate_series(1, 100000) g", [], { prefetch: 10 }).pipe(
+            Stream.take(15),
+            Stream.runCollect
+          )
+          expect(first.length).toBe(15)
+          expect(conn.isInTransaction()).toBe(true)
+          expect(yield* openCursors(conn)).toBe(0)
+        })
+      )
+      expect(conn.isInTransaction()).toBe(false)
+      // outside a transaction, stopped early
+      const some = yield* conn.cursor("SELECT g FROM generate_series(1, 100000) g").pipe(Stream.take(3), Stream.runCollect)
+      expect(some.map((r) => r.get(0))).toEqual([1, 2, 3])
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("a failing row fails the stream with the server's error and rolls its transaction back", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const err = yield* Effect.flip(
+        Stream.runCollect(conn.cursor("SELECT 10 / (60 - g) FROM generate_series(1, 100) g", [], { prefetch: 20 }))
+      )
+      expect(err._tag).toBe("DivisionByZeroError")
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
+      const bad = yield* Effect.flip(Stream.runCollect(conn.cursor("SELECT 1", [], { prefetch: 0 })))
+      expect(bad._tag).toBe("InterfaceError")
+    }))
+
+  it.live("an interrupted consumer leaves the connection usable and out of the transaction", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const fiber = yield* Effect.forkChild(
+        Stream.runDrain(conn.cursor("SELECT g, pg_sleep(0.01) FROM generate_series(1, 100000) g", [], { prefetch: 5 }))
+      )
+      yield* Effect.sleep("150 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval("SELECT 42")).toBe(42)
+      expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("1,000,000 rows stream with RSS growth under 100 MB", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const before = process.memoryUsage().rss
+      let peak = before
+      let count = 0
+      let sum = 0
+      yield* conn.cursor("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000000) g", [], { prefetch: 1000 }).pipe(
+        Stream.runForEach((row) =>
+          Effect.sync(() => {
+            count++
+            sum += (row.get(1) as string).length
+            if (count % 20000 === 0) peak = Math.max(peak, process.memoryUsage().rss)
+          })
+        )
+      )
+      expect(count).toBe(1_000_000)
+      expect(sum).toBe(100_000_000)
+      expect(peak - before).toBeLessThan(100 * 1024 * 1024)
+    }), 60_000)
+})
+
+describe("cursorManual (scrollable)", () => {
+  it.live("fetch, fetchrow, forward, backward; closed with its scope", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const cursor = yield* conn.cursorManual("SELECT g, g::text AS t FROM generate_series(1, $1::int4) g", [20])
+          expect(conn.isInTransaction()).toBe(true)
+          expect((yield* cursor.fetch(3)).map((r) => r.get("g"))).toEqual([1, 2, 3])
+          expect((yield* cursor.fetchrow())?.get("t")).toBe("4")
+          expect(yield* cursor.forward(5)).toBe(5)
+          expect((yield* cursor.fetchrow())?.get("g")).toBe(10)
+          expect(yield* cursor.backward(3)).toBe(3)
+          expect((yield* cursor.fetch(2)).map((r) => r.get("g"))).toEqual([8, 9])
+          expect(yield* cursor.forward(100)).toBe(11)
+          expect(yield* cursor.fetchrow()).toBe(null)
+          expect(yield* cursor.fetch(5)).toEqual([])
+          expect(yield* openCursors(conn)).toBe(1)
+          const bad = yield* Effect.flip(cursor.fetch(0))
+          expect(bad._tag).toBe("InterfaceError")
+        })
+      )
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("inside your transaction the cursor is closed with its scope and the transaction stays", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.transaction(
+        Effect.gen(function* () {
+          const cursor = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const c = yield* conn.cursorManual("SELECT 1 AS one")
+              expect(yield* openCursors(conn)).toBe(1)
+              return c
+            })
+          )
+          expect(yield* openCursors(conn)).toBe(0)
+          expect(conn.isInTransaction()).toBe(true)
+          const err = yield* Effect.flip(cursor.fetchrow())
+          expect(err._tag).toBe("InterfaceError")
+        })
+      )
+    }))
+})
