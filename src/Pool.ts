@@ -714,7 +714,8 @@ class PgPoolImpl implements PgPoolShape {
   private onLane<A>(slot: Slot, f: (conn: Connection.ConnectionImpl) => Effect.Effect<A, Connection.QueryError>): Effect.Effect<A, Connection.QueryError> {
     slot.inFlight++
     this.sharedQueries++
-    if (this.spent(slot)) slot.draining = true
+    // queries assigned but not yet sent count too: maxQueries holds under bursts
+    if (this.spent(slot) || slot.session.queryCount + slot.inFlight >= this.maxQueries) slot.draining = true
     return Effect.onExit(f(slot.base), () => Effect.sync(() => this.laneDone(slot)))
   }
 

@@ -155,6 +155,15 @@ describe("PgPool: connection lifecycle", () => {
       expect(new Set([...sequential, ...concurrent]).size).toBe(12)
     }))
 
+  it.live("maxQueries holds for a burst of pool-level queries on a statement not yet prepared", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 0, maxSize: 2, maxQueries: 5 })
+      const pids = yield* Effect.forEach(range(40), () => pool.fetchval("SELECT pg_backend_pid() AS burst"), { concurrency: "unbounded" })
+      const perPid = new Map<unknown, number>()
+      for (const p of pids) perPid.set(p, (perPid.get(p) ?? 0) + 1)
+      expect(Math.max(...perPid.values())).toBeLessThanOrEqual(5)
+    }))
+
   it.live("init runs once per new connection, setup once per acquire, reset once per release", () =>
     Effect.gen(function* () {
       const counts = { init: 0, setup: 0, reset: 0 }
@@ -676,6 +685,22 @@ describe("PgPool: options and hooks", () => {
 })
 
 describe("PgPool: pool-level queries", () => {
+  it.live("interrupting some pool-level queries does not fail the others pipelined on the same connection", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })
+      // prepared first, so every query below is on the wire at once
+      yield* pool.fetchval("SELECT $1::int4 FROM pg_sleep(0.01)", [0])
+      const fibers = yield* Effect.forEach(range(40), (i) => Effect.forkChild(pool.fetchval("SELECT $1::int4 FROM pg_sleep(0.01)", [i])))
+      yield* Effect.sleep("30 millis")
+      yield* Fiber.interruptAll(fibers.filter((_, i) => i % 2 === 0))
+      const survivors = yield* Effect.forEach(
+        fibers.filter((_, i) => i % 2 === 1),
+        (f) => Effect.map(Fiber.await(f), (exit) => (Exit.isSuccess(exit) ? exit.value : tagOf(Exit.findErrorOption(exit).pipe((o) => (o._tag === "Some" ? o.value : "interrupted")))))
+      )
+      expect(survivors).toEqual(range(40).filter((i) => i % 2 === 1))
+      expect(yield* pool.withConnection((c) => c.fetchval("SELECT 1"), { timeout: "2 seconds" })).toBe(1)
+    }))
+
   it.live("1,000 concurrent pool.fetchval calls are pipelined on shared connections, each gets its own value", () =>
     Effect.gen(function* () {
       const obs = yield* observer()

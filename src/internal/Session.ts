@@ -173,6 +173,8 @@ export class Session {
   private cancelTarget: Request | undefined
   /** the cancel landed on its target (the target failed with query_canceled) */
   private cancelHit = false
+  /** finishes the cancel in flight once both its socket and its target are done */
+  private cancelSettle: (() => void) | undefined
   /**
    * Until then, a query_canceled error may come from a cancel meant for an
    * earlier request that finished first (the pipeline moved on): such a
@@ -609,6 +611,22 @@ export class Session {
   }
 
   /**
+   * Writes complete messages for the exclusive request (COPY data) straight
+   * to the socket, without copying them: the caller must leave the buffers
+   * alone until `written` runs. Returns false when the socket is full (wait
+   * with `onDrain`).
+   */
+  writeExclusiveBuffers(buffers: ReadonlyArray<Uint8Array>, written?: (error?: Error | null) => void): boolean {
+    if (this.closed) return false
+    this.flushNow()
+    const n = buffers.length
+    if (n > 1) this.socket.cork()
+    for (let i = 0; i < n; i++) this.socket.write(buffers[i]!, i === n - 1 ? written : undefined)
+    if (n > 1) this.socket.uncork()
+    return !this.socket.writableNeedDrain
+  }
+
+  /**
    * Stops reading the socket (back-pressure for COPY TO): messages already
    * read are still delivered; nothing more arrives until `resumeReading`.
    */
@@ -646,6 +664,7 @@ export class Session {
         if (r === this.cancelTarget) {
           this.cancelTarget = undefined
           if (!this.cancelHit) this.strayCancelUntil = Date.now() + 2000
+          this.cancelSettle?.()
         }
         if (r.exclusive) this.releaseHeld()
         this.settle(r, () => r.done())
@@ -777,11 +796,13 @@ export class Session {
   // -------------------------------------------------------------------------
 
   /**
-   * Abandons a request: its result is dropped; if the server is executing it
-   * (it is at the head of the queue), a CancelRequest goes out on a fresh
-   * socket. `settled` is called once the server is done with it. If it is not
-   * done within `graceMs`, the session is destroyed: never reused in an
-   * unknown state.
+   * Abandons a request: its result is dropped. When the server is running it
+   * and nothing else is on the wire behind it, a CancelRequest goes out on a
+   * fresh socket and `settled` is called once the server is done with it (or
+   * the session is destroyed after `graceMs`: never reused in an unknown
+   * state). When other requests are pipelined behind it, a cancel could land
+   * on one of them instead, so it is left to finish: `settled` is called at
+   * once and the session is marked `interrupted` (a pool retires it).
    */
   abandon(r: Request, settled: () => void, graceMs = 5000): void {
     if (!this.queue.includes(r, this.queueHead)) {
@@ -790,6 +811,11 @@ export class Session {
     }
     r.abandoned = true
     this.interrupted = true
+    const alone = this.head === r && this.queue.length - this.queueHead === 1
+    if (!alone || this.closed || this.cancelInFlight) {
+      settled()
+      return
+    }
     const timer = setTimeout(() => {
       this.destroy(
         new Errors.PostgresConnectionError({
@@ -804,39 +830,43 @@ export class Session {
       clearTimeout(timer)
       settled()
     }
-    if (this.head === r) this.sendCancel(r)
-    else {
-      // it runs after the ones ahead of it: cancel it when it starts
-      const handle = r.handle.bind(r)
-      let cancelled = false
-      r.handle = (type, buf, start, end) => {
-        if (!cancelled) {
-          cancelled = true
-          this.sendCancel(r)
-        }
-        handle(type, buf, start, end)
-      }
-    }
+    this.sendCancel(r)
   }
 
-  /** Sends a CancelRequest for whatever the server is running now. */
+  /**
+   * Sends a CancelRequest for `target`, which must be what the server runs
+   * now. Until the cancel socket is closed (the server has signalled its
+   * backend) and the target has finished, new requests are held back, so the
+   * signal cannot land on a later request.
+   */
   sendCancel(target?: Request): void {
     if (this.closed || this.cancelInFlight) return
     this.cancelInFlight = true
     this.cancelTarget = target
     this.cancelHit = false
+    const holding = target !== undefined && this.held === undefined
+    if (holding) this.held = []
+    let socketDone = false
+    this.cancelSettle = () => {
+      if (!socketDone || this.cancelTarget !== undefined) return
+      this.cancelSettle = undefined
+      this.cancelInFlight = false
+      if (holding) this.releaseHeld()
+    }
     const w = new Writer().cancelRequest(this.processId, this.secretKey).take()
     const done = () => {
-      this.cancelInFlight = false
+      if (socketDone) return
+      socketDone = true
+      this.cancelSettle?.()
     }
     openPlainSocket(this.target, (err, socket) => {
       if (err || !socket) {
         done()
         return
       }
-      socket.on("error", () => {})
-      socket.end(w)
+      socket.on("error", done)
       socket.on("close", done)
+      socket.end(w)
     })
   }
 
