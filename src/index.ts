@@ -26,3 +26,9 @@ export * as Pool from "./Pool.js"
 export { PgPool } from "./Pool.js"
 /** Result rows. */
 export * as PgRecord from "./Record.js"
+/** Transactions and savepoints (also `conn.transaction(...)`). */
+export * as Transaction from "./Transaction.js"
+/** Server-side cursors as Streams, and scrollable cursors. */
+export * as Cursor from "./Cursor.js"
+/** Prepared statements (`conn.prepare(sql)`). */
+export * as PreparedStatement from "./PreparedStatement.js"
