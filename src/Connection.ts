@@ -26,6 +26,7 @@ import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
 import * as Codecs from "./internal/codecs.js"
+import * as Copy from "./internal/copy.js"
 import * as Dsn from "./internal/dsn.js"
 import * as Notify from "./internal/notify.js"
 import { Session, Task, type Callback, type ExecuteResult, type SessionError } from "./internal/Session.js"
@@ -130,6 +131,21 @@ export type TypeCodecOptions<A> = Codecs.TypeCodecOptions<A>
 /** Options of `setBuiltinTypeCodec`: `codecName` (a pg_catalog type), `schema` (default "public"). */
 export type BuiltinCodecOptions = Codecs.BuiltinCodecOptions
 
+export {
+  /** A COPY's file, Node stream or iterable failed; the COPY was rolled back or cancelled. */
+  CopyStreamError,
+  type CopyFormat,
+  type CopyFromQueryOptions,
+  type CopyFromTableOptions,
+  type CopyInOptions,
+  type CopyOutOptions,
+  type CopyOutput,
+  type CopyRecords,
+  type CopyRecordsOptions,
+  type CopySource,
+  type CopyToTableOptions
+} from "./internal/copy.js"
+
 /** A connection to a PostgreSQL server. */
 export interface Connection {
   readonly [TypeId]: typeof TypeId
@@ -226,6 +242,57 @@ export interface Connection {
    * listeners and log listeners.
    */
   reset(options?: QueryOptions): Effect.Effect<void, QueryError>
+  /**
+   * Copies a table (or `columns` of it) out with `COPY ... TO STDOUT` into
+   * `output`: a file path (created or truncated), a Node `Writable` (not
+   * ended) or an Effect `Sink` of bytes. Returns the status (`"COPY 1000"`).
+   */
+  copyFromTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+  /** The data of `COPY table TO STDOUT` as a stream of ~64 KiB chunks (ending the stream early cancels the COPY). */
+  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError>
+  /**
+   * Copies the result of a query out with `COPY (query) TO STDOUT` into
+   * `output`. COPY takes no parameters: `args` are inlined as literals
+   * quoted by the server. Returns the status (`"COPY 1000"`).
+   */
+  copyFromQuery<E = never, R = never>(
+    query: string,
+    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+  copyFromQuery<E = never, R = never>(
+    query: string,
+    args: ReadonlyArray<unknown>,
+    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+  /** The data of `COPY (query) TO STDOUT` as a stream of ~64 KiB chunks. */
+  copyFromQueryStream(
+    query: string,
+    args?: ReadonlyArray<unknown>,
+    options?: Copy.CopyFromQueryOptions
+  ): Stream.Stream<Uint8Array, QueryError>
+  /**
+   * Loads `source` (a file path, Node `Readable`, async iterable or
+   * `Stream` of bytes in `format`) with `COPY ... FROM STDIN`, paced by the
+   * socket. If the source fails, the Effect is interrupted or times out,
+   * nothing is inserted and the connection stays usable. Returns the status.
+   */
+  copyToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+  /**
+   * Loads records (arrays of values in `columns` order) with a binary COPY,
+   * encoded by the columns' codecs (text COPY when a column's type has no
+   * binary encoder). All or nothing; a value that does not fit is a
+   * `DataError` naming its record and column. Returns the status.
+   */
+  copyRecordsToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
   /** @internal the session underneath */
   readonly session: Session
 }
@@ -446,6 +513,49 @@ export class ConnectionImpl implements Connection {
 
   isInTransaction(): boolean {
     return this.session.txStatus !== 0x49
+  }
+
+  copyFromTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    return Copy.copyFromTable(this, table, options)
+  }
+
+  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
+    return Copy.copyFromTableStream(this, table, options)
+  }
+
+  copyFromQuery<E = never, R = never>(
+    query: string,
+    argsOrOptions: ReadonlyArray<unknown> | (Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }),
+    maybeOptions?: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    return Array.isArray(argsOrOptions)
+      ? Copy.copyFromQuery(this, query, argsOrOptions, maybeOptions!)
+      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> })
+  }
+
+  copyFromQueryStream(
+    query: string,
+    args?: ReadonlyArray<unknown>,
+    options?: Copy.CopyFromQueryOptions
+  ): Stream.Stream<Uint8Array, QueryError> {
+    return Copy.copyFromQueryStream(this, query, args, options)
+  }
+
+  copyToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    return Copy.copyToTable(this, table, options)
+  }
+
+  copyRecordsToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    return Copy.copyRecordsToTable(this, table, options)
   }
 
   prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError> {
