@@ -44,6 +44,7 @@ import * as Connection from "./Connection.js"
 import * as Errors from "./Errors.js"
 import type * as PgRecord from "./Record.js"
 import type { Session } from "./internal/Session.js"
+import type * as Copy from "./internal/copy.js"
 
 /** A connection borrowed from the pool: the Connection API, usable until released. */
 export type PoolConnection = Connection.Connection
@@ -144,6 +145,27 @@ export interface PgPoolShape {
     argsList: Iterable<ReadonlyArray<unknown>>,
     options?: Connection.QueryOptions
   ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, PoolQueryError>
+  /** `conn.copyFromTable` on a connection acquired for the duration. */
+  copyFromTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
+  /** `conn.copyFromQuery` on a connection acquired for the duration. */
+  copyFromQuery<E = never, R = never>(
+    query: string,
+    args: ReadonlyArray<unknown> | undefined,
+    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
+  /** `conn.copyToTable` on a connection acquired for the duration. */
+  copyToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
+  /** `conn.copyRecordsToTable` on a connection acquired for the duration. */
+  copyRecordsToTable<E = never, R = never>(
+    table: string,
+    options: Copy.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
   /** Runs `f` with a connection of its own (acquire, f, release). */
   withConnection<A, E, R>(f: (conn: PoolConnection) => Effect.Effect<A, E, R>, options?: AcquireOptions): Effect.Effect<A, E | AcquireError, R>
   /** Stops new acquires, waits for borrowed connections, closes everything. */
@@ -754,6 +776,23 @@ class PgPoolImpl implements PgPoolShape {
   }
   fetchmany<R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
     return this.run(sql, isShareable(this.shareable, sql), (c) => c.fetchmany<R>(sql, argsList, options))
+  }
+
+  copyFromTable<E = never, R = never>(table: string, options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }) {
+    return this.withConnection((c) => c.copyFromTable(table, options))
+  }
+  copyFromQuery<E = never, R = never>(
+    query: string,
+    args: ReadonlyArray<unknown> | undefined,
+    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
+  ) {
+    return this.withConnection((c) => c.copyFromQuery(query, args ?? [], options))
+  }
+  copyToTable<E = never, R = never>(table: string, options: Copy.CopyToTableOptions<E, R>) {
+    return this.withConnection((c) => c.copyToTable(table, options))
+  }
+  copyRecordsToTable<E = never, R = never>(table: string, options: Copy.CopyRecordsOptions<E, R>) {
+    return this.withConnection((c) => c.copyRecordsToTable(table, options))
   }
 
   // -------------------------------------------------------------------------
