@@ -138,7 +138,8 @@ export interface CopyInOptions {
 /**
  * Where COPY FROM data comes from: a file path, a Node `Readable` or any
  * `AsyncIterable` of bytes (strings are UTF-8), an `Iterable` of byte
- * chunks, or an Effect `Stream` of bytes.
+ * chunks, or an Effect `Stream` of bytes. Chunks go to the socket without
+ * a copy: like with `Writable.write`, do not change a chunk once produced.
  */
 export type CopySource<E = never, R = never> =
   | string
@@ -436,7 +437,7 @@ const copyOut = <E, R>(
   return Effect.fail(usage("copy output must be a file path, a Node Writable or an Effect Sink of Uint8Array"))
 }
 
-/** `copyFromTable`. */
+/** `COPY table TO STDOUT` into an output; returns the command tag. */
 export const copyFromTable = <E = never, R = never>(
   host: CopyHost,
   table: string,
@@ -444,7 +445,7 @@ export const copyFromTable = <E = never, R = never>(
 ): Effect.Effect<string, CopyError | CopyStreamError | E, R> =>
   copyOut(host, build("copyFromTable", () => copyOutSql(tableTarget(table, options), options)), options.output, timeoutOf(host, options.timeout))
 
-/** `copyFromTableStream`. */
+/** `COPY table TO STDOUT` as a Stream of ~64 KiB chunks. */
 export const copyFromTableStream = (
   host: CopyHost,
   table: string,
@@ -458,7 +459,7 @@ const querySql = (host: CopyHost, query: string, args: ReadonlyArray<unknown> | 
     (q) => build("copyFromQuery", () => copyOutSql(queryTarget(q), options))
   )
 
-/** `copyFromQuery`. */
+/** `COPY (query) TO STDOUT` into an output, `args` inlined as literals; returns the command tag. */
 export const copyFromQuery = <E = never, R = never>(
   host: CopyHost,
   query: string,
@@ -467,7 +468,7 @@ export const copyFromQuery = <E = never, R = never>(
 ): Effect.Effect<string, CopyError | CopyStreamError | E, R> =>
   copyOut(host, querySql(host, query, args, options), options.output, timeoutOf(host, options.timeout))
 
-/** `copyFromQueryStream`. */
+/** `COPY (query) TO STDOUT` as a Stream of ~64 KiB chunks. */
 export const copyFromQueryStream = (
   host: CopyHost,
   query: string,
@@ -659,7 +660,7 @@ const sourceStream = <E, R>(source: CopySource<E, R>): Stream.Stream<Uint8Array 
 const copyInSql = (target: string, options: CopyInOptions): string =>
   `COPY ${target} FROM STDIN${Sql.formatCopyOptions(options)}${options.where === undefined ? "" : ` WHERE ${options.where}`}`
 
-/** `copyToTable`. */
+/** `COPY table FROM STDIN` from a source of bytes; returns the command tag. */
 export const copyToTable = <E = never, R = never>(
   host: CopyHost,
   table: string,
@@ -835,7 +836,7 @@ const writeAsyncRows = (
   )
 }
 
-/** `copyRecordsToTable`. */
+/** `COPY table FROM STDIN` of records encoded by the columns' codecs; returns the command tag. */
 export const copyRecordsToTable = <E = never, R = never>(
   host: CopyHost,
   table: string,
@@ -845,7 +846,7 @@ export const copyRecordsToTable = <E = never, R = never>(
     Effect.suspend(() => {
       const none = unencodable(columns)
       if (none !== undefined) {
-        return Effect.fail(usage(`copyRecordsToTable: column "${none.codec.name}" has no encoder; set one with setTypeCodec`))
+        return Effect.fail(usage(`copyRecordsToTable: column "${none.name}" (type ${none.codec.name}) has neither a binary nor a text encoder; set one with setTypeCodec`))
       }
       const binary = canUseBinary(columns)
       const enc = new RecordEncoder(columns, binary, host.session.registry)
