@@ -466,6 +466,17 @@ describe("COPY", () => {
       expect([50000, 50002]).toContain(results[1])
       expect(results[2]).toBe("COPY 2")
       expect(results[3]).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+      // a COPY TO abandoned while a query waits behind it: the query still gets its own result
+      const [head, behind] = yield* Effect.all(
+        [
+          Stream.runHead(conn.copyFromTableStream(table)),
+          Effect.andThen(Effect.sleep("1 millis"), conn.fetchval("SELECT 'behind'"))
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(head._tag).toBe("Some")
+      expect(behind).toBe("behind")
+      expect(yield* conn.fetchval("SELECT 'after'")).toBe("after")
       const err = yield* Effect.flip(conn.copyFromTable(table, { output: "/nonexistent-dir/effect-pg/out.tsv" }))
       expect(err._tag).toBe("CopyStreamError")
       expect(err.message).toContain("ENOENT")

@@ -603,7 +603,9 @@ const copyIn = <E, R>(
         onFailure: (cause) =>
           Effect.flatMap(
             Effect.callback<void>((resume) => op.abort(abortReason(cause), () => resume(Effect.void))),
-            () => Effect.failCause(cause)
+            // a timeout that fired after CopyDone, when the rows were in anyway: report what happened
+            (): Effect.Effect<string, CopyError | E> =>
+              op.succeeded && !Cause.hasInterrupts(cause) ? Effect.succeed(op.status) : Effect.failCause(cause)
           )
       })
     })

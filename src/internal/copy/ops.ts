@@ -132,6 +132,11 @@ export class CopyIn implements Request {
     wakeAll(this.settleWaiters)
   }
 
+  /** True when the COPY completed: CopyDone sent and ReadyForQuery without an error. */
+  get succeeded(): boolean {
+    return this.state === InState.Settled && this.ended === "done" && this.error === undefined
+  }
+
   /** Calls `f` once the server takes data (or the request settled). */
   onReady(f: () => void): void {
     if (this.state !== InState.Sent) f()
@@ -224,9 +229,10 @@ export class CopyIn implements Request {
 
   /**
    * Ends the COPY without committing anything: CopyFail while copying (or as
-   * soon as the server starts), a cancel request once CopyDone is sent.
-   * `settled` runs when the server is done; after {@link GRACE_MS} the
-   * connection is closed instead.
+   * soon as the server starts). Once CopyDone is sent there is nothing to
+   * take back: it waits for the server (no cancel request, which could land
+   * on the requests held behind the COPY). `settled` runs when the server is
+   * done; after {@link GRACE_MS} the connection is closed instead.
    */
   abort(reason: string, settled: () => void): void {
     switch (this.state) {
@@ -242,7 +248,6 @@ export class CopyIn implements Request {
         this.session.writeExclusive((w) => w.copyFail(reason))
         break
       case InState.Ending:
-        if (this.ended === "done") this.session.sendCancel(this)
         break
     }
     const timer = setTimeout(() => this.session.destroy(graceError(this.session, "an aborted COPY FROM STDIN")), GRACE_MS)
