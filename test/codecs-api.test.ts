@@ -34,6 +34,26 @@ describe("type codecs per connection", () => {
       expect((yield* conn.fetchrow(sql, ["sad"]))?.get("m")).toBe("happy")
     }))
 
+  it.live("a decoder that throws is a DataError naming row and column; the connection stays usable", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.setTypeCodec<number>("numeric", {
+        schema: "pg_catalog",
+        format: "text",
+        encoder: (n) => String(n),
+        decoder: (text) => {
+          if (text === "13") throw new Error("unlucky")
+          return Number(text)
+        }
+      })
+      const err = yield* Effect.flip(conn.fetch("SELECT 1 AS id, x::numeric AS amount FROM generate_series(11, 14) x"))
+      expect(err._tag).toBe("DataError")
+      expect(err.message).toContain('row 2, column "amount"')
+      expect(err.message).toContain("unlucky")
+      expect(err._tag === "DataError" && err.column).toBe("amount")
+      expect(yield* conn.fetchval("SELECT 2")).toBe(2)
+    }))
+
   it.live("setTypeCodec on a built-in type (schema pg_catalog), text and binary formats", () =>
     Effect.gen(function* () {
       const conn = yield* connect()

@@ -1207,8 +1207,9 @@ export class Session {
           const n = buf.readInt16BE(start)
           const values = new Array<unknown>(n)
           let at = start + 2
+          let i = 0
           try {
-            for (let i = 0; i < n; i++) {
+            for (; i < n; i++) {
               const len = buf.readInt32BE(at)
               at += 4
               if (len < 0) values[i] = null
@@ -1218,9 +1219,11 @@ export class Session {
               }
             }
           } catch (e) {
+            const column = st.fields[i]?.name ?? String(i)
             error = new Errors.DataError({
-              message: `could not decode a value of column ${rows.length}: ${e instanceof Error ? e.message : String(e)}`,
-              row: results.length
+              message: `could not decode row ${rows.length}, column "${column}" (type ${codecs[i]?.name ?? "?"}): ${e instanceof Error ? e.message : String(e)}`,
+              row: rows.length,
+              column
             })
             return
           }

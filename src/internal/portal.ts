@@ -12,7 +12,7 @@ import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { WireValue } from "../protocol/Writer.js"
 import type { Codec } from "../types/Codec.js"
-import type { Callback, Request, Session, SessionError, Statement } from "./Session.js"
+import { errorFromFields, type Callback, type Request, type Session, type SessionError, type Statement } from "./Session.js"
 
 const B = Reader.Backend
 
@@ -39,37 +39,9 @@ export const portalName = (prefix = "__epg_p"): string => `${prefix}${(++portalC
 /** The shape of a ready statement's rows. */
 export const shapeOf = (st: Statement): RowShape => ({ codecs: st.resultCodecs, make: st.make })
 
-/** Server error of an ErrorResponse body (same mapping as the session's). */
-const serverError = (buf: Buffer, start: number, end: number, sql: string): Errors.PostgresError => {
-  const fields = Reader.parseErrorFields(buf, start, end)
-  const num = (k: string) => {
-    const v = fields.get(k)
-    return v === undefined ? undefined : Number(v)
-  }
-  return Errors.fromServerFields(
-    {
-      severity: fields.get("S") ?? fields.get("V") ?? "ERROR",
-      severityLocal: fields.get("S"),
-      code: fields.get("C") ?? "XX000",
-      message: fields.get("M") ?? "unknown error",
-      detail: fields.get("D"),
-      hint: fields.get("H"),
-      position: num("P"),
-      internalPosition: num("p"),
-      internalQuery: fields.get("q"),
-      where: fields.get("W"),
-      schema: fields.get("s"),
-      table: fields.get("t"),
-      column: fields.get("c"),
-      dataType: fields.get("d"),
-      constraint: fields.get("n"),
-      file: fields.get("F"),
-      line: num("L"),
-      routine: fields.get("R")
-    },
-    sql
-  )
-}
+/** Server error of an ErrorResponse body. */
+const serverError = (buf: Buffer, start: number, end: number, sql: string): Errors.PostgresError =>
+  errorFromFields(Reader.parseErrorFields(buf, start, end), sql)
 
 /**
  * A request that collects one {@link Batch} per Execute (CommandComplete,
