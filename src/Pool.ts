@@ -450,16 +450,31 @@ class PgPoolImpl implements PgPoolShape {
     )
   }
 
-  /** Waits for a release to hand a slot over (or for a reason to look again). */
-  private awaitRelease(): Effect.Effect<Leased | "retry"> {
+  /**
+   * Waits for a release to hand a slot over (or for a reason to look again),
+   * until `deadline` (a Date.now() time; 0 = no limit). The timer is a plain
+   * setTimeout armed only when the caller really waits.
+   */
+  private awaitRelease(timeoutMs: number, deadline: number): Effect.Effect<Leased | "retry", Errors.AcquireTimeoutError> {
     const w: Waiter = { wake: () => {}, handed: undefined }
-    const wait = Effect.callback<Leased | "retry">((resume) => {
+    const wait = Effect.callback<Leased | "retry", Errors.AcquireTimeoutError>((resume) => {
+      let timer: NodeJS.Timeout | undefined
       ;(w as { wake: Waiter["wake"] }).wake = (r) => {
+        if (timer !== undefined) clearTimeout(timer)
         if (r !== "retry") w.handed = r
         resume(Effect.succeed(r))
       }
       this.waiters.push(w)
+      if (deadline > 0) {
+        timer = setTimeout(() => {
+          const i = this.waiters.indexOf(w)
+          if (i < 0) return
+          this.waiters.splice(i, 1)
+          resume(Effect.fail(this.acquireTimeoutError(timeoutMs)))
+        }, Math.max(0, deadline - Date.now()))
+      }
       return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
         const i = this.waiters.indexOf(w)
         if (i >= 0) this.waiters.splice(i, 1)
       })
@@ -470,15 +485,24 @@ class PgPoolImpl implements PgPoolShape {
 
   /**
    * Gets a good slot with its lease: a parked one, else from the inner pool
-   * when it has room, else the next release. Interruptible while waiting.
+   * when it has room, else the next release. Interruptible while waiting;
+   * fails with AcquireTimeoutError at `deadline` (0 = never).
    */
-  private obtain(): Effect.Effect<Leased, AcquireError> {
+  private obtain(timeoutMs = 0, deadline = 0): Effect.Effect<Leased, AcquireError> {
     return Effect.suspend(() => {
       if (this.closing) return Effect.fail(this.closedError())
       const p = this.popParked()
       if (p !== undefined) return Effect.succeed(p)
-      if (this.innerHasRoom()) return this.fromInner()
-      return Effect.flatMap(this.awaitRelease(), (r) => (r === "retry" ? this.obtain() : Effect.succeed(r)))
+      if (this.innerHasRoom()) {
+        if (deadline === 0) return this.fromInner()
+        return Effect.timeoutOrElse(this.fromInner(), {
+          duration: Math.max(0, deadline - Date.now()),
+          orElse: () => Effect.fail(this.acquireTimeoutError(timeoutMs))
+        })
+      }
+      return Effect.flatMap(this.awaitRelease(timeoutMs, deadline), (r) =>
+        r === "retry" ? this.obtain(timeoutMs, deadline) : Effect.succeed(r)
+      )
     })
   }
 
@@ -565,10 +589,7 @@ class PgPoolImpl implements PgPoolShape {
       const started = Date.now()
       this.waiting++
       this.drainLaneForAcquirer()
-      const get =
-        timeoutMs > 0
-          ? Effect.timeoutOrElse(this.obtain(), { duration: timeoutMs, orElse: () => Effect.fail(this.acquireTimeoutError(timeoutMs)) })
-          : this.obtain()
+      const get = this.obtain(timeoutMs, timeoutMs > 0 ? started + timeoutMs : 0)
       return Effect.matchCauseEffect(restore(get), {
         onFailure: (cause): Effect.Effect<PoolConnection, AcquireError> => {
           this.waiting--
