@@ -60,14 +60,14 @@ interface Options {
  * --quick must finish in under 2 minutes on 2 cores. Each measurement costs its duration plus
  * ~0.25 s (pool, warm-up, in-flight tail), and W4 loads take ~1.3 s whatever the duration, so
  * quick spends QUICK_BUDGET_S on the time-bounded measurements: 1 s each when few cases are
- * selected, down to ~0.45 s for the whole set (~100 time-bounded measurements).
+ * selected, down to ~0.35 s for the whole set (~100 time-bounded measurements).
  */
-const QUICK_BUDGET_S = 45
+const QUICK_BUDGET_S = 36
 const QUICK_MAX_S = 1
 const QUICK_MIN_S = 0.3
 
 const USAGE = `usage: npm run bench -- [options]
-  --quick              short measurements (1 s, down to 0.4 s for every workload and peer) and warm-ups,
+  --quick              short measurements (1 s, down to 0.35 s for every workload and peer) and warm-ups,
                        without the extra effect-pg modes (effect-pg-promise, effect-pg-nopipe: name them
                        in --peers to add them); the whole run takes under 2 minutes on an idle machine
   --duration <s>       seconds per measurement (default 3; see --quick)
