@@ -92,7 +92,7 @@ describe("cursor (stream)", () => {
       let peak = before
       let count = 0
       let sum = 0
-      yield* conn.cursor("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000000) g", [], { prefetch: 1000 }).pipe(
+      yield* conn.cursor("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000000) g", [], { prefetch: 200 }).pipe(
         Stream.runForEach((row) =>
           Effect.sync(() => {
             count++
