@@ -25,6 +25,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
+import type { WireValue } from "./protocol/Writer.js"
 import * as Codecs from "./internal/codecs.js"
 import * as Copy from "./internal/copy.js"
 import * as Dsn from "./internal/dsn.js"
@@ -453,21 +454,8 @@ export class ConnectionImpl implements Connection {
       this.session.statement(sql, (err, st) => {
         if (task.abandoned) return
         if (err !== undefined || st === undefined) return cb(err, undefined)
-        const encoded = new Array<ReadonlyArray<import("./protocol/Writer.js").WireValue>>(sets.length)
-        for (let i = 0; i < sets.length; i++) {
-          const values = this.session.encodeArgs(st, sets[i]!)
-          if (!Array.isArray(values)) {
-            const e = values
-            return cb(
-              e._tag === "DataError" || e._tag === "InterfaceError"
-                ? Object.assign(e, { message: `argument set ${i}: ${e.message}`, row: i })
-                : e,
-              undefined
-            )
-          }
-          encoded[i] = values
-        }
-        task.request = this.session.execute(st, encoded, skipRows, cb)
+        // encoded as they are written, in chunks (see Session.execute)
+        task.request = this.session.execute(st, sets as ReadonlyArray<ReadonlyArray<WireValue>>, skipRows, cb, true)
       })
       return task
     }, sets)

@@ -111,6 +111,31 @@ describe("Connection", () => {
       expect(many.map((rows) => rows.map((r) => r.get(0)))).toEqual([["a"], ["a", "b", "c"]])
     }))
 
+  it.live("a large executemany streams its rows; a bad row aborts all of it; other callers are not mixed in", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("t_bigmany")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int4 PRIMARY KEY, v text)`)
+      const rows = Array.from({ length: 5000 }, (_, i) => [i, `v${i}`])
+      // queries from other callers while the rows are being written
+      const [, others] = yield* Effect.all(
+        [
+          conn.executemany(`INSERT INTO ${table} VALUES ($1, $2)`, rows),
+          Effect.forEach([1, 2, 3], (i) => conn.fetchval("SELECT $1::int4 * 10", [i]), { concurrency: "unbounded" })
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(others).toEqual([10, 20, 30])
+      expect(yield* conn.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(5000)
+      const bad = rows.map(([i]) => [Number(i) + 10_000, `w${i}`]) as Array<Array<unknown>>
+      bad[3500] = [{ not: "an int" }, "x"]
+      const err = yield* Effect.flip(conn.executemany(`INSERT INTO ${table} VALUES ($1, $2)`, bad))
+      expect(err._tag).toBe("DataError")
+      expect(err.message).toContain("argument set 3500")
+      expect(yield* conn.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(5000)
+      expect(conn.isInTransaction()).toBe(false)
+    }))
+
   it.live("a cached statement whose result type changed is re-prepared transparently", () =>
     Effect.gen(function* () {
       const conn = yield* connect()

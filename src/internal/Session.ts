@@ -1188,11 +1188,14 @@ export class Session {
     st: Statement,
     argSets: ReadonlyArray<ReadonlyArray<WireValue>>,
     skipRows: boolean,
-    cb: Callback<Array<ExecuteResult>>
+    cb: Callback<Array<ExecuteResult>>,
+    encode = false
   ): Request {
     const results: Array<ExecuteResult> = []
     let rows: Array<unknown> = []
     let error: SessionError | undefined
+    /** an argument set that could not be encoded: reported instead of the abort it caused */
+    let encodeError: SessionError | undefined
     const codecs = st.resultCodecs
     const make = st.make
     const self = this
@@ -1250,7 +1253,9 @@ export class Session {
             return // BindComplete, CloseComplete, PortalSuspended
         }
       },
+      exclusive: encode && argSets.length > MANY_CHUNK,
       done() {
+        if (encodeError !== undefined) error = encodeError
         if (error === undefined && results.length !== argSets.length) {
           // ReadyForQuery before every Execute finished: the stream is out of step
           error = new Errors.ProtocolError({
@@ -1261,19 +1266,65 @@ export class Session {
         cb(error, error ? undefined : results)
       },
       fail(e) {
-        cb(error ?? e, undefined)
+        cb(encodeError ?? error ?? e, undefined)
       }
     }
     const formats = st.paramFormats
     const resultFormats = st.resultFormats
     const name = st.name
     const cached = st.cached
-    this.send(r, (w) => {
-      for (let i = 0; i < argSets.length; i++) {
-        w.bind("", name, formats, argSets[i]!, resultFormats).execute("", 0)
-      }
+    const finish = (w: Writer) => {
       if (!cached) w.close("S", name)
       w.sync()
+    }
+    if (!encode) {
+      this.send(r, (w) => {
+        for (let i = 0; i < argSets.length; i++) {
+          w.bind("", name, formats, argSets[i]!, resultFormats).execute("", 0)
+        }
+        finish(w)
+      })
+      return r
+    }
+    // Encode and write in chunks, so the server executes the first rows while
+    // later ones are still being encoded. Other requests wait (exclusive) so
+    // nothing lands inside this one's implicit transaction.
+    let next = 0
+    const writeChunk = (w: Writer): boolean => {
+      const end = Math.min(next + MANY_CHUNK, argSets.length)
+      for (; next < end; next++) {
+        const values = self.encodeArgs(st, argSets[next]!)
+        if (!Array.isArray(values)) {
+          encodeError =
+            values._tag === "DataError" || values._tag === "InterfaceError"
+              ? Object.assign(values, { message: `argument set ${next}: ${values.message}`, row: next })
+              : values
+          // rows already sent must not commit: a Bind of a statement that does not
+          // exist fails the implicit transaction, and the Sync rolls it back
+          w.bind("", ABORT_STATEMENT, [], [], [])
+          finish(w)
+          return true
+        }
+        w.bind("", name, formats, values, resultFormats).execute("", 0)
+      }
+      if (next < argSets.length) return false
+      finish(w)
+      return true
+    }
+    const more = (): void => {
+      if (self.closed) return
+      let finished = false
+      if (r.abandoned) {
+        self.writeExclusive(finish)
+        return
+      }
+      self.writeExclusive((w) => {
+        finished = writeChunk(w)
+      })
+      if (!finished) self.onDrain(() => setImmediate(more))
+    }
+    this.send(r, (w) => {
+      if (!writeChunk(w)) setImmediate(more)
     })
     return r
   }
@@ -1300,6 +1351,12 @@ export class Task {
 }
 
 export type { Request }
+
+/** Argument sets encoded and written per turn by a large executemany. */
+const MANY_CHUNK = 1000
+
+/** A statement name nobody prepares: binding it aborts a request on purpose. */
+const ABORT_STATEMENT = "__epg_abort__"
 
 /** Backend message types of protocol 3.0: anything else is a protocol violation. */
 const KNOWN_BACKEND = (() => {
