@@ -112,7 +112,15 @@ const main = Effect.gen(function* () {
   const target = yield* chooseTarget
   yield* Console.log(`effect-pg quick start, running on ${target.label}`)
   yield* demo.pipe(
-    Effect.provide(PgPool.layer({ ...(target.dsn !== undefined ? { dsn: target.dsn } : {}), minSize: 1, maxSize: 4 })),
+    Effect.provide(
+      PgPool.layer({
+        ...(target.dsn !== undefined ? { dsn: target.dsn } : {}),
+        minSize: 1,
+        maxSize: 4,
+        // the demo's DROP TABLE IF EXISTS would log a NOTICE; keep the output to the point
+        serverSettings: { client_min_messages: "warning" }
+      })
+    ),
     Effect.ensuring(Effect.promise(() => target.stop()))
   )
   yield* Console.log("done.")
