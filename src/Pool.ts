@@ -75,10 +75,10 @@ export interface PoolOptions extends Connection.ConnectOptions {
   /** let pool-level one-shot queries share connections, pipelined (default true) */
   readonly pipelining?: boolean
   /**
-   * pool-level queries in flight on one shared connection before another
-   * connection is opened for them (default 1: spread over connections first,
-   * pipeline deeper once all maxSize are in use). A larger value uses fewer
-   * connections for fast queries, but queues slow ones behind each other.
+   * pool-level queries of a fast statement (the server answers it in under
+   * 0.5 ms on average) in flight on one shared connection before another
+   * connection is opened for them (default 64). Slow or new statements spread
+   * over connections first; all pipeline deeper once maxSize are in use.
    */
   readonly pipelineDepth?: number
   /** how long close() waits before logging the connections still out (default 60 seconds) */
@@ -243,6 +243,9 @@ const toMillis = (d: Duration.Input | undefined, fallback: number): number => (d
 /** A lane whose server has not finished a request for this long counts as busy (ms). */
 const STALL_MS = 2
 
+/** A statement the server runs in less than this (ms, moving average) may be pipelined deeply. */
+const FAST_MS = 0.5
+
 /** Statements that cannot change session state: safe to pipeline on a shared connection. */
 const SHAREABLE = /^\s*(?:\(\s*)*(?:select|insert|update|delete|with|values|table|merge)\b/i
 const SESSION_CHANGING = /pg_advisory|set_config|\bfor\s+(?:update|share|no\s+key|key)\b|\binto\s+temp|\bcreate\b|\blisten\b|\bnotify\b|dblink|lo_/i
@@ -323,7 +326,7 @@ class PgPoolImpl implements PgPoolShape {
     this.maxSize = options.maxSize ?? 10
     this.maxQueries = options.maxQueries ?? 50_000
     this.pipelining = options.pipelining ?? true
-    this.pipelineDepth = Math.max(1, options.pipelineDepth ?? 1)
+    this.pipelineDepth = Math.max(1, options.pipelineDepth ?? 64)
     this.commandTimeoutMs = toMillis(options.commandTimeout, 0)
     const lifetime = toMillis(options.maxInactiveConnectionLifetime, 300_000)
     this.parkLingerMs = lifetime > 0 ? Math.min(1000, lifetime / 4) : 1000
@@ -675,18 +678,37 @@ class PgPoolImpl implements PgPoolShape {
   // Shared lanes: pool-level queries pipelined on borrowed connections
   // -------------------------------------------------------------------------
 
-  private pickLane(): Slot | undefined {
-    let best: Slot | undefined
+  /**
+   * Chooses the shared connection for a pool-level query, or undefined to
+   * open another. Statements the server answers fast are packed onto the
+   * busiest lane that still has room (up to pipelineDepth in flight): fewer
+   * connections mean fewer syscalls and context switches, and idle lanes go
+   * back to the pool. Slow or not yet measured statements go to the least
+   * busy lane, or a new one, so a slow query does not hold up others.
+   */
+  private pickLane(sql: string): Slot | undefined {
     const lanes = this.lanes
+    let least: Slot | undefined
+    let serverMs: number | undefined
     for (let i = 0; i < lanes.length; i++) {
       const l = lanes[i]!
       if (l.draining || l.session.closed) continue
-      if (best === undefined || l.inFlight < best.inFlight) best = l
+      if (least === undefined || l.inFlight < least.inFlight) least = l
+      if (serverMs === undefined) serverMs = l.session.statementServerMs(sql)
     }
-    if (best === undefined || best.inFlight === 0) return best
-    // pipeline onto a lane that keeps up; open another when all are deep or stuck behind a slow query
-    if (best.inFlight < this.pipelineDepth && performance.now() - best.session.lastProgressAt < STALL_MS) return best
-    return this.canGrowLanes() ? undefined : best
+    if (least === undefined || least.inFlight === 0 && (serverMs === undefined || serverMs >= FAST_MS)) return least
+    if (serverMs !== undefined && serverMs < FAST_MS) {
+      const now = performance.now()
+      let packed: Slot | undefined
+      for (let i = 0; i < lanes.length; i++) {
+        const l = lanes[i]!
+        if (l.draining || l.session.closed || l.inFlight >= this.pipelineDepth) continue
+        if (l.inFlight > 0 && now - l.session.lastProgressAt >= STALL_MS) continue
+        if (packed === undefined || l.inFlight > packed.inFlight) packed = l
+      }
+      if (packed !== undefined) return packed
+    }
+    return this.canGrowLanes() ? undefined : least
   }
 
   private canGrowLanes(): boolean {
@@ -773,7 +795,7 @@ class PgPoolImpl implements PgPoolShape {
     }
     return Effect.suspend(() => {
       if (this.closing) return Effect.fail(this.closedError())
-      const lane = this.pickLane()
+      const lane = this.pickLane(sql)
       if (lane !== undefined) return this.onLane(lane, f)
       return Effect.flatMap(this.openLane(), (slot) => this.onLane(slot, f))
     })

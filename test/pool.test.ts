@@ -685,6 +685,28 @@ describe("PgPool: options and hooks", () => {
 })
 
 describe("PgPool: pool-level queries", () => {
+  it.live("slow pool-level queries spread over connections instead of queuing behind each other", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 4, maxSize: 4 })
+      // measured once, so the pool knows the statement is slow
+      yield* pool.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.2)")
+      const started = Date.now()
+      const pids = yield* Effect.forEach(range(4), () => pool.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.2)"), {
+        concurrency: "unbounded"
+      })
+      // one after another on one connection would take 800 ms
+      expect(Date.now() - started).toBeLessThan(600)
+      expect(new Set(pids).size).toBe(4)
+    }))
+
+  it.live("fast pool-level queries are packed onto few connections", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 4, maxSize: 4 })
+      for (let i = 0; i < 20; i++) yield* pool.fetchval("SELECT pg_backend_pid()")
+      const pids = yield* Effect.forEach(range(40), () => pool.fetchval("SELECT pg_backend_pid()"), { concurrency: "unbounded" })
+      expect(new Set(pids).size).toBeLessThanOrEqual(2)
+    }))
+
   it.live("interrupting some pool-level queries does not fail the others pipelined on the same connection", () =>
     Effect.gen(function* () {
       const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })

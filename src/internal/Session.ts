@@ -66,6 +66,10 @@ interface Request {
   readonly exclusive?: boolean
   /** NoticeResponses received while this request ran (when the session collects them) */
   notices?: Array<Errors.PostgresError>
+  /** when it was written (performance.now()), for server-time estimates */
+  sentAt?: number
+  /** the server's time on it: from when the server could start it to its ReadyForQuery, ms */
+  serverMs?: number
 }
 
 /** A prepared statement, cached by SQL text or used once. */
@@ -85,6 +89,8 @@ export interface Statement {
   preparedAt: number
   /** the SQL calls functions that change session state (advisory locks, set_config) */
   touchesSession: boolean
+  /** moving average of the server's time per execution, ms (undefined until measured) */
+  serverMs: number | undefined
 }
 
 /** The result of one Execute: its rows and command tag. */
@@ -595,7 +601,9 @@ export class Session {
       this.held.push(() => this.send(request, write))
       return
     }
-    if (this.queue.length === this.queueHead) this.lastProgressAt = performance.now()
+    const now = performance.now()
+    if (this.queue.length === this.queueHead) this.lastProgressAt = now
+    request.sentAt = now
     this.enqueue(request)
     write(this.writer)
     if (request.exclusive) this.held = []
@@ -658,9 +666,12 @@ export class Session {
     switch (type) {
       case B.ReadyForQuery: {
         this.txStatus = buf[start]!
-        this.lastProgressAt = performance.now()
+        const now = performance.now()
         const r = this.shift()
         if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
+        // the server started on it when it was written or when the previous one ended
+        if (r.sentAt !== undefined) r.serverMs = now - Math.max(r.sentAt, this.lastProgressAt)
+        this.lastProgressAt = now
         if (r === this.cancelTarget) {
           this.cancelTarget = undefined
           if (!this.cancelHit) this.strayCancelUntil = Date.now() + 2000
@@ -965,7 +976,8 @@ export class Session {
       resultFormats: [],
       make: undefined,
       preparedAt: Date.now(),
-      touchesSession: SESSION_FUNCTIONS.test(sql)
+      touchesSession: SESSION_FUNCTIONS.test(sql),
+      serverMs: undefined
     }
     if (cacheable) {
       this.statements.set(sql, st)
@@ -976,6 +988,14 @@ export class Session {
     }
     st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
     this.prepare(st)
+  }
+
+  /**
+   * The server's average time for `sql`, ms, when this session has run it
+   * (a pool uses it to pipeline fast statements deeply and spread slow ones).
+   */
+  statementServerMs(sql: string): number | undefined {
+    return this.statements.get(sql)?.serverMs
   }
 
   /** Drops a statement from the cache and closes it on the server. */
@@ -1255,6 +1275,8 @@ export class Session {
       },
       exclusive: encode && argSets.length > MANY_CHUNK,
       done() {
+        const ms = r.serverMs
+        if (ms !== undefined && argSets.length === 1) st.serverMs = st.serverMs === undefined ? ms : st.serverMs * 0.8 + ms * 0.2
         if (encodeError !== undefined) error = encodeError
         if (error === undefined && results.length !== argSets.length) {
           // ReadyForQuery before every Execute finished: the stream is out of step
