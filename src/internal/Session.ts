@@ -99,6 +99,42 @@ export interface ExecuteResult {
   readonly status: string
 }
 
+/**
+ * Decodes one DataRow body into its values with the statement's codecs.
+ * On a decoder failure it returns a DataError naming the row and column.
+ */
+export const decodeRow = (
+  buf: Buffer,
+  start: number,
+  codecs: ReadonlyArray<Codec>,
+  names: ReadonlyArray<{ readonly name: string }>,
+  rowIndex: number
+): Array<unknown> | Errors.DataError => {
+  const n = buf.readInt16BE(start)
+  const values = new Array<unknown>(n)
+  let at = start + 2
+  let i = 0
+  try {
+    for (; i < n; i++) {
+      const len = buf.readInt32BE(at)
+      at += 4
+      if (len < 0) values[i] = null
+      else {
+        values[i] = codecs[i]!.decode(buf, at, at + len)
+        at += len
+      }
+    }
+  } catch (e) {
+    const column = names[i]?.name ?? String(i)
+    return new Errors.DataError({
+      message: `could not decode row ${rowIndex}, column "${column}" (type ${codecs[i]?.name ?? "?"}): ${e instanceof Error ? e.message : String(e)}`,
+      row: rowIndex,
+      column
+    })
+  }
+  return values
+}
+
 /** Builds the typed error of an ErrorResponse/NoticeResponse body's fields. */
 export const errorFromFields = (fields: Map<string, string>, query?: string): Errors.PostgresError => {
   const num = (k: string) => {
@@ -1227,27 +1263,9 @@ export class Session {
       handle(type, buf, start, end) {
         if (type === B.DataRow) {
           if (skipRows || error !== undefined) return
-          const n = buf.readInt16BE(start)
-          const values = new Array<unknown>(n)
-          let at = start + 2
-          let i = 0
-          try {
-            for (; i < n; i++) {
-              const len = buf.readInt32BE(at)
-              at += 4
-              if (len < 0) values[i] = null
-              else {
-                values[i] = codecs[i]!.decode(buf, at, at + len)
-                at += len
-              }
-            }
-          } catch (e) {
-            const column = st.fields[i]?.name ?? String(i)
-            error = new Errors.DataError({
-              message: `could not decode row ${rows.length}, column "${column}" (type ${codecs[i]?.name ?? "?"}): ${e instanceof Error ? e.message : String(e)}`,
-              row: rows.length,
-              column
-            })
+          const values = decodeRow(buf, start, codecs, st.fields, rows.length)
+          if (!Array.isArray(values)) {
+            error = values
             return
           }
           rows.push(make!(values))

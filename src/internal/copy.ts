@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import type { QueryError } from "../Connection.js"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type * as PgRecord from "../Record.js"
@@ -56,14 +57,7 @@ export class CopyStreamError extends Data.TaggedError("CopyStreamError")<{
 }> {}
 
 /** The errors a COPY can fail with, besides its source's or sink's own. */
-export type CopyError =
-  | Errors.PostgresError
-  | Errors.PostgresConnectionError
-  | Errors.ConnectionDoesNotExistError
-  | Errors.InterfaceError
-  | Errors.ProtocolError
-  | Errors.DataError
-  | Errors.CommandTimeoutError
+export type CopyError = QueryError
 
 /** A COPY data format. */
 export type CopyFormat = "text" | "csv" | "binary"

@@ -12,7 +12,7 @@ import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { WireValue } from "../protocol/Writer.js"
 import type { Codec } from "../types/Codec.js"
-import { errorFromFields, type Callback, type Request, type Session, type SessionError, type Statement } from "./Session.js"
+import { decodeRow, errorFromFields, type Callback, type Request, type Session, type SessionError, type Statement } from "./Session.js"
 
 const B = Reader.Backend
 
@@ -59,24 +59,9 @@ const collecting = (session: Session, shape: RowShape, sql: string, skipRows: bo
     handle(type, buf, start, end) {
       if (type === B.DataRow) {
         if (skipRows || error !== undefined) return
-        const n = buf.readInt16BE(start)
-        const values = new Array<unknown>(n)
-        let at = start + 2
-        try {
-          for (let i = 0; i < n; i++) {
-            const len = buf.readInt32BE(at)
-            at += 4
-            if (len < 0) values[i] = null
-            else {
-              values[i] = codecs[i]!.decode(buf, at, at + len)
-              at += len
-            }
-          }
-        } catch (e) {
-          error = new Errors.DataError({
-            message: `could not decode a value of row ${rows.length}: ${e instanceof Error ? e.message : String(e)}`,
-            row: rows.length
-          })
+        const values = decodeRow(buf, start, codecs, [], rows.length)
+        if (!Array.isArray(values)) {
+          error = values
           return
         }
         rows.push(make === undefined ? values : make(values))
