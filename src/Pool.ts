@@ -671,7 +671,12 @@ class PgPoolImpl implements PgPoolShape {
   }
 
   withConnection<A, E, R>(f: (conn: PoolConnection) => Effect.Effect<A, E, R>, options?: AcquireOptions): Effect.Effect<A, E | AcquireError, R> {
-    return Effect.scoped(Effect.flatMap(this.acquire(options), f))
+    // acquire, use, release without a Scope: the cheapest way to borrow a connection
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(this.acquireUnscoped(options)), (conn) =>
+        Effect.onExit(restore(f(conn)), () => Effect.ignore(this.release(conn)))
+      )
+    )
   }
 
   // -------------------------------------------------------------------------
