@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Tests share one real server; files run in parallel, two workers on this 2-core box.
     maxWorkers: 2,
+    // memory tests collect garbage before sampling RSS, so they measure what is kept, not GC lag
+    execArgv: ["--expose-gc"],
     // the default console report, and a JSON summary that .ci/run turns into one plain line
     reporters: ["default", ["json", { outputFile: "test-results.json" }]]
   }

@@ -211,6 +211,8 @@ export class Session {
    */
   authMethod: "none" | "password" | "md5" | Scram.ScramMechanism | undefined = undefined
   private cancelInFlight = false
+  /** close() sent Terminate: the server closing the socket is expected */
+  private closingGracefully = false
   /** the request a CancelRequest was sent for, until its ReadyForQuery */
   private cancelTarget: Request | undefined
   /** the cancel landed on its target (the target failed with query_canceled) */
@@ -307,6 +309,10 @@ export class Session {
   }
 
   private onSocketClose = (): void => {
+    if (this.closingGracefully) {
+      this.destroy()
+      return
+    }
     if (!this.closed) {
       this.destroy(
         new Errors.PostgresConnectionError({
@@ -820,22 +826,32 @@ export class Session {
   }
 
   /** Sends Terminate and closes the socket once it is written. */
-  close(cb: () => void): void {
+  close(cb: () => void, graceMs = 5000): void {
     if (this.closed) {
       cb()
       return
     }
+    this.closingGracefully = true
+    // a query still running (an abandoned one) would keep the backend busy
+    // past our Terminate: cancel it, so the server reads Terminate soon
+    if (this.inFlight > 0) this.sendCancel()
     this.writer.terminate()
     const data = this.writer.take()
-    this.socket.end(data, () => {
+    let finished = false
+    const finish = () => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
       this.destroy()
       cb()
-    })
-    // never wait forever for a peer that does not read
-    setTimeout(() => {
-      this.destroy()
-      cb()
-    }, 2000).unref()
+    }
+    // done when the server has closed its end: its backend has exited, so a pool
+    // may open a replacement without exceeding max_connections even for a moment
+    this.socket.once("close", finish)
+    this.socket.end(data)
+    // never wait forever for a peer that does not answer
+    const timer = setTimeout(finish, graceMs)
+    timer.unref()
   }
 
   // -------------------------------------------------------------------------
