@@ -291,3 +291,27 @@ describe("server errors, caught by tag", () => {
       expect(plain._tag).toBe("RaiseError")
     }))
 })
+
+describe("secrets in SQL text", () => {
+  it.live("a failing CREATE ROLE ... PASSWORD keeps the password out of the error and the query log", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const logged: Array<string> = []
+      conn.addQueryLogger((entry) => {
+        logged.push(entry.sql)
+      })
+      const secret = "TopSecret-" + uniqueName("pw")
+      // the role exists already (we are connected as it): DuplicateObjectError
+      const user = yield* conn.fetchval("SELECT current_user")
+      const err = yield* Effect.flip(conn.execute(`CREATE ROLE "${user}" LOGIN PASSWORD '${secret}'`, [], {}))
+      expect(err._tag).toBe("DuplicateObjectError")
+      const shown = [String(err), JSON.stringify(err), (err as { query?: string }).query ?? ""].join("\n")
+      expect(shown).not.toContain(secret)
+      expect((err as { query?: string }).query).toContain("PASSWORD '***'")
+      // an extended-protocol statement with the literal in it
+      const err2 = yield* Effect.flip(conn.fetch(`ALTER ROLE no_such_role_${process.pid} PASSWORD E'${secret}' VALID UNTIL $1`, ["infinity"]))
+      expect(String(JSON.stringify(err2))).not.toContain(secret)
+      expect(logged.join("\n")).not.toContain(secret)
+      expect(logged.length).toBeGreaterThan(0)
+    }))
+})

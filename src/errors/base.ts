@@ -6,6 +6,7 @@
  */
 import * as Data from "effect/Data"
 import { hasProperty } from "effect/Predicate"
+import { redactDsn } from "./redact.js"
 
 /**
  * Marks every server error instance (see `isPostgresError`).
@@ -119,7 +120,10 @@ export abstract class PostgresErrorBase extends Data.Error<ServerErrorProps> {
       code,
       sqlstate: code
     }
+    // the SQL may carry a secret (ALTER ROLE ... PASSWORD '...')
     if (props.query === undefined) delete props.query
+    else props.query = redactDsn(props.query)
+    if (props.internalQuery !== undefined) props.internalQuery = redactDsn(props.internalQuery)
     super(props)
   }
 

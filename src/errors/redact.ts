@@ -19,6 +19,9 @@ const KEY_VALUE =
 const KEY_COLON =
   /(["']?(?:(?:ssl)?pass(?:word|wd)?|pwd)["']?\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')/gi
 
+// CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'secret' in SQL text (standard and E'' strings)
+const SQL_PASSWORD = /(\bpassword\s+)((?:E|e)?'(?:[^'\\]|''|\\.)*')/gi
+
 const SECRET_KEY = /^(?:(?:ssl)?pass(?:word|wd)?|pwd|secret)$/i
 
 /**
@@ -36,6 +39,7 @@ export const redactDsn = (str: string): string => {
     .replace(BARE_USERINFO, (_m, pre: string, user: string) => `${pre}${user}:${MASK}@`)
     .replace(KEY_VALUE, (_m, key: string, eq: string) => `${key}${eq}${MASK}`)
     .replace(KEY_COLON, (_m, key: string) => `${key}"${MASK}"`)
+    .replace(SQL_PASSWORD, (_m, key: string) => `${key}'${MASK}'`)
 }
 
 const MAX_DEPTH = 4

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import type { ConnectionImpl, LoggedQuery, QueryError } from "../Connection.js"
 import type * as Errors from "../Errors.js"
 import type { Notification } from "../protocol/Reader.js"
+import { redactDsn } from "../errors/redact.js"
 import type { NoticeListener, Session } from "./Session.js"
 
 /** Called with each NOTIFY on a channel. */
@@ -184,7 +185,7 @@ export const logQuery = (
   interrupted: boolean
 ): void => {
   const entry: LoggedQuery = {
-    sql,
+    sql: redactDsn(sql),
     args: Redacted.make(args ?? [], { label: "query arguments" }),
     durationMs: performance.now() - startedAt,
     status: error === undefined && !interrupted ? session.lastStatus : undefined,
