@@ -358,10 +358,18 @@ export class Session {
         )
       }, options.connectTimeoutMs)
     }
+    const want = options.targetSessionAttrs ?? "any"
+    // prefer-standby: a first pass takes only standbys, a second pass anything
+    let pass: 1 | 2 = 1
     const tryAddress = (i: number, lastError: SessionError | undefined) => {
       if (aborted) return
       const address = options.addresses[i]
       if (address === undefined) {
+        if (want === "prefer-standby" && pass === 1) {
+          pass = 2
+          tryAddress(0, lastError)
+          return
+        }
         finish(
           lastError ??
             new Errors.PostgresConnectionError({ message: "no host to connect to", reason: "other" })
@@ -387,7 +395,33 @@ export class Session {
               s.destroy(err)
               tryAddress(i + 1, err)
             } else finish(err)
-          } else finish(undefined, s)
+            return
+          }
+          if (want === "any" || (want === "prefer-standby" && pass === 2)) {
+            finish(undefined, s)
+            return
+          }
+          s.sessionKind((kindErr, kind) => {
+            if (kindErr !== undefined || kind === undefined) {
+              finish(kindErr)
+              return
+            }
+            if (matchesTarget(want, kind)) {
+              finish(undefined, s)
+              return
+            }
+            // not the kind of server asked for: close it and try the next host
+            s.close(() => {})
+            tryAddress(
+              i + 1,
+              new Errors.PostgresConnectionError({
+                message: `no server matched target_session_attrs=${want}: ${describeAddress(address)} is ${kind.standby ? "a standby" : "a primary"}${kind.readOnly ? " (read-only)" : ""}`,
+                host: address.host,
+                port: address.port,
+                reason: "other"
+              })
+            )
+          })
         })
       })
     }
@@ -1042,6 +1076,20 @@ export class Session {
     this.prepare(st)
   }
 
+  /** Whether the server is a standby and whether new transactions are read-only (target_session_attrs). */
+  sessionKind(cb: Callback<SessionKind>): void {
+    this.query(
+      "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('transaction_read_only') = 'on'",
+      [],
+      (err, result) => {
+        if (err !== undefined || result === undefined) return cb(err, undefined)
+        const row = result.rows[0] as PgRecord.Record | undefined
+        const standby = row?.get(0) === true
+        cb(undefined, { standby, readOnly: standby || row?.get(1) === true })
+      }
+    )
+  }
+
   /**
    * The server's average time for `sql`, ms, when this session has run it
    * (a pool uses it to pipeline fast statements deeply and spread slow ones).
@@ -1407,6 +1455,28 @@ export class Task {
 }
 
 export type { Request }
+
+/** What target_session_attrs looks at. */
+export interface SessionKind {
+  readonly standby: boolean
+  readonly readOnly: boolean
+}
+
+const matchesTarget = (want: string, kind: SessionKind): boolean => {
+  switch (want) {
+    case "read-write":
+      return !kind.readOnly
+    case "read-only":
+      return kind.readOnly
+    case "primary":
+      return !kind.standby
+    case "standby":
+    case "prefer-standby":
+      return kind.standby
+    default:
+      return true
+  }
+}
 
 /** Argument sets encoded and written per turn by a large executemany. */
 const MANY_CHUNK = 1000
