@@ -272,12 +272,12 @@ describe("Connection: cancellation in a pipeline", () => {
       const slow = yield* Effect.promise(
         () =>
           new Promise<{ err: unknown; value: unknown }>((resolve) => {
-            // written in one batch: SELECT 1, then pg_sleep
+            // SELECT 1 alone on the wire, abandoned at once: its CancelRequest reaches the
+            // server after SELECT 1 finished. pg_sleep, asked for right after, is held back
+            // until the cancel has landed, so the signal cannot cancel it instead.
             const quick = session.query("SELECT 1", [], () => {})
-            session.query("SELECT pg_sleep(0.3)::text", [], (err, r) => resolve({ err, value: r?.rows[0] }))
-            // SELECT 1 is at the head: abandoning it sends a CancelRequest, which reaches
-            // the server after SELECT 1 finished, while pg_sleep runs
             quick.abandon(session, () => {})
+            session.query("SELECT pg_sleep(0.3)::text", [], (err, r) => resolve({ err, value: r?.rows[0] }))
           })
       )
       expect(slow.err).toBeUndefined()

@@ -12,7 +12,6 @@
  */
 import * as net from "node:net"
 import * as tls from "node:tls"
-import { randomBytes } from "node:crypto"
 import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
@@ -215,16 +214,8 @@ export class Session {
   private closingGracefully = false
   /** the request a CancelRequest was sent for, until its ReadyForQuery */
   private cancelTarget: Request | undefined
-  /** the cancel landed on its target (the target failed with query_canceled) */
-  private cancelHit = false
   /** finishes the cancel in flight once both its socket and its target are done */
   private cancelSettle: (() => void) | undefined
-  /**
-   * Until then, a query_canceled error may come from a cancel meant for an
-   * earlier request that finished first (the pipeline moved on): such a
-   * query is retried once instead of failing a caller who asked for nothing.
-   */
-  private strayCancelUntil = 0
   /**
    * Set when a command may have changed session state that a pool's reset
    * must clear (SET, LISTEN, cursors, advisory locks); cleared by the reset.
@@ -750,7 +741,6 @@ export class Session {
         this.lastProgressAt = now
         if (r === this.cancelTarget) {
           this.cancelTarget = undefined
-          if (!this.cancelHit) this.strayCancelUntil = Date.now() + 2000
           this.cancelSettle?.()
         }
         if (r.exclusive) this.releaseHeld()
@@ -788,23 +778,9 @@ export class Session {
           }
           throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} with no request waiting`)
         }
-        if (r === this.cancelTarget && type === B.ErrorResponse) {
-          this.cancelHit = Reader.parseErrorFields(buf, start, end).get("C") === "57014"
-        }
         r.handle(type, buf, start, end)
       }
     }
-  }
-
-  /**
-   * True (once) when `error` is a query_canceled that a cancel meant for an
-   * earlier, already finished request may have caused.
-   */
-  consumeStrayCancel(error: SessionError): boolean {
-    if (this.strayCancelUntil === 0 || !("sqlstate" in error) || error.sqlstate !== "57014") return false
-    if (!/user request/.test(error.message) || Date.now() > this.strayCancelUntil) return false
-    this.strayCancelUntil = 0
-    return true
   }
 
   private settle(r: Request, f: () => void): void {
@@ -940,7 +916,6 @@ export class Session {
     if (this.closed || this.cancelInFlight) return
     this.cancelInFlight = true
     this.cancelTarget = target
-    this.cancelHit = false
     const holding = target !== undefined && this.held === undefined
     if (holding) this.held = []
     let socketDone = false
@@ -1286,11 +1261,6 @@ export class Session {
           // the cached plan went stale (DDL): drop it and run once more
           this.evict(st!)
           this.query(sql, args, cb, true, task)
-          return
-        }
-        if (err2 && !task.abandoned && this.txStatus === 0x49 && this.consumeStrayCancel(err2)) {
-          // cancelled by a cancel meant for a request that had already finished: run it again
-          this.query(sql, args, cb, retried, task)
           return
         }
         cb(err2, results ? results[0] : undefined)
@@ -1668,6 +1638,3 @@ const openSocket = (
     })
   })
 }
-
-/** A fresh random string, for statement and portal names of one-off requests. */
-export const uniqueName = (prefix: string): string => `${prefix}${randomBytes(6).toString("hex")}`
