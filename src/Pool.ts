@@ -233,9 +233,8 @@ interface Waiter {
 interface Held {
   readonly slot: Slot
   readonly lease: Scope.Closeable
+  /** shared with the caller's view: released once, then every use of the view fails */
   readonly guard: Connection.Lease
-  readonly view: PoolConnection
-  released: boolean
 }
 
 const toMillis = (d: Duration.Input | undefined, fallback: number): number => (d === undefined ? fallback : Duration.toMillis(d))
@@ -572,7 +571,7 @@ class PgPoolImpl implements PgPoolShape {
     const guard: Connection.Lease = { released: false }
     const raw = new Connection.ConnectionImpl(slot.session, this.commandTimeoutMs, guard)
     const view = this.options.connectionClass ? this.options.connectionClass(raw) : raw
-    this.held.set(view, { slot, lease: l.lease, guard, view, released: false })
+    this.held.set(view, { slot, lease: l.lease, guard })
     return { view, guard }
   }
 
@@ -648,8 +647,7 @@ class PgPoolImpl implements PgPoolShape {
       if (h === undefined) {
         return Effect.fail(new Errors.InterfaceError({ message: "release(): this connection does not belong to this pool" }))
       }
-      if (h.released) return Effect.void
-      h.released = true
+      if (h.guard.released) return Effect.void
       h.guard.released = true
       const slot = h.slot
       const s = slot.session
