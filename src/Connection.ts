@@ -298,6 +298,8 @@ export interface Connection {
   readonly session: Session
 }
 
+const noop = (): void => {}
+
 const toMillis = (d: Duration.Input | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
 
 const releasedError = () =>
@@ -367,23 +369,23 @@ export class ConnectionImpl implements Connection {
       if (timeoutMs > 0) {
         timer = setTimeout(() => {
           timer = undefined
-          started.abandon(session, () => {
-            const error = new Errors.CommandTimeoutError({
-              message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
-              timeoutMs,
-              query: sql
-            })
-            if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, error, false)
-            resume(Effect.fail(error))
+          // a deadline is a deadline: the caller hears now, even when the network is black-holed;
+          // the session cancels the query in the background (later writes wait for that, and a
+          // cancel that does not land in time destroys the session)
+          started.abandon(session, noop)
+          const error = new Errors.CommandTimeoutError({
+            message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
+            timeoutMs,
+            query: sql
           })
+          if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, error, false)
+          resume(Effect.fail(error))
         }, timeoutMs)
       }
-      return Effect.callback<void>((resumeCancel) => {
+      return Effect.sync(() => {
         if (timer !== undefined) clearTimeout(timer)
-        started.abandon(session, () => {
-          if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, undefined, true)
-          resumeCancel(Effect.void)
-        })
+        started.abandon(session, noop)
+        if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, undefined, true)
       })
     })
   }

@@ -16,35 +16,48 @@
  * }).pipe(Effect.provide(PgPoolLive))
  * ```
  *
- * Built on `effect/Pool` (`makeWithTTL`), with what asyncpg adds and
- * `effect/Pool` lacks: a hard cap on live connections, fail-fast
- * construction, acquire timeouts, `maxQueries`, generations for
- * `expireConnections`, setup/init/reset hooks, graceful close and terminate.
+ * The engine (`pool/core.ts`) serves one FIFO queue of callers, each with
+ * its own deadline, from whatever frees first; a hard cap keeps live
+ * connections at `maxSize` even while replacements open; a released
+ * connection that ran anything gets asyncpg's reset (ROLLBACK, advisory
+ * locks, cursors, LISTENs, settings, session authorization) written into its
+ * pipeline at once, so the next borrower does not wait a round trip for it,
+ * and listeners, log listeners, query loggers and transaction bookkeeping of
+ * the lease are forgotten.
  *
  * Pool-level one-shot queries (`pool.fetch`, ...) of plain DML/SELECT
- * statements share connections: they are pipelined onto "lanes" (connections
- * the pool borrows from itself) instead of taking one connection each. A
- * statement that can change session state (SET, LISTEN, advisory locks, a
- * script) always gets a connection of its own and the reset after it.
+ * statements share connections ("lanes"), as a transaction-mode pooler
+ * (PgBouncer) shares server connections: state that outlives a statement
+ * (a `set_config(..., false)` inside a function, a session advisory lock
+ * taken by a function) is visible to other pool-level queries on the same
+ * lane until the lane goes back to the pool and is reset. Code that keys
+ * row-level security or tenancy on session settings must use
+ * `acquire`/`withConnection` (or `pipelining: false`, which gives every
+ * pool-level query a connection of its own and the reset after it, as
+ * asyncpg does). Only statements the server is known to answer fast are
+ * pipelined behind each other; a slow or new statement gets a lane of its
+ * own, so it never holds a fast one up.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as EffectPool from "effect/Pool"
-import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
-import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as Errors from "./Errors.js"
-import type * as PgRecord from "./Record.js"
-import type { Session } from "./internal/Session.js"
 import type * as Copy from "./internal/copy.js"
+import * as Notify from "./internal/notify.js"
+import { Session } from "./internal/Session.js"
+import { PoolCore, type Slot, type Waiter } from "./pool/core.js"
+import type * as PgRecord from "./Record.js"
+import * as Transaction from "./Transaction.js"
 
 /** A connection borrowed from the pool: the Connection API, usable until released. */
 export type PoolConnection = Connection.Connection
@@ -64,11 +77,27 @@ export interface PoolOptions extends Connection.ConnectOptions {
   readonly maxInactiveConnectionLifetime?: Duration.Input
   /** makes a connection instead of `Connection.connectUnscoped` */
   readonly connect?: (options: Connection.ConnectOptions) => Effect.Effect<Connection.Connection, Connection.ConnectError>
+  /**
+   * how long a caller may wait for a connection when it gives no timeout of
+   * its own: `acquire()` fails with AcquireTimeoutError, a pool-level query
+   * too (default none: pool-level queries then wait up to their
+   * commandTimeout, else until served)
+   */
+  readonly acquireTimeout?: Duration.Input
+  /** how long closing one connection may take (Terminate, then the server closing its end) before the socket is destroyed (default 5 seconds) */
+  readonly closeTimeout?: Duration.Input
   /** runs once on every new connection (type codecs, `SET timezone`) */
   readonly init?: Hook
-  /** runs every time a connection is acquired, before the caller sees it */
+  /**
+   * runs every time a connection is acquired, before the caller sees it.
+   * With a setup or reset hook, pool-level queries take a connection each
+   * (no shared lanes), so the hooks run around every one of them.
+   */
   readonly setup?: Hook
-  /** runs on release instead of the default reset (an open transaction is always rolled back first) */
+  /**
+   * runs on release instead of the default reset (an open transaction is
+   * always rolled back first); a failing or slow hook retires the connection
+   */
   readonly reset?: Hook
   /** wraps each acquired connection (asyncpg's connection_class) */
   readonly connectionClass?: (conn: Connection.Connection) => Connection.Connection
@@ -99,8 +128,10 @@ export interface PoolStats {
   readonly idle: number
   /** connections held by callers (acquire) or by pool-level queries */
   readonly borrowed: number
-  /** callers waiting in acquire */
+  /** callers waiting for a connection (acquire and pool-level queries) */
   readonly waiting: number
+  /** connections being opened */
+  readonly opening: number
   readonly minSize: number
   readonly maxSize: number
   /** successful acquires since start */
@@ -111,6 +142,10 @@ export interface PoolStats {
   readonly acquireWaitMs: number
   /** pool-level queries run on shared connections */
   readonly sharedQueries: number
+  /** connections opened since start */
+  readonly created: number
+  /** connections closed since start, by reason */
+  readonly closedByReason: Readonly<Record<string, number>>
 }
 
 /** Every error acquiring can fail with. */
@@ -168,8 +203,13 @@ export interface PgPoolShape {
   ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
   /** Runs `f` with a connection of its own (acquire, f, release). */
   withConnection<A, E, R>(f: (conn: PoolConnection) => Effect.Effect<A, E, R>, options?: AcquireOptions): Effect.Effect<A, E | AcquireError, R>
-  /** Stops new acquires, waits for borrowed connections, closes everything. */
-  close(): Effect.Effect<void>
+  /**
+   * Stops new acquires (waiters fail with PoolClosedError), waits for
+   * borrowed connections, closes everything (in parallel, each within
+   * closeTimeout). With `timeout`, whatever is still borrowed then is
+   * terminated.
+   */
+  close(options?: { readonly timeout?: Duration.Input }): Effect.Effect<void>
   /** Closes every connection now; borrowed ones fail their next query. */
   terminate(): Effect.Effect<void>
   /** Replaces every connection: idle ones now, borrowed ones on release. */
@@ -198,54 +238,15 @@ export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/Pg
 // Internals
 // ---------------------------------------------------------------------------
 
-interface Slot {
-  readonly base: Connection.ConnectionImpl
-  readonly session: Session
-  readonly generation: number
-  /** held by acquire() or by the shared lanes */
-  borrowed: boolean
-  /** shared (pipelined) queries in flight, when this slot is a lane */
-  inFlight: number
-  /** a lane that takes no new queries and returns when idle */
-  draining: boolean
-  /** the lane's lease, while a lane */
-  laneScope: Scope.Closeable | undefined
-}
-
-/** A slot with the inner pool's lease on it: closing the lease gives the slot back to the inner pool. */
-interface Leased {
-  readonly slot: Slot
-  readonly lease: Scope.Closeable
-}
-
-/** An idle slot the pool keeps leased, for a fast next acquire. */
-interface Parked extends Leased {
-  readonly since: number
-}
-
-/** A caller waiting for a release (the inner pool has nothing to give). */
-interface Waiter {
-  /** resumes the caller: with a slot handed over, or "retry" to look again */
-  readonly wake: (r: Leased | "retry") => void
-  handed: Leased | undefined
-}
-
+/** One lease: the caller's view of a slot, guarded until released. */
 interface Held {
   readonly slot: Slot
-  readonly lease: Scope.Closeable
-  /** shared with the caller's view: released once, then every use of the view fails */
   readonly guard: Connection.Lease
 }
 
 const toMillis = (d: Duration.Input | undefined, fallback: number): number => (d === undefined ? fallback : Duration.toMillis(d))
 
-/** A lane whose server has not finished a request for this long counts as busy (ms). */
-const STALL_MS = 2
-
-/** A statement the server runs in less than this (ms, moving average) may be pipelined deeply. */
-const FAST_MS = 0.5
-
-/** Statements that cannot change session state: safe to pipeline on a shared connection. */
+/** Statements that cannot change session state by themselves: pool-level queries that may share a lane. */
 const SHAREABLE = /^\s*(?:\(\s*)*(?:select|insert|update|delete|with|values|table|merge)\b/i
 const SESSION_CHANGING = /pg_advisory|set_config|\bfor\s+(?:update|share|no\s+key|key)\b|\binto\s+temp|\bcreate\b|\blisten\b|\bnotify\b|dblink|lo_/i
 
@@ -259,15 +260,18 @@ const isShareable = (cache: Map<string, boolean>, sql: string): boolean => {
   return v
 }
 
+/** The user's error out of a hook's Cause (its failure, else its defect). */
+const userError = (cause: Cause.Cause<unknown>): unknown => {
+  const found = Cause.findErrorOption(cause)
+  return Option.isSome(found) ? found.value : Cause.squash(cause)
+}
+
 const hookError = (hook: string, cause: unknown) =>
   new Errors.PoolHookError({
     hook,
     message: `the pool's ${hook} hook failed: ${cause instanceof Error ? cause.message : String(cause)}; the connection was discarded`,
     cause
   })
-
-/** The statements asyncpg's Connection.reset runs (what a released connection may have left behind). */
-const RESET_SQL = "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;"
 
 const validate = (o: PoolOptions): Errors.InterfaceError | undefined => {
   const min = o.minSize ?? 10
@@ -278,367 +282,262 @@ const validate = (o: PoolOptions): Errors.InterfaceError | undefined => {
   if (min > max) return bad(`minSize (${min}) must not be greater than maxSize (${max})`)
   const q = o.maxQueries ?? 50_000
   if (!Number.isInteger(q) || q <= 0) return bad(`maxQueries must be a positive integer, got ${q}`)
-  const life = toMillis(o.maxInactiveConnectionLifetime, 300_000)
-  if (!(life >= 0)) return bad("maxInactiveConnectionLifetime must not be negative")
+  const durations: ReadonlyArray<[string, Duration.Input | undefined]> = [
+    ["maxInactiveConnectionLifetime", o.maxInactiveConnectionLifetime],
+    ["acquireTimeout", o.acquireTimeout],
+    ["closeTimeout", o.closeTimeout],
+    ["commandTimeout", o.commandTimeout]
+  ]
+  for (const [name, d] of durations) {
+    if (d === undefined) continue
+    let ms: number
+    try {
+      ms = Duration.toMillis(d)
+    } catch {
+      return bad(`${name} is not a duration: ${String(d)}`)
+    }
+    if (!(ms >= 0)) return bad(`${name} must not be negative, got ${String(d)}`)
+  }
+  if (o.pipelineDepth !== undefined && !(Number.isInteger(o.pipelineDepth) && o.pipelineDepth > 0)) {
+    return bad(`pipelineDepth must be a positive integer, got ${o.pipelineDepth}`)
+  }
   return undefined
 }
 
+/** Where a waiting caller's deadline came from: it decides the error it gets. */
+interface Budget {
+  /** performance.now() deadline, or 0 */
+  readonly deadline: number
+  readonly timeoutMs: number
+  /** "command": the query's own timeout or commandTimeout (CommandTimeoutError); "acquire": AcquireTimeoutError */
+  readonly kind: "command" | "acquire"
+}
+
+const NO_BUDGET: Budget = { deadline: 0, timeoutMs: 0, kind: "acquire" }
+
 class PgPoolImpl implements PgPoolShape {
-  closing = false
+  readonly core: PoolCore
   private closed = false
-  private generation = 0
   private connectArgs: Connection.ConnectOptions
-  private readonly slots = new Set<Slot>()
   private readonly held = new WeakMap<object, Held>()
-  private readonly lanes: Array<Slot> = []
-  private openingLanes = 0
-  private waiting = 0
-  private acquires = 0
-  private acquireTimeouts = 0
-  private acquireWaitMs = 0
-  private sharedQueries = 0
-  private borrowedCount = 0
   private readonly shareable = new Map<string, boolean>()
-  private readonly whenAllReturned: Array<() => void> = []
-  /** idle slots kept leased (LIFO: the warmest first) */
-  private readonly parked: Array<Parked> = []
-  /** callers waiting for a release, FIFO */
-  private readonly waiters: Array<Waiter> = []
-  /** callers inside the inner pool's get */
-  private innerWaiting = 0
-  /** connections being opened */
-  private creating = 0
-  private sweepTimer: NodeJS.Timeout | undefined
-  inner!: EffectPool.Pool<Slot, AcquireError>
-  scope!: Scope.Closeable
   readonly minSize: number
   readonly maxSize: number
-  private readonly maxQueries: number
   private readonly pipelining: boolean
-  private readonly pipelineDepth: number
   private readonly commandTimeoutMs: number
-  /** how long an idle slot stays parked before it goes back to the inner pool */
-  private readonly parkLingerMs: number
+  private readonly acquireTimeoutMs: number
 
   constructor(readonly options: PoolOptions) {
     this.minSize = options.minSize ?? 10
     this.maxSize = options.maxSize ?? 10
-    this.maxQueries = options.maxQueries ?? 50_000
-    this.pipelining = options.pipelining ?? true
-    this.pipelineDepth = Math.max(1, options.pipelineDepth ?? 64)
+    // with hooks, every pool-level query borrows a connection of its own so the hooks run around it
+    this.pipelining = (options.pipelining ?? true) && options.setup === undefined && options.reset === undefined
     this.commandTimeoutMs = toMillis(options.commandTimeout, 0)
-    const lifetime = toMillis(options.maxInactiveConnectionLifetime, 300_000)
-    this.parkLingerMs = lifetime > 0 ? Math.min(1000, lifetime / 4) : 1000
+    this.acquireTimeoutMs = toMillis(options.acquireTimeout, 0)
     this.connectArgs = options
+    this.core = new PoolCore(
+      {
+        minSize: this.minSize,
+        maxSize: this.maxSize,
+        maxQueries: options.maxQueries ?? 50_000,
+        idleLifetimeMs: toMillis(options.maxInactiveConnectionLifetime, 300_000),
+        pipelineDepth: Math.max(1, options.pipelineDepth ?? 64),
+        closeTimeoutMs: toMillis(options.closeTimeout, 5_000)
+      },
+      (generation, cb) => this.openConnection(generation, cb),
+      (message) => Effect.runFork(Effect.logWarning(message))
+    )
+    this.core.closedError = () => this.closedError()
   }
 
-  /** What the inner pool runs to make an item: a permit of the hard cap, a connection, init. */
-  makeSlot(permits: Semaphore.Semaphore): Effect.Effect<Slot, AcquireError, Scope.Scope> {
+  // -------------------------------------------------------------------------
+  // Opening connections
+  // -------------------------------------------------------------------------
+
+  /** A caller's view of a session: the Connection API (or the connectionClass instance) behind a lease guard. */
+  private view(session: Session, guard: Connection.Lease): PoolConnection {
+    const raw = new Connection.ConnectionImpl(session, this.commandTimeoutMs, guard)
+    return this.options.connectionClass ? this.options.connectionClass(raw) : raw
+  }
+
+  /** connect (the user's `connect` or connectUnscoped), then init; runs outside any caller's fiber. */
+  private openConnection(_generation: number, cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void): () => void {
     const self = this
-    return Effect.gen(function* () {
-      // the hard cap: held from before connecting until after closing
-      yield* Effect.acquireRelease(permits.take(1), () => permits.release(1))
-      self.creating++
-      yield* Effect.addFinalizer(() => Effect.sync(() => self.wakeOne()))
-      const args = self.connectArgs
-      const generation = self.generation
-      const connectFn = self.options.connect ?? Connection.connectUnscoped
-      const conn = yield* Effect.acquireRelease(connectFn(args), (c) => c.close()).pipe(
-        Effect.ensuring(Effect.sync(() => self.creating--))
-      )
-      const base = conn as Connection.ConnectionImpl
-      if (self.options.init) {
-        yield* Effect.mapError(self.options.init(conn), (e) => hookError("init", e))
+    const args = this.connectArgs
+    const connectFn = this.options.connect ?? Connection.connectUnscoped
+    const init = this.options.init
+    const effect = Effect.gen(function* () {
+      const conn: unknown = yield* Effect.suspend(() => connectFn(args))
+      const session = (conn as { session?: unknown } | null | undefined)?.session
+      if (!(session instanceof Session)) {
+        if (conn !== null && typeof conn === "object" && typeof (conn as Connection.Connection).close === "function") {
+          yield* Effect.ignore((conn as Connection.Connection).close())
+        }
+        return yield* Effect.fail(
+          new Errors.InterfaceError({
+            message: `the pool's connect option returned ${conn === null ? "null" : typeof conn === "object" ? "an object that is not an effect-pg connection" : typeof conn}; it must return the connection that Connection.connectUnscoped(options) gives`
+          })
+        )
       }
-      const slot: Slot = {
-        base,
-        session: base.session,
-        generation,
-        borrowed: false,
-        inFlight: 0,
-        draining: false,
-        laneScope: undefined
+      const base = new Connection.ConnectionImpl(session, self.commandTimeoutMs)
+      if (init !== undefined) {
+        const guard: Connection.Lease = { released: false }
+        const exit = yield* Effect.exit(Effect.suspend(() => init(self.view(session, guard))))
+        guard.released = true
+        if (Exit.isFailure(exit)) {
+          session.destroy()
+          return yield* Effect.fail(hookError("init", userError(exit.cause)))
+        }
       }
-      self.slots.add(slot)
-      yield* Effect.addFinalizer(() => Effect.sync(() => self.slots.delete(slot)))
-      // a new connection sits in the inner pool: someone waiting on releases may take it
-      self.wakeOne()
-      return slot
+      return base
     })
+    const cancel = Effect.runCallback(effect, {
+      onExit: (exit) => {
+        if (Exit.isSuccess(exit)) cb(undefined, exit.value)
+        else if (Cause.hasInterrupts(exit.cause)) cb(new Errors.PostgresConnectionError({ message: "connection attempt interrupted", reason: "other" }), undefined)
+        else cb(userError(exit.cause), undefined)
+      }
+    })
+    return () => cancel()
   }
 
-  /** True when a slot must not be handed out again. */
-  private spent(slot: Slot): boolean {
-    const s = slot.session
-    return s.closed || s.interrupted || slot.generation !== this.generation || s.queryCount >= this.maxQueries
+  /** Opens minSize connections now (fail-fast construction, as asyncpg's `await create_pool()`). */
+  warm(): Effect.Effect<void, AcquireError> {
+    const n = this.minSize
+    if (n === 0) return Effect.void
+    const core = this.core
+    return Effect.callback<void, AcquireError>((resume) => {
+      let left = n
+      let failed = false
+      const opened: Array<Connection.ConnectionImpl> = []
+      const aborts: Array<() => void> = []
+      for (let i = 0; i < n; i++) {
+        aborts.push(
+          this.openConnection(core.generation, (err, conn) => {
+            left--
+            if (err !== undefined || conn === undefined) {
+              if (!failed) {
+                failed = true
+                for (const a of aborts) a()
+                resume(Effect.fail(err as AcquireError))
+              }
+            } else if (failed) conn.session.destroy()
+            else opened.push(conn)
+            if (left === 0 && !failed) {
+              for (const c of opened) core.adopt(c, core.generation, false)
+              core.counters.created += opened.length
+              resume(Effect.void)
+            }
+            if (left === 0 && failed) for (const c of opened) c.session.destroy()
+          })
+        )
+      }
+      return Effect.sync(() => {
+        for (const a of aborts) a()
+      })
+    })
   }
 
   private closedError(): Errors.PoolClosedError {
     return new Errors.PoolClosedError({ message: "the pool is closing or closed; no new connections are handed out" })
   }
 
-  private markBorrowed(slot: Slot): void {
-    slot.borrowed = true
-    this.borrowedCount++
-  }
+  // -------------------------------------------------------------------------
+  // Exclusive leases
+  // -------------------------------------------------------------------------
 
-  private markReturned(slot: Slot): void {
-    if (!slot.borrowed) return
-    slot.borrowed = false
-    this.borrowedCount--
-    if (this.borrowedCount === 0 && this.whenAllReturned.length > 0) {
-      const waiters = this.whenAllReturned.splice(0)
-      for (const w of waiters) w()
+  private budget(timeout: Duration.Input | undefined, commandFallback: boolean): Budget {
+    if (timeout !== undefined) {
+      const ms = toMillis(timeout, 0)
+      if (ms > 0) return { deadline: performance.now() + ms, timeoutMs: ms, kind: commandFallback ? "command" : "acquire" }
     }
-  }
-
-  /** Wakes the first caller waiting on releases to look again (capacity appeared elsewhere). */
-  private wakeOne(): void {
-    const w = this.waiters.shift()
-    if (w !== undefined) w.wake("retry")
-  }
-
-  private wakeAll(): void {
-    for (const w of this.waiters.splice(0)) w.wake("retry")
-  }
-
-  /** Gives a lease back to the inner pool, retiring the slot first when it is spent or broken. */
-  private giveBack(l: Leased, retire: boolean): Effect.Effect<void> {
-    const self = this
-    return Effect.gen(function* () {
-      if (retire) yield* EffectPool.invalidate(self.inner, l.slot)
-      yield* Scope.close(l.lease, Exit.void)
-      self.wakeOne()
-    })
-  }
-
-  /** A parked slot that is still good, or undefined. Spent ones are retired on the way. */
-  private popParked(): Leased | undefined {
-    while (this.parked.length > 0) {
-      const p = this.parked.pop()!
-      if (!this.spent(p.slot)) return p
-      Effect.runFork(this.giveBack(p, true))
+    if (this.acquireTimeoutMs > 0) return { deadline: performance.now() + this.acquireTimeoutMs, timeoutMs: this.acquireTimeoutMs, kind: "acquire" }
+    if (commandFallback && this.commandTimeoutMs > 0) {
+      return { deadline: performance.now() + this.commandTimeoutMs, timeoutMs: this.commandTimeoutMs, kind: "command" }
     }
-    return undefined
+    return NO_BUDGET
   }
 
-  /** True when the inner pool has an idle slot or may open one. */
-  private innerHasRoom(): boolean {
-    return this.slots.size - this.borrowedCount - this.parked.length > 0 || this.slots.size + this.creating < this.maxSize
-  }
-
-  /** Borrows from the inner pool (retiring spent slots on the way). */
-  private fromInner(): Effect.Effect<Leased, AcquireError> {
-    const self = this
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        while (true) {
-          const lease = yield* Scope.make()
-          self.innerWaiting++
-          const exit = yield* Effect.exit(restore(Scope.provide(EffectPool.get(self.inner), lease)))
-          self.innerWaiting--
-          if (Exit.isFailure(exit)) {
-            yield* Scope.close(lease, Exit.void)
-            return yield* Effect.failCause(exit.cause)
-          }
-          const slot = exit.value
-          if (self.spent(slot)) {
-            yield* self.giveBack({ slot, lease }, true)
-            continue
-          }
-          return { slot, lease }
-        }
-      })
-    )
-  }
-
-  /**
-   * Waits for a release to hand a slot over (or for a reason to look again),
-   * until `deadline` (a Date.now() time; 0 = no limit). The timer is a plain
-   * setTimeout armed only when the caller really waits.
-   */
-  private awaitRelease(timeoutMs: number, deadline: number): Effect.Effect<Leased | "retry", Errors.AcquireTimeoutError> {
-    const w: Waiter = { wake: () => {}, handed: undefined }
-    const wait = Effect.callback<Leased | "retry", Errors.AcquireTimeoutError>((resume) => {
-      let timer: NodeJS.Timeout | undefined
-      ;(w as { wake: Waiter["wake"] }).wake = (r) => {
-        if (timer !== undefined) clearTimeout(timer)
-        if (r !== "retry") w.handed = r
-        resume(Effect.succeed(r))
-      }
-      this.waiters.push(w)
-      if (deadline > 0) {
-        timer = setTimeout(() => {
-          const i = this.waiters.indexOf(w)
-          if (i < 0) return
-          this.waiters.splice(i, 1)
-          resume(Effect.fail(this.acquireTimeoutError(timeoutMs)))
-        }, Math.max(0, deadline - Date.now()))
-      }
-      return Effect.sync(() => {
-        if (timer !== undefined) clearTimeout(timer)
-        const i = this.waiters.indexOf(w)
-        if (i >= 0) this.waiters.splice(i, 1)
-      })
-    })
-    // handed a slot, then interrupted before taking it: pass it on
-    return Effect.onInterrupt(wait, () => (w.handed !== undefined ? this.putBack(w.handed) : Effect.void))
-  }
-
-  /**
-   * Gets a good slot with its lease: a parked one, else from the inner pool
-   * when it has room, else the next release. Interruptible while waiting;
-   * fails with AcquireTimeoutError at `deadline` (0 = never).
-   */
-  private obtain(timeoutMs = 0, deadline = 0): Effect.Effect<Leased, AcquireError> {
-    return Effect.suspend(() => {
-      if (this.closing) return Effect.fail(this.closedError())
-      const p = this.popParked()
-      if (p !== undefined) return Effect.succeed(p)
-      if (this.innerHasRoom()) {
-        if (deadline === 0) return this.fromInner()
-        return Effect.timeoutOrElse(this.fromInner(), {
-          duration: Math.max(0, deadline - Date.now()),
-          orElse: () => Effect.fail(this.acquireTimeoutError(timeoutMs))
+  private timeoutError(budget: Budget, sql: string | undefined): Errors.AcquireTimeoutError | Errors.CommandTimeoutError {
+    const core = this.core
+    const state = `pool of ${this.maxSize}: ${core.slots.size} open, ${core.borrowed} busy, ${core.waiting} waiting`
+    return budget.kind === "command"
+      ? new Errors.CommandTimeoutError({
+          message: `the query did not get a connection within its ${budget.timeoutMs} ms timeout (${state}); raise the timeout or maxSize, or hold connections for less time`,
+          timeoutMs: budget.timeoutMs,
+          query: sql
         })
+      : new Errors.AcquireTimeoutError({
+          message: `no connection became free within ${budget.timeoutMs} ms (${state}); raise the timeout or maxSize, or hold connections for less time`,
+          timeoutMs: budget.timeoutMs
+        })
+  }
+
+  /** Waits in the pool's queue for a slot (exclusive, or a lane for `sql`). */
+  private wait(shared: boolean, sql: string | undefined, budget: Budget): Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError | Errors.CommandTimeoutError> {
+    return Effect.callback((resume) => {
+      const started = performance.now()
+      const onTimeout = () => this.timeoutError(budget, sql)
+      const cb = (error: unknown, slot: Slot | undefined, waiter: Waiter) => {
+        this.core.counters.acquireWaitMs += performance.now() - started
+        if (slot !== undefined) resume(Effect.succeed({ slot, waiter }))
+        else resume(Effect.fail(error as AcquireError))
       }
-      return Effect.flatMap(this.awaitRelease(timeoutMs, deadline), (r) =>
-        r === "retry" ? this.obtain(timeoutMs, deadline) : Effect.succeed(r)
-      )
+      const w = shared ? this.core.waitLane(sql!, budget.deadline, onTimeout, cb) : this.core.waitExclusive(budget.deadline, onTimeout, cb)
+      return Effect.sync(() => this.core.cancel(w))
     })
   }
 
-  /**
-   * A good, clean slot comes back: hand it to a waiting caller, or return it
-   * to the inner pool when others wait there (or the pool closes), or park it.
-   */
-  private putBack(l: Leased): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.closing || this.innerWaiting > 0) return this.giveBack(l, false)
-      const w = this.waiters.shift()
-      if (w !== undefined) {
-        w.wake(l)
-        return Effect.void
-      }
-      this.parked.push({ slot: l.slot, lease: l.lease, since: Date.now() })
-      this.scheduleSweep()
-      return Effect.void
-    })
-  }
-
-  /** Parked slots idle for a moment go back to the inner pool (its TTL then applies). */
-  private scheduleSweep(): void {
-    if (this.sweepTimer !== undefined) return
-    this.sweepTimer = setInterval(() => {
-      const cutoff = Date.now() - this.parkLingerMs
-      while (this.parked.length > 0 && this.parked[0]!.since < cutoff) {
-        Effect.runFork(this.giveBack(this.parked.shift()!, false))
-      }
-      if (this.parked.length === 0) {
-        clearInterval(this.sweepTimer)
-        this.sweepTimer = undefined
-      }
-    }, Math.max(10, this.parkLingerMs / 2))
-    this.sweepTimer.unref()
-  }
-
-  /** Every parked slot goes back to the inner pool now (close, terminate). */
-  private unparkAll(): Effect.Effect<void> {
-    if (this.sweepTimer !== undefined) {
-      clearInterval(this.sweepTimer)
-      this.sweepTimer = undefined
-    }
-    const all = this.parked.splice(0)
-    return Effect.forEach(all, (p) => this.giveBack(p, this.spent(p.slot)), { discard: true })
-  }
-
-  /** When callers wait and nothing is idle, ask one lane to finish and come back. */
-  private drainLaneForAcquirer(): void {
-    if (this.lanes.length === 0) return
-    if (this.slots.size - this.borrowedCount > 0) return
-    let pick: Slot | undefined
-    for (const l of this.lanes) if (!l.draining && (pick === undefined || l.inFlight < pick.inFlight)) pick = l
-    if (pick !== undefined) {
-      pick.draining = true
-      if (pick.inFlight === 0) this.returnLane(pick)
-    }
-  }
-
-  /** Hands a slot to a caller: a view of the session guarded by a lease. */
-  private lease(l: Leased): { view: PoolConnection; guard: Connection.Lease } {
-    const slot = l.slot
-    this.markBorrowed(slot)
+  /** Hands a slot to a caller: a guarded view, then the setup hook. */
+  private handOut(slot: Slot): Effect.Effect<PoolConnection, AcquireError> {
     const guard: Connection.Lease = { released: false }
-    const raw = new Connection.ConnectionImpl(slot.session, this.commandTimeoutMs, guard)
-    const view = this.options.connectionClass ? this.options.connectionClass(raw) : raw
-    this.held.set(view, { slot, lease: l.lease, guard })
-    return { view, guard }
-  }
-
-  private acquireTimeoutError(timeoutMs: number): Errors.AcquireTimeoutError {
-    this.acquireTimeouts++
-    return new Errors.AcquireTimeoutError({
-      message: `no connection became free within ${timeoutMs} ms (pool of ${this.maxSize}, ${this.waiting} waiting); raise the timeout or maxSize, or hold connections for less time`,
-      timeoutMs
+    const view = this.view(slot.session, guard)
+    this.held.set(view, { slot, guard })
+    const setup = this.options.setup
+    if (setup === undefined) return Effect.succeed(view)
+    return Effect.matchCauseEffect(Effect.suspend(() => setup(view)), {
+      onSuccess: () => Effect.succeed(view),
+      onFailure: (cause) => {
+        guard.released = true
+        this.held.delete(view)
+        this.core.retire(slot, "hook")
+        return Cause.hasInterrupts(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.fail(hookError("setup", userError(cause)))
+      }
     })
   }
 
   acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError> {
-    const timeoutMs = toMillis(options?.timeout, 0)
-    // only the wait (and the user's setup hook) can be interrupted; the hand-over cannot
-    return Effect.uninterruptibleMask((restore) => {
-      if (this.closing) return Effect.fail(this.closedError())
-      const started = Date.now()
-      this.waiting++
-      this.drainLaneForAcquirer()
-      const get = this.obtain(timeoutMs, timeoutMs > 0 ? started + timeoutMs : 0)
-      return Effect.matchCauseEffect(restore(get), {
-        onFailure: (cause): Effect.Effect<PoolConnection, AcquireError> => {
-          this.waiting--
-          this.acquireWaitMs += Date.now() - started
-          return this.closing ? Effect.fail(this.closedError()) : Effect.failCause(cause)
-        },
-        onSuccess: (l): Effect.Effect<PoolConnection, AcquireError> => {
-          this.waiting--
-          this.acquireWaitMs += Date.now() - started
-          if (this.closing) return Effect.andThen(this.giveBack(l, false), Effect.fail(this.closedError()))
-          const { view, guard } = this.lease(l)
-          this.acquires++
-          const setup = this.options.setup
-          if (setup === undefined) return Effect.succeed(view)
-          return Effect.matchCauseEffect(restore(setup(view)), {
-            onSuccess: () => Effect.succeed(view),
-            onFailure: (cause) => {
-              guard.released = true
-              this.held.delete(view)
-              this.markReturned(l.slot)
-              return Effect.andThen(this.giveBack(l, true), Effect.fail(hookError("setup", cause)))
-            }
-          })
-        }
-      })
+    return Effect.suspend(() => {
+      const core = this.core
+      if (core.closing) return Effect.fail(this.closedError())
+      const slot = core.take()
+      if (slot !== undefined) return this.handOut(slot)
+      const budget = this.budget(options?.timeout, false)
+      // only the wait (and the setup hook) can be interrupted; the hand-over cannot
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(this.wait(false, undefined, budget)) as Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError>, ({ slot, waiter }) => {
+          core.consumed(waiter)
+          return this.handOut(slot)
+        })
+      )
     })
   }
 
   acquire(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError, Scope.Scope> {
-    // interruptible: acquireUnscoped only lets interruption in while waiting (it masks the rest itself)
-    return Effect.acquireRelease(this.acquireUnscoped(options), (conn) => Effect.ignore(this.release(conn)), { interruptible: true })
+    return Effect.acquireRelease(this.acquireUnscoped(options), (conn) => this.releaseQuietly(conn), { interruptible: true })
   }
 
-  /** Rolls back, resets (user hook or asyncpg's reset when anything may be dirty). */
-  private resetSlot(slot: Slot): Effect.Effect<void, unknown> {
-    const s = slot.session
-    const base = slot.base
-    const rollback: Effect.Effect<unknown, unknown> = s.txStatus !== 0x49 ? base.execute("ROLLBACK") : Effect.void
-    if (this.options.reset) {
-      const hook = this.options.reset
-      return Effect.andThen(rollback, Effect.suspend(() => hook(base)))
-    }
-    if (!s.stateDirty) return Effect.asVoid(rollback)
-    return Effect.andThen(
-      rollback,
-      Effect.andThen(base.execute(RESET_SQL), Effect.sync(() => (s.stateDirty = false)))
-    )
+  /** Forgets what the lease added to the session on the client: listeners, loggers, transactions. */
+  private clearClientState(session: Session): void {
+    Notify.clear(session)
+    Transaction.forget(session)
+    session.queryLoggers = undefined
+    const keep = this.core.sessionListener(session)
+    for (const l of session.terminationListeners) if (l !== keep) session.terminationListeners.delete(l)
+  }
+
+  private releaseQuietly(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void> {
+    return Effect.ignore(this.release(conn, options))
   }
 
   release(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError> {
@@ -650,19 +549,21 @@ class PgPoolImpl implements PgPoolShape {
       if (h.guard.released) return Effect.void
       h.guard.released = true
       const slot = h.slot
+      this.clearClientState(slot.session)
+      const hook = this.options.reset
+      if (!this.core.release(slot, hook !== undefined)) return Effect.void
+      // the user's reset hook: ROLLBACK first, then the hook, within the release's time budget
       const s = slot.session
-      // nothing can be dirty: hand over (or park) without a round trip
-      if (this.options.reset === undefined && s.txStatus === 0x49 && !s.stateDirty && !this.spent(slot)) {
-        this.markReturned(slot)
-        return this.putBack(h)
-      }
+      const base = slot.conn
+      const rollback: Effect.Effect<unknown, unknown> = s.txStatus !== 0x49 ? base.execute("ROLLBACK") : Effect.void
+      const guard: Connection.Lease = { released: false }
+      const run = Effect.andThen(rollback, Effect.suspend(() => hook!(this.view(s, guard))))
       const timeoutMs = toMillis(options?.timeout, 0)
-      const reset = this.spent(slot) ? Effect.fail("spent") : this.resetSlot(slot)
-      const timedReset = timeoutMs > 0 ? Effect.timeout(reset, timeoutMs) : reset
+      const bounded = timeoutMs > 0 ? Effect.timeout(run, timeoutMs) : run
       return Effect.uninterruptible(
-        Effect.flatMap(Effect.exit(timedReset), (exit) => {
-          this.markReturned(slot)
-          return Exit.isSuccess(exit) && !this.spent(slot) ? this.putBack(h) : this.giveBack(h, true)
+        Effect.map(Effect.exit(bounded), (exit) => {
+          guard.released = true
+          this.core.finishReset(slot, Exit.isSuccess(exit))
         })
       )
     })
@@ -672,156 +573,108 @@ class PgPoolImpl implements PgPoolShape {
     // acquire, use, release without a Scope: the cheapest way to borrow a connection
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(this.acquireUnscoped(options)), (conn) =>
-        Effect.onExit(restore(f(conn)), () => Effect.ignore(this.release(conn)))
+        Effect.onExit(restore(f(conn)), () => this.releaseQuietly(conn))
       )
     )
   }
 
   // -------------------------------------------------------------------------
-  // Shared lanes: pool-level queries pipelined on borrowed connections
+  // Pool-level queries
   // -------------------------------------------------------------------------
 
-  /**
-   * Chooses the shared connection for a pool-level query, or undefined to
-   * open another. Statements the server answers fast are packed onto the
-   * busiest lane that still has room (up to pipelineDepth in flight): fewer
-   * connections mean fewer syscalls and context switches, and idle lanes go
-   * back to the pool. Slow or not yet measured statements go to the least
-   * busy lane, or a new one, so a slow query does not hold up others.
-   */
-  private pickLane(sql: string): Slot | undefined {
-    const lanes = this.lanes
-    let least: Slot | undefined
-    let serverMs: number | undefined
-    for (let i = 0; i < lanes.length; i++) {
-      const l = lanes[i]!
-      if (l.draining || l.session.closed) continue
-      if (least === undefined || l.inFlight < least.inFlight) least = l
-      if (serverMs === undefined) serverMs = l.session.statementServerMs(sql)
-    }
-    if (least === undefined || least.inFlight === 0 && (serverMs === undefined || serverMs >= FAST_MS)) return least
-    if (serverMs !== undefined && serverMs < FAST_MS) {
-      const now = performance.now()
-      let packed: Slot | undefined
-      for (let i = 0; i < lanes.length; i++) {
-        const l = lanes[i]!
-        if (l.draining || l.session.closed || l.inFlight >= this.pipelineDepth) continue
-        if (l.inFlight > 0 && now - l.session.lastProgressAt >= STALL_MS) continue
-        if (packed === undefined || l.inFlight > packed.inFlight) packed = l
-      }
-      if (packed !== undefined) return packed
-    }
-    return this.canGrowLanes() ? undefined : least
+  /** The query's options with its timeout shortened by the time it waited. */
+  private remaining(options: Connection.QueryOptions | undefined, budget: Budget): Connection.QueryOptions | undefined {
+    if (budget.kind !== "command" || budget.deadline === 0) return options
+    const left = Math.max(1, budget.deadline - performance.now())
+    return { ...options, timeout: left }
   }
 
-  private canGrowLanes(): boolean {
-    if (this.waiting > 0) return false
-    const idle = this.slots.size - this.borrowedCount
-    const spare = this.maxSize - this.slots.size
-    return this.openingLanes < idle + spare
+  /** A pool-level query on a connection of its own (not shareable, or no lanes). */
+  private runExclusive<A>(
+    sql: string,
+    options: Connection.QueryOptions | undefined,
+    f: (conn: Connection.ConnectionImpl, options: Connection.QueryOptions | undefined) => Effect.Effect<A, Connection.QueryError>
+  ): Effect.Effect<A, PoolQueryError> {
+    return Effect.suspend(() => {
+      const core = this.core
+      if (core.closing) return Effect.fail(this.closedError())
+      const slot = core.take()
+      if (slot !== undefined) return this.onLease(slot, options, f)
+      const budget = this.budget(options?.timeout, true)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(this.wait(false, sql, budget)), ({ slot, waiter }) => {
+          core.consumed(waiter)
+          return restore(this.onLease(slot, this.remaining(options, budget), f))
+        })
+      )
+    })
   }
 
-  private openLane(): Effect.Effect<Slot, AcquireError> {
-    const self = this
+  private onLease<A>(
+    slot: Slot,
+    options: Connection.QueryOptions | undefined,
+    f: (conn: Connection.ConnectionImpl, options: Connection.QueryOptions | undefined) => Effect.Effect<A, Connection.QueryError>
+  ): Effect.Effect<A, PoolQueryError> {
+    if (this.options.setup === undefined && this.options.reset === undefined) {
+      return Effect.onExit(f(slot.conn, options), () =>
+        Effect.sync(() => {
+          this.clearClientState(slot.session)
+          this.core.release(slot)
+        })
+      )
+    }
     return Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        self.openingLanes++
-        const exit = yield* Effect.exit(restore(self.obtain()))
-        self.openingLanes--
-        if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
-        const { slot, lease: scope } = exit.value
-        self.markBorrowed(slot)
-        if (self.options.setup) {
-          // a lane is a borrowed connection: setup runs as on acquire (reset runs when it goes back)
-          const setupExit = yield* Effect.exit(restore(self.options.setup(slot.base)))
-          if (Exit.isFailure(setupExit)) {
-            self.markReturned(slot)
-            yield* self.giveBack(exit.value, true)
-            return yield* Effect.fail(hookError("setup", setupExit.cause))
-          }
-        }
-        slot.laneScope = scope
-        slot.draining = false
-        self.lanes.push(slot)
-        return slot
-      })
+      Effect.flatMap(this.handOut(slot), (conn) =>
+        Effect.onExit(restore(f(conn as Connection.ConnectionImpl, options)), () => this.releaseQuietly(conn))
+      )
     )
   }
 
-  /** Gives an idle lane back to the pool (after a reset if it got dirty). */
-  private returnLane(slot: Slot): void {
-    const i = this.lanes.indexOf(slot)
-    if (i < 0) return
-    this.lanes.splice(i, 1)
-    const scope = slot.laneScope!
-    slot.laneScope = undefined
-    const self = this
-    Effect.runFork(
-      Effect.gen(function* () {
-        const spent = self.spent(slot)
-        const ok = spent ? false : Exit.isSuccess(yield* Effect.exit(self.resetSlot(slot)))
-        self.markReturned(slot)
-        if (!ok || self.spent(slot)) yield* self.giveBack({ slot, lease: scope }, true)
-        else yield* self.putBack({ slot, lease: scope })
-      })
-    )
-  }
-
-  private laneDone = (slot: Slot): void => {
-    slot.inFlight--
-    if (slot.inFlight === 0 && (slot.draining || this.closing || this.spent(slot))) {
-      this.returnLane(slot)
-    } else if (slot.inFlight === 0) {
-      // keep it for the next burst; hand it back if nobody uses it this turn
-      setImmediate(() => {
-        if (slot.inFlight === 0 && slot.laneScope !== undefined) this.returnLane(slot)
-      })
-    }
-  }
-
-  private onLane<A>(slot: Slot, f: (conn: Connection.ConnectionImpl) => Effect.Effect<A, Connection.QueryError>): Effect.Effect<A, Connection.QueryError> {
-    slot.inFlight++
-    this.sharedQueries++
-    // queries assigned but not yet sent count too: maxQueries holds under bursts
-    if (this.spent(slot) || slot.session.queryCount + slot.inFlight >= this.maxQueries) slot.draining = true
-    return Effect.onExit(f(slot.base), () => Effect.sync(() => this.laneDone(slot)))
-  }
-
-  /** Runs a pool-level query: on a shared lane when safe, else on a connection of its own. */
+  /** Runs a pool-level query: on a shared lane when the statement allows it, else on a connection of its own. */
   private run<A>(
     sql: string,
     shareable: boolean,
-    f: (conn: Connection.ConnectionImpl) => Effect.Effect<A, Connection.QueryError>
+    options: Connection.QueryOptions | undefined,
+    f: (conn: Connection.ConnectionImpl, options: Connection.QueryOptions | undefined) => Effect.Effect<A, Connection.QueryError>
   ): Effect.Effect<A, PoolQueryError> {
-    if (!this.pipelining || !shareable) {
-      return this.withConnection((conn) => f(conn as Connection.ConnectionImpl))
-    }
+    if (!this.pipelining || !shareable) return this.runExclusive(sql, options, f)
     return Effect.suspend(() => {
-      if (this.closing) return Effect.fail(this.closedError())
-      const lane = this.pickLane(sql)
-      if (lane !== undefined) return this.onLane(lane, f)
-      return Effect.flatMap(this.openLane(), (slot) => this.onLane(slot, f))
+      const core = this.core
+      if (core.closing) return Effect.fail(this.closedError())
+      const lane = core.tryLane(sql)
+      if (lane !== undefined) {
+        const fast = core.lastFast
+        return Effect.onExit(f(lane.conn, options), () => Effect.sync(() => core.laneDone(lane, sql, fast)))
+      }
+      const budget = this.budget(options?.timeout, true)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(this.wait(true, sql, budget)), ({ slot, waiter }) => {
+          core.consumed(waiter)
+          const fast = waiter.fast
+          return Effect.onExit(restore(f(slot.conn, this.remaining(options, budget))), () => Effect.sync(() => core.laneDone(slot, sql, fast)))
+        })
+      )
     })
   }
 
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
     const shareable = args !== undefined && args.length > 0 && isShareable(this.shareable, sql)
-    return this.run(sql, shareable, (c) => c.execute(sql, args, options))
+    return this.run(sql, shareable, options, (c, o) => c.execute(sql, args, o))
   }
   fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), (c) => c.fetch<R>(sql, args, options))
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetch<R>(sql, args, o))
   }
   fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), (c) => c.fetchrow<R>(sql, args, options))
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchrow<R>(sql, args, o))
   }
   fetchval(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions & { readonly column?: number | string }) {
-    return this.run(sql, isShareable(this.shareable, sql), (c) => c.fetchval(sql, args, options))
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchval(sql, args, o))
   }
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), (c) => c.executemany(sql, argsList, options))
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.executemany(sql, argsList, o))
   }
   fetchmany<R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), (c) => c.fetchmany<R>(sql, argsList, options))
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchmany<R>(sql, argsList, o))
   }
 
   copyFromTable<E = never, R = never>(table: string, options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }) {
@@ -845,79 +698,52 @@ class PgPoolImpl implements PgPoolShape {
   // Lifecycle
   // -------------------------------------------------------------------------
 
-  private awaitAllReturned(): Effect.Effect<void> {
+  /** Waits until nothing is borrowed, opening or closing. */
+  private awaitQuiet(): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
-      if (this.borrowedCount === 0) {
-        resume(Effect.void)
-        return
-      }
-      const w = () => resume(Effect.void)
-      this.whenAllReturned.push(w)
-      return Effect.sync(() => {
-        const i = this.whenAllReturned.indexOf(w)
-        if (i >= 0) this.whenAllReturned.splice(i, 1)
-      })
+      const forget = this.core.onQuiet(() => resume(Effect.void))
+      return Effect.sync(forget)
     })
   }
 
-  close(): Effect.Effect<void> {
+  close(options?: { readonly timeout?: Duration.Input }): Effect.Effect<void> {
     const self = this
     return Effect.gen(function* () {
       if (self.closed) return
-      self.closing = true
-      self.wakeAll()
-      yield* self.unparkAll()
-      for (const l of [...self.lanes]) {
-        l.draining = true
-        if (l.inFlight === 0) self.returnLane(l)
-      }
-      const warnAfter = toMillis(self.options.closeWarningAfter, 60_000)
-      yield* self.awaitAllReturned().pipe(
-        Effect.timeoutOrElse({
+      self.core.beginClose()
+      const limitMs = toMillis(options?.timeout, 0)
+      if (limitMs > 0) {
+        yield* Effect.timeoutOrElse(self.awaitQuiet(), {
+          duration: limitMs,
+          orElse: () => Effect.sync(() => self.core.terminate())
+        })
+      } else {
+        const warnAfter = toMillis(self.options.closeWarningAfter, 60_000)
+        yield* Effect.timeoutOrElse(self.awaitQuiet(), {
           duration: warnAfter,
           orElse: () =>
             Effect.andThen(
               Effect.logWarning(
-                `effect-pg: pool.close() has waited ${warnAfter} ms; ${self.borrowedCount} connection(s) are still borrowed — release them, or use terminate()`
+                `effect-pg: pool.close() has waited ${warnAfter} ms; ${self.core.borrowed} connection(s) are still borrowed — release them, or use terminate()`
               ),
-              self.awaitAllReturned()
+              self.awaitQuiet()
             )
         })
-      )
+      }
       self.closed = true
-      yield* self.unparkAll()
-      yield* Scope.close(self.scope, Exit.void)
     })
   }
 
   terminate(): Effect.Effect<void> {
-    const self = this
-    return Effect.gen(function* () {
-      if (self.closed) return
-      self.closing = true
-      self.closed = true
-      self.wakeAll()
-      for (const slot of self.slots) slot.session.destroy()
-      yield* self.unparkAll()
-      // borrowers get errors now; the inner pool finishes closing when their scopes end
-      yield* Effect.forkDetach(Scope.close(self.scope, Exit.void))
+    return Effect.sync(() => {
+      if (this.closed) return
+      this.closed = true
+      this.core.terminate()
     })
   }
 
   expireConnections(): Effect.Effect<void> {
-    const self = this
-    return Effect.gen(function* () {
-      self.generation++
-      // parked slots are idle: retire them now (popParked would on the next acquire anyway)
-      const parked = self.parked.splice(0)
-      for (const p of parked) yield* self.giveBack(p, true)
-      const parkedSlots = new Set(parked.map((p) => p.slot))
-      for (const slot of [...self.slots]) {
-        if (parkedSlots.has(slot)) continue
-        if (!slot.borrowed) yield* EffectPool.invalidate(self.inner, slot)
-        else if (slot.laneScope !== undefined) slot.draining = true
-      }
-    })
+    return Effect.sync(() => this.core.expire())
   }
 
   setConnectArgs(dsn?: string, options?: Connection.ConnectOptions): Effect.Effect<void> {
@@ -932,13 +758,13 @@ class PgPoolImpl implements PgPoolShape {
   }
 
   isClosing(): boolean {
-    return this.closing
+    return this.core.closing
   }
   getSize(): number {
-    return this.slots.size
+    return this.core.slots.size
   }
   getIdleSize(): number {
-    return this.slots.size - this.borrowedCount
+    return this.core.slots.size - this.core.borrowed
   }
   getMinSize(): number {
     return this.minSize
@@ -947,17 +773,22 @@ class PgPoolImpl implements PgPoolShape {
     return this.maxSize
   }
   stats(): PoolStats {
+    const core = this.core
+    const c = core.counters
     return {
-      size: this.slots.size,
-      idle: this.slots.size - this.borrowedCount,
-      borrowed: this.borrowedCount,
-      waiting: this.waiting,
+      size: core.slots.size,
+      idle: core.slots.size - core.borrowed,
+      borrowed: core.borrowed,
+      waiting: core.waiting,
+      opening: core.opening,
       minSize: this.minSize,
       maxSize: this.maxSize,
-      acquires: this.acquires,
-      acquireTimeouts: this.acquireTimeouts,
-      acquireWaitMs: this.acquireWaitMs,
-      sharedQueries: this.sharedQueries
+      acquires: c.acquires,
+      acquireTimeouts: c.acquireTimeouts,
+      acquireWaitMs: c.acquireWaitMs,
+      sharedQueries: c.sharedQueries,
+      created: c.created,
+      closedByReason: { ...c.retired }
     }
   }
 }
@@ -974,33 +805,8 @@ export const make = (options: PoolOptions = {}): Effect.Effect<PgPoolShape, Acqu
     // resolve once so a bad DSN fails here, with a typed error
     yield* Connection.resolveOptions(options)
     const impl = new PgPoolImpl(options)
-    const permits = yield* Semaphore.make(impl.maxSize)
-    const scope = yield* Scope.make()
-    impl.scope = scope
-    const lifetime = toMillis(options.maxInactiveConnectionLifetime, 300_000)
-    impl.inner = yield* Scope.provide(
-      EffectPool.makeWithTTL({
-        acquire: impl.makeSlot(permits),
-        min: impl.minSize,
-        max: impl.maxSize,
-        timeToLive: lifetime > 0 ? lifetime : Duration.infinity,
-        timeToLiveStrategy: "usage"
-      }),
-      scope
-    )
     // fail fast: minSize connections must open now
-    const warm = yield* Effect.exit(
-      Effect.scoped(
-        Effect.forEach(Array.from({ length: impl.minSize }), () => EffectPool.get(impl.inner), {
-          concurrency: "unbounded",
-          discard: true
-        })
-      )
-    )
-    if (Exit.isFailure(warm)) {
-      yield* Scope.close(scope, Exit.void)
-      return yield* Effect.failCause(warm.cause)
-    }
+    yield* impl.warm()
     yield* Effect.addFinalizer(() => impl.close())
     return impl as PgPoolShape
   })
