@@ -9,54 +9,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Connection from "../src/Connection.js"
-import { type AcquireOptions, PgPool, type PgPoolShape, type PoolOptions } from "../src/Pool.js"
+import { PgPool, type PoolOptions } from "../src/Pool.js"
 import { throwawayCluster } from "./support/cluster.js"
 import { TEST_DSN, freePort, uniqueName } from "./support/db.js"
-
-// ---------------------------------------------------------------------------
-// helpers
-// ---------------------------------------------------------------------------
-
-/** A pool on the test server, tagged with its own application_name. */
-const makePool = (options: PoolOptions = {}) =>
-  Effect.gen(function* () {
-    const app = uniqueName("pool")
-    const pool = yield* PgPool.make({ dsn: TEST_DSN, applicationName: app, ...options })
-    return { pool, app }
-  })
-
-/** A plain connection that watches pg_stat_activity. */
-const observer = () => Connection.connect({ dsn: TEST_DSN, applicationName: uniqueName("observer") })
-
-/** Backend pids the server has for this application_name. */
-const pidsOf = (obs: Connection.Connection, app: string) =>
-  Effect.map(
-    obs.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid", [app]),
-    (rows) => rows.map((r) => r.get("pid") as number)
-  )
-
-const countOf = (obs: Connection.Connection, app: string) => Effect.map(pidsOf(obs, app), (p) => p.length)
-
-/** Re-runs `self` every 10 ms until `done` holds or `timeoutMs` passes; returns the last value. */
-const until = <A, E, R>(self: Effect.Effect<A, E, R>, done: (a: A) => boolean, timeoutMs = 3000) =>
-  Effect.gen(function* () {
-    const start = Date.now()
-    while (true) {
-      const a = yield* self
-      if (done(a) || Date.now() - start > timeoutMs) return a
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** acquireUnscoped, and released when the test ends even if it fails first (release is idempotent) */
-const hold = (pool: PgPoolShape, options?: AcquireOptions) =>
-  Effect.tap(pool.acquireUnscoped(options), (conn) => Effect.addFinalizer(() => Effect.ignore(pool.release(conn))))
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i)
-
-const tagOf = (e: unknown): string => (e as { _tag?: string })._tag ?? String(e)
-
-// ---------------------------------------------------------------------------
+import { countOf, hold, makePool, observer, pidsOf, range, tagOf, until } from "./support/pool.js"
 
 describe("PgPool: sizes as the server sees them", () => {
   it.live("minSize connections are open as soon as make() returns", () =>

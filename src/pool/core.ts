@@ -233,6 +233,9 @@ export class PoolCore {
     })
     // the reset is the pool's query, not the user's: it does not count toward maxQueries
     s.queryCount--
+    // what the session will be once the reset ran (the next borrower reads it before the
+    // reset's ReadyForQuery arrives: isInTransaction, transaction() choosing BEGIN or SAVEPOINT)
+    s.txStatus = 0x49
   }
 
   // -------------------------------------------------------------------------
@@ -317,15 +320,18 @@ export class PoolCore {
       return
     }
     if (slot.inFlight === 0) {
-      if (slot.draining || this.closing || this.waiting > 0 || this.spent(slot)) this.returnLane(slot)
-      else {
+      if (slot.draining || this.closing || this.spent(slot)) this.returnLane(slot)
+      else if (this.waiting > 0) {
+        // the queue first: a waiting pool-level query may take this lane as it is
+        this.pump()
+        if (slot.state === SlotState.Lane && slot.inFlight === 0 && this.waiting > 0) this.returnLane(slot)
+      } else {
         // keep it for the next burst; hand it back if nobody uses it this turn
         setImmediate(() => {
           if (slot.state === SlotState.Lane && slot.inFlight === 0) this.returnLane(slot)
         })
       }
-    }
-    if (this.waiting > 0) this.pump()
+    } else if (this.waiting > 0) this.pump()
   }
 
   private returnLane(slot: Slot): void {
