@@ -169,6 +169,26 @@ describe("statementCacheSize: 0 (the unnamed statement)", () => {
       expect(err._tag).toBe("DatatypeMismatchError")
     }))
 
+  it.live("pipelined on one connection: different SQL interleaved, errors and timeouts in between", () =>
+    Effect.gen(function* () {
+      const conn = yield* Connection.connect({ dsn: TEST_DSN, prepare: false })
+      const results = yield* Effect.forEach(
+        Array.from({ length: 400 }, (_, i) => i),
+        (i) =>
+          i % 3 === 0
+            ? Effect.map(conn.fetchrow("SELECT $1::int4 AS a, 'A' AS who", [i]), (r) => r?.get("a") === i && r.length === 2)
+            : i % 3 === 1
+              ? Effect.map(conn.fetchrow("SELECT $1::text AS b, 'B' AS who, 2 AS two", [String(i)]), (r) => r?.get("b") === String(i) && r.length === 3)
+              : Effect.map(Effect.flip(conn.fetchval("SELECT 1 / $1::int4", [0])), (e) => e._tag === "DivisionByZeroError"),
+        { concurrency: "unbounded" }
+      )
+      expect(results.every((ok) => ok)).toBe(true)
+      const timeout = yield* Effect.flip(conn.fetchval("SELECT pg_sleep($1::float8)", [5], { timeout: "100 millis" }))
+      expect(timeout._tag).toBe("CommandTimeoutError")
+      expect(yield* conn.fetchval("SELECT 1 / $1::int4", [1])).toBe(1)
+      expect(yield* conn.fetchval("SELECT count(*)::int4 FROM pg_prepared_statements")).toBe(0)
+    }))
+
   it.live("cursors and prepared statements still work (named, inside a transaction)", () =>
     Effect.gen(function* () {
       const conn = yield* Connection.connect({ dsn: TEST_DSN, prepare: false })
