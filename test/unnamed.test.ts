@@ -189,6 +189,19 @@ describe("statementCacheSize: 0 (the unnamed statement)", () => {
       expect(yield* conn.fetchval("SELECT count(*)::int4 FROM pg_prepared_statements")).toBe(0)
     }))
 
+  it.live("the default mode: SQL too long to cache runs unnamed too, described each time", () =>
+    Effect.gen(function* () {
+      const { conn, log } = yield* tapped({ maxCacheableStatementSize: 20 })
+      const long = "SELECT $1::int4 * 2 AS doubled"
+      expect(yield* conn.fetchval(long, [4])).toBe(8)
+      const before = log().length
+      expect(yield* conn.fetchval(long, [5])).toBe(10)
+      expect(show(log(), before)).toEqual(["P:", "D:S:", "S", "P:", "B:", "D:P:", "E", "S"])
+      // short SQL is still a cached named statement
+      expect(yield* conn.fetchval("SELECT $1::int4", [1])).toBe(1)
+      expect(log().filter((m) => m.type === "P" && m.name !== "")).toHaveLength(1)
+    }))
+
   it.live("cursors and prepared statements still work (named, inside a transaction)", () =>
     Effect.gen(function* () {
       const conn = yield* Connection.connect({ dsn: TEST_DSN, prepare: false })
