@@ -198,7 +198,9 @@ export interface Connection {
   isInTransaction(): boolean
   /**
    * Prepares `sql` as a named statement of its own. A syntax error fails
-   * here, with its position.
+   * here, with its position. Behind a pooler in transaction mode (PgBouncer)
+   * prepare and use it inside one transaction: the statement lives on one
+   * server connection (also with `prepare: false`).
    */
   prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError>
   /**
