@@ -216,3 +216,23 @@ describe("statementCacheSize: 0 (the unnamed statement)", () => {
       expect(Array.from(rows, (r) => r.get("g"))).toEqual([1, 2, 3, 4, 5])
     }))
 })
+
+describe("names the server keeps", () => {
+  it.live("statement, portal and cursor names carry a random part (no collision across processes)", () =>
+    Effect.gen(function* () {
+      const a = yield* Connection.connect(TEST_DSN)
+      const b = yield* Connection.connect(TEST_DSN)
+      const na = (yield* a.prepare("SELECT 1")).getName()
+      const nb = (yield* b.prepare("SELECT 1")).getName()
+      expect(na).toMatch(/^__epg_[0-9a-z]+_[0-9a-z]+$/)
+      expect(na.slice(0, na.lastIndexOf("_"))).not.toBe(nb.slice(0, nb.lastIndexOf("_")))
+      const cursors = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* a.transaction()
+          yield* a.cursorManual("SELECT 1")
+          return yield* a.fetch<{ get(k: string): unknown }>("SELECT name FROM pg_cursors WHERE name <> ''")
+        })
+      )
+      expect(cursors.map((r) => r.get("name"))).toEqual([expect.stringMatching(/^__epg_cursor_[0-9a-z]+_[0-9a-z]+$/)])
+    }))
+})
