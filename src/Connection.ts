@@ -25,7 +25,6 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
-import type { WireValue } from "./protocol/Writer.js"
 import * as Codecs from "./internal/codecs.js"
 import * as Copy from "./internal/copy.js"
 import * as Dsn from "./internal/dsn.js"
@@ -45,8 +44,25 @@ export interface ConnectOptions extends Dsn.ConnectInput {
   readonly timeout?: Duration.Input
   /** default timeout of every query on this connection (default none) */
   readonly commandTimeout?: Duration.Input
-  /** size of the prepared-statement LRU cache; 0 disables it (default 100) */
+  /**
+   * size of the prepared-statement LRU cache (default 100); 0 disables it,
+   * which implies `prepare: false`
+   */
   readonly statementCacheSize?: number
+  /**
+   * `false`: keep no named prepared statement on the server between
+   * requests (postgres.js's name for it). Every query parses its SQL as the
+   * unnamed statement and binds, describes and executes it under one Sync;
+   * the parameter and result types of each SQL text are learnt once
+   * (Parse/Describe) and kept in a small per-connection cache, and rows are
+   * decoded by the columns the server reports for that execution. Use it
+   * behind a pooler in transaction mode (PgBouncer `pool_mode =
+   * transaction`), which runs each transaction on whichever server
+   * connection is free. `conn.prepare()` and cursors still make named
+   * statements: use them inside a transaction there. Costs a Parse per
+   * query on the server. Default `true` (named statements, cached).
+   */
+  readonly prepare?: boolean
   /** a cached statement older than this is prepared again (default 300 seconds; 0 = forever) */
   readonly maxCachedStatementLifetime?: Duration.Input
   /** SQL longer than this (characters) is never cached (default 15 KiB) */
@@ -182,7 +198,9 @@ export interface Connection {
   isInTransaction(): boolean
   /**
    * Prepares `sql` as a named statement of its own. A syntax error fails
-   * here, with its position.
+   * here, with its position. Behind a pooler in transaction mode (PgBouncer)
+   * prepare and use it inside one transaction: the statement lives on one
+   * server connection (also with `prepare: false`).
    */
   prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError>
   /**
@@ -453,13 +471,8 @@ export class ConnectionImpl implements Connection {
         cb(undefined, [])
         return task
       }
-      this.session.statement(sql, (err, st) => {
-        if (task.abandoned) return
-        if (err !== undefined || st === undefined) return cb(err, undefined)
-        // encoded as they are written, in chunks (see Session.execute)
-        task.request = this.session.execute(st, sets as ReadonlyArray<ReadonlyArray<WireValue>>, skipRows, cb, true)
-      })
-      return task
+      // encoded as they are written, in chunks (see Session.execute)
+      return this.session.many(sql, sets, skipRows, cb, task)
     }, sets)
   }
 
@@ -732,7 +745,8 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
           maxCachedStatementLifetime:
             options.maxCachedStatementLifetime === undefined ? 300_000 : toMillis(options.maxCachedStatementLifetime),
           recordFactory: options.recordClass,
-          registry: new TypeRegistry(options.types)
+          registry: new TypeRegistry(options.types),
+          prepare: options.prepare ?? true
         },
         (err, session) => {
           if (err !== undefined || session === undefined) resume(Effect.fail(err as ConnectError))

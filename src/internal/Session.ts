@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import { randomBytes } from "node:crypto"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import * as Redacted from "effect/Redacted"
@@ -21,6 +22,7 @@ import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
 import * as Dsn from "./dsn.js"
+import * as Unnamed from "./unnamed.js"
 import type { ResolvedConnectOptions } from "./dsn.js"
 import type { LoggedQuery } from "../Connection.js"
 import "./buffer.js"
@@ -47,6 +49,13 @@ export interface SessionOptions {
   readonly maxCachedStatementLifetime: number
   readonly recordFactory: PgRecord.RecordFactory<unknown> | undefined
   readonly registry: TypeRegistry
+  /**
+   * false: never keep a named statement on the server between requests; each
+   * query runs the unnamed statement, Parse to Execute under one Sync (for
+   * poolers such as PgBouncer in transaction mode). Implied by a
+   * `statementCacheSize` of 0. Default true.
+   */
+  readonly prepare?: boolean
 }
 
 /** A request in the queue: receives every message up to its ReadyForQuery. */
@@ -73,9 +82,18 @@ interface Request {
 
 /** A prepared statement, cached by SQL text or used once. */
 export interface Statement {
+  /** "" for a description of the unnamed statement (nothing kept on the server) */
   readonly name: string
   readonly sql: string
+  /** owned by a cache of the session (a named one is closed when evicted) */
   readonly cached: boolean
+  /**
+   * a description only: each execution parses the SQL again as the unnamed
+   * statement, in the same unit as its Bind/Execute
+   */
+  readonly unnamed: boolean
+  /** unnamed: the RowDescription body of a portal whose columns matched, to compare later ones cheaply */
+  portalRowDescription?: Buffer
   state: "preparing" | "ready" | "failed"
   waiters: Array<(error: SessionError | undefined) => void>
   paramOids: Array<number>
@@ -179,7 +197,18 @@ export type NotificationListener = (n: Reader.Notification) => void
 /** The session ended, with the reason. */
 export type TerminationListener = (cause: SessionError | undefined) => void
 
-let statementCounter = 0
+/**
+ * A random part of the statement names of one session: names cannot collide
+ * with another connection's or process's behind a pooler that hands one
+ * server connection to many clients. 48 bits, base 36.
+ */
+const sessionNameId = (): string => randomBytes(6).readUIntBE(0, 6).toString(36)
+
+/** Descriptions of the unnamed statement kept per session (metadata only) when the statement cache is off. */
+const DESCRIPTION_CACHE_SIZE = 100
+
+/** How many times a call prepares its statement again when the server lost it (a pooler moved the session). */
+const MAX_REPREPARE = 5
 
 /** One PostgreSQL session. Create with {@link Session.connect}. */
 export class Session {
@@ -198,6 +227,13 @@ export class Session {
   private held: Array<() => void> | undefined
   private readonly reader: Reader.Reader
   private readonly statements = new Map<string, Statement>()
+  /** descriptions of the unnamed statement by SQL (statement cache off, or SQL too long to cache) */
+  private readonly descriptions = new Map<string, Statement>()
+  /** prefix of this session's statement names: random, so no other connection or process uses it */
+  private readonly namePrefix = `__epg_${sessionNameId()}_`
+  private nameCounter = 0
+  /** only the unnamed statement: `prepare: false` or a statement cache of 0 */
+  readonly unnamedOnly: boolean
   readonly noticeListeners = new Set<NoticeListener>()
   readonly notificationListeners = new Set<NotificationListener>()
   readonly terminationListeners = new Set<TerminationListener>()
@@ -247,6 +283,7 @@ export class Session {
     address: ResolvedConnectOptions["addresses"][number]
   ) {
     this.target = address
+    this.unnamedOnly = settings.prepare === false || settings.statementCacheSize <= 0
     this.reader = new Reader.Reader((type, buf, start, end) => this.onMessage(type, buf, start, end))
     this.attach(socket)
   }
@@ -824,14 +861,16 @@ export class Session {
     const failWith = error ?? this.closeError
     for (const r of pending) this.settle(r, () => r.fail(failWith))
     if (held) for (const f of held) f()
-    for (const st of this.statements.values()) {
-      if (st.state === "preparing") {
-        const w = st.waiters
-        st.waiters = []
-        for (const f of w) safeCall(() => f(failWith))
+    for (const cache of [this.statements, this.descriptions]) {
+      for (const st of cache.values()) {
+        if (st.state === "preparing") {
+          const w = st.waiters
+          st.waiters = []
+          for (const f of w) safeCall(() => f(failWith))
+        }
       }
+      cache.clear()
     }
-    this.statements.clear()
     for (const l of this.terminationListeners) safeCall(() => l(error))
   }
 
@@ -1002,31 +1041,73 @@ export class Session {
   /**
    * Gets a ready statement for `sql`: from the cache, or by sending
    * Parse/Describe/Sync (and introspecting unknown types). `cb` receives it.
-   * Returns a handle to abandon the wait.
+   * With the statement cache off (or SQL too long to cache) it is a
+   * description of the unnamed statement, which every execution parses
+   * again. `dedicated`: a named statement of the caller's own, which the
+   * caller closes (prepared statements, cursors).
    */
-  statement(sql: string, cb: Callback<Statement>, forceUncached = false): void {
-    const cacheable =
-      !forceUncached && this.settings.statementCacheSize > 0 && sql.length <= this.settings.maxCacheableStatementSize
-    if (cacheable) {
-      const hit = this.statements.get(sql)
-      if (hit !== undefined) {
-        const lifetime = this.settings.maxCachedStatementLifetime
-        if (hit.state === "ready" && lifetime > 0 && Date.now() - hit.preparedAt > lifetime) {
-          this.evict(hit)
-        } else {
-          // LRU: move to the end
-          this.statements.delete(sql)
-          this.statements.set(sql, hit)
-          if (hit.state === "ready") cb(undefined, hit)
-          else hit.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, hit)))
-          return
-        }
-      }
+  statement(sql: string, cb: Callback<Statement>, dedicated = false): void {
+    if (!dedicated && (this.unnamedOnly || sql.length > this.settings.maxCacheableStatementSize)) {
+      this.describe(sql, cb)
+      return
     }
-    const st: Statement = {
-      name: `__epg_${(++statementCounter).toString(36)}`,
+    const cacheable = !dedicated
+    if (cacheable) {
+      const hit = this.lookup(this.statements, sql, cb)
+      if (hit) return
+    }
+    const st = this.newStatement(`${this.namePrefix}${(++this.nameCounter).toString(36)}`, sql, cacheable, false)
+    if (cacheable) this.remember(this.statements, st, this.settings.statementCacheSize)
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /**
+   * Gets the description of `sql` as the unnamed statement (parameter and
+   * result types, codecs) from the session's LRU of descriptions, or by
+   * Parse("")/Describe/Sync. Nothing stays prepared on the server.
+   */
+  describe(sql: string, cb: Callback<Statement>): void {
+    const keep = sql.length <= this.settings.maxCacheableStatementSize
+    if (keep && this.lookup(this.descriptions, sql, cb)) return
+    const st = this.newStatement("", sql, keep, true)
+    if (keep) this.remember(this.descriptions, st, Math.max(this.settings.statementCacheSize, DESCRIPTION_CACHE_SIZE))
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /** A cache hit for `sql` handed to `cb` (or queued while it is prepared): true; false when there is none. */
+  private lookup(cache: Map<string, Statement>, sql: string, cb: Callback<Statement>): boolean {
+    const hit = cache.get(sql)
+    if (hit === undefined) return false
+    const lifetime = this.settings.maxCachedStatementLifetime
+    if (hit.state === "ready" && lifetime > 0 && Date.now() - hit.preparedAt > lifetime) {
+      this.evict(hit)
+      return false
+    }
+    // LRU: move to the end
+    cache.delete(sql)
+    cache.set(sql, hit)
+    if (hit.state === "ready") cb(undefined, hit)
+    else hit.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, hit)))
+    return true
+  }
+
+  /** Adds a statement to a cache, evicting the least recently used beyond `size`. */
+  private remember(cache: Map<string, Statement>, st: Statement, size: number): void {
+    cache.set(st.sql, st)
+    if (cache.size > size) {
+      const oldest = cache.values().next().value
+      if (oldest !== undefined && oldest !== st) this.evict(oldest)
+    }
+  }
+
+  private newStatement(name: string, sql: string, cached: boolean, unnamed: boolean): Statement {
+    return {
+      name,
       sql,
-      cached: cacheable,
+      cached,
+      unnamed,
       state: "preparing",
       waiters: [],
       paramOids: [],
@@ -1040,15 +1121,6 @@ export class Session {
       touchesSession: SESSION_FUNCTIONS.test(sql),
       serverMs: undefined
     }
-    if (cacheable) {
-      this.statements.set(sql, st)
-      if (this.statements.size > this.settings.statementCacheSize) {
-        const oldest = this.statements.values().next().value
-        if (oldest !== undefined && oldest !== st) this.evict(oldest)
-      }
-    }
-    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
-    this.prepare(st)
   }
 
   /** Whether the server is a standby and whether new transactions are read-only (target_session_attrs). */
@@ -1070,21 +1142,24 @@ export class Session {
    * (a pool uses it to pipeline fast statements deeply and spread slow ones).
    */
   statementServerMs(sql: string): number | undefined {
-    return this.statements.get(sql)?.serverMs
+    return (this.statements.get(sql) ?? this.descriptions.get(sql))?.serverMs
   }
 
-  /** Drops a statement from the cache and closes it on the server. */
+  /** Drops a statement from its cache and closes it on the server (a description: nothing to close). */
   evict(st: Statement): void {
-    if (this.statements.get(st.sql) === st) this.statements.delete(st.sql)
-    if (st.state === "ready") this.closeStatement(st.name)
+    const cache = st.unnamed ? this.descriptions : this.statements
+    if (cache.get(st.sql) === st) cache.delete(st.sql)
+    if (st.state === "ready" && !st.unnamed) this.closeStatement(st.name)
   }
 
-  /** Forgets every cached statement (after DISCARD ALL, or on reloadSchemaState). */
+  /** Forgets every cached statement and description (after DISCARD ALL, or on reloadSchemaState). */
   clearStatements(closeOnServer: boolean): void {
     for (const st of this.statements.values()) {
       if (closeOnServer && st.state === "ready") this.closeStatement(st.name)
     }
-    for (const [sql, st] of this.statements) if (st.state !== "preparing") this.statements.delete(sql)
+    for (const cache of [this.statements, this.descriptions]) {
+      for (const [sql, st] of cache) if (st.state !== "preparing") cache.delete(sql)
+    }
   }
 
   private closeStatement(name: string): void {
@@ -1133,7 +1208,8 @@ export class Session {
 
   private statementFailed(st: Statement, error: SessionError): void {
     st.state = "failed"
-    if (this.statements.get(st.sql) === st) this.statements.delete(st.sql)
+    const cache = st.unnamed ? this.descriptions : this.statements
+    if (cache.get(st.sql) === st) cache.delete(st.sql)
     const waiters = st.waiters
     st.waiters = []
     for (const w of waiters) safeCall(() => w(error))
@@ -1234,60 +1310,127 @@ export class Session {
   // -------------------------------------------------------------------------
 
   /**
-   * Runs `sql` with `args` through a prepared statement and collects rows.
-   * The returned task can be abandoned at any phase.
+   * Runs `sql` with `args` through a prepared statement (or, with the
+   * statement cache off, the unnamed statement) and collects rows. The
+   * returned task can be abandoned at any phase.
    */
-  query(
-    sql: string,
-    args: ReadonlyArray<unknown>,
-    cb: Callback<ExecuteResult>,
-    retried = false,
-    task: Task = new Task()
-  ): Task {
-    this.statement(sql, (err, st) => {
-      if (task.abandoned) return
-      if (err) {
-        cb(err, undefined)
-        return
-      }
-      const values = this.encodeArgs(st!, args)
-      if (!Array.isArray(values)) {
-        if (!st!.cached) this.closeStatement(st!.name)
-        cb(values, undefined)
-        return
-      }
-      task.request = this.execute(st!, [values], false, (err2, results) => {
-        if (err2 && !retried && st!.cached && isStaleStatement(err2) && this.txStatus === 0x49 && !task.abandoned) {
-          // the cached plan went stale (DDL): drop it and run once more
-          this.evict(st!)
-          this.query(sql, args, cb, true, task)
-          return
-        }
-        cb(err2, results ? results[0] : undefined)
-      })
-    })
+  query(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task: Task = new Task()): Task {
+    this.runSql(sql, [args], false, false, (err, results) => cb(err, results === undefined ? undefined : results[0]), task, 0)
     return task
   }
 
   /**
+   * executemany/fetchmany: executes `sql` once per argument set under one
+   * Sync (one implicit transaction, all or nothing), encoding the arguments
+   * as they are written. `skipRows` drops the rows.
+   */
+  many(
+    sql: string,
+    argSets: ReadonlyArray<ReadonlyArray<unknown>>,
+    skipRows: boolean,
+    cb: Callback<Array<ExecuteResult>>,
+    task: Task = new Task()
+  ): Task {
+    this.runSql(sql, argSets, skipRows, true, cb, task, 0)
+    return task
+  }
+
+  /**
+   * Gets the statement, executes it, and runs the whole call again when the
+   * server lost or outdated the statement before running anything (see
+   * {@link Session.retryAfter}).
+   */
+  private runSql(
+    sql: string,
+    argSets: ReadonlyArray<ReadonlyArray<unknown>>,
+    skipRows: boolean,
+    encode: boolean,
+    cb: Callback<Array<ExecuteResult>>,
+    task: Task,
+    attempt: number
+  ): void {
+    this.statement(sql, (err, st) => {
+      if (task.abandoned) return
+      if (err !== undefined || st === undefined) {
+        cb(err, undefined)
+        return
+      }
+      let sets = argSets as ReadonlyArray<ReadonlyArray<WireValue>>
+      if (!encode) {
+        const values = this.encodeArgs(st, argSets[0]!)
+        if (!Array.isArray(values)) {
+          cb(values, undefined)
+          return
+        }
+        sets = [values]
+      }
+      task.bound = false
+      task.request = this.execute(st, sets, skipRows, (err2, results) => {
+        if (err2 !== undefined && !task.abandoned && Errors.isPostgresError(err2)) {
+          const next = this.retryAfter(st, err2, task.bound, attempt)
+          if (next === "again") {
+            this.runSql(sql, argSets, skipRows, encode, cb, task, attempt + 1)
+            return
+          }
+          cb(next, undefined)
+          return
+        }
+        cb(err2, results)
+      }, encode, task)
+    })
+  }
+
+  /**
+   * After a server error of a call's statement: `"again"` to run the call
+   * again (nothing ran: the statement was not found or its description is
+   * outdated, and no transaction block was aborted), else the error to
+   * report. A named statement the server no longer has (26000; a pooler
+   * moved the session to another server connection) is prepared again up
+   * to {@link MAX_REPREPARE} times; past that, or inside a transaction, the
+   * error says to use `prepare: false`.
+   */
+  private retryAfter(st: Statement, err: Errors.PostgresError, bound: boolean, attempt: number): "again" | Errors.PostgresError {
+    const idle = this.txStatus === 0x49
+    if (st.unnamed) {
+      // the SQL was parsed again with the described parameter types and result formats
+      // and refused before it ran: the schema changed since it was described
+      if (bound || !Unnamed.isOutdatedDescription(err)) return err
+      this.evict(st)
+      return idle && attempt === 0 ? "again" : err
+    }
+    if (!st.cached || !isStaleStatement(err)) return err
+    this.evict(st)
+    if (idle && attempt < MAX_REPREPARE) return "again"
+    const lost = err.sqlstate === "26000" || err.sqlstate === "42P05"
+    return lost ? Unnamed.poolerHint(err, idle ? attempt + 1 : undefined) : err
+  }
+
+  /**
    * Binds and executes a ready statement once per argument set, all before
-   * one Sync: one implicit transaction, all or nothing. `collect` keeps the
-   * rows of each execution.
+   * one Sync: one implicit transaction, all or nothing. `skipRows` drops the
+   * rows of each execution. A description of the unnamed statement is
+   * parsed again first, and its portal described, in the same unit: the rows
+   * are decoded by the types the server reports for this very execution.
    */
   execute(
     st: Statement,
     argSets: ReadonlyArray<ReadonlyArray<WireValue>>,
     skipRows: boolean,
     cb: Callback<Array<ExecuteResult>>,
-    encode = false
+    encode = false,
+    progress?: Progress
   ): Request {
     const results: Array<ExecuteResult> = []
     let rows: Array<unknown> = []
     let error: SessionError | undefined
     /** an argument set that could not be encoded: reported instead of the abort it caused */
     let encodeError: SessionError | undefined
-    const codecs = st.resultCodecs
-    const make = st.make
+    let codecs: ReadonlyArray<Codec> = st.resultCodecs
+    let make = st.make
+    let fields: ReadonlyArray<Reader.FieldDescription> = st.fields
+    /** unnamed: the portal's columns need types not introspected yet; rows are kept raw until they are */
+    let rawFields: Array<Reader.FieldDescription> | undefined
+    const unnamed = st.unnamed
     const self = this
     this.queryCount++
     if (st.touchesSession) this.stateDirty = true
@@ -1297,7 +1440,11 @@ export class Session {
       handle(type, buf, start, end) {
         if (type === B.DataRow) {
           if (skipRows || error !== undefined) return
-          const values = decodeRow(buf, start, codecs, st.fields, rows.length)
+          if (rawFields !== undefined) {
+            rows.push(Buffer.from(buf.subarray(start, end)))
+            return
+          }
+          const values = decodeRow(buf, start, codecs, fields, rows.length)
           if (!Array.isArray(values)) {
             error = values
             return
@@ -1321,8 +1468,28 @@ export class Session {
           case B.ErrorResponse:
             error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
             return
+          case B.BindComplete:
+            if (progress !== undefined) progress.bound = true
+            return
+          case B.RowDescription: {
+            // only unnamed executions describe their portal
+            if (!unnamed || Unnamed.sameRowDescription(st, buf, start, end)) return
+            const fresh = Reader.parseRowDescription(buf, start, end)
+            const plan = Unnamed.planFor(self.registry, self.settings.recordFactory, st, fresh)
+            // the schema changed since it was described: describe it again next time
+            if (plan !== "same") self.evict(st)
+            if (plan === "same") st.portalRowDescription = Buffer.from(buf.subarray(start, end))
+            else if (plan === "introspect") rawFields = fresh
+            else if (plan instanceof Errors.DataError) error ??= plan
+            else {
+              codecs = plan.codecs
+              make = plan.make
+              fields = fresh
+            }
+            return
+          }
           default:
-            return // BindComplete, CloseComplete, PortalSuspended
+            return // ParseComplete, CloseComplete, PortalSuspended, NoData
         }
       },
       exclusive: encode && argSets.length > MANY_CHUNK,
@@ -1337,6 +1504,10 @@ export class Session {
           })
           self.destroy(error)
         }
+        if (error === undefined && rawFields !== undefined) {
+          self.decodeLater(st, rawFields, results, cb)
+          return
+        }
         cb(error, error ? undefined : results)
       },
       fail(e) {
@@ -1346,16 +1517,24 @@ export class Session {
     const formats = st.paramFormats
     const resultFormats = st.resultFormats
     const name = st.name
-    const cached = st.cached
+    const closeAfter = !st.cached && !unnamed
     const finish = (w: Writer) => {
-      if (!cached) w.close("S", name)
+      if (closeAfter) w.close("S", name)
       w.sync()
+    }
+    // unnamed: Parse first, with the described parameter types; Describe the first portal
+    let parsed = !unnamed
+    const bind = (w: Writer, values: ReadonlyArray<WireValue>) => {
+      if (parsed) {
+        w.bind("", name, formats, values, resultFormats).execute("", 0)
+        return
+      }
+      parsed = true
+      w.parse("", st.sql, st.paramOids).bind("", "", formats, values, resultFormats).describe("P", "").execute("", 0)
     }
     if (!encode) {
       this.send(r, (w) => {
-        for (let i = 0; i < argSets.length; i++) {
-          w.bind("", name, formats, argSets[i]!, resultFormats).execute("", 0)
-        }
+        for (let i = 0; i < argSets.length; i++) bind(w, argSets[i]!)
         finish(w)
       })
       return r
@@ -1379,7 +1558,7 @@ export class Session {
           finish(w)
           return true
         }
-        w.bind("", name, formats, values, resultFormats).execute("", 0)
+        bind(w, values)
       }
       if (next < argSets.length) return false
       finish(w)
@@ -1403,16 +1582,55 @@ export class Session {
     return r
   }
 
+  /**
+   * The rows of an unnamed execution whose columns have types not
+   * introspected yet: introspect them, then decode the raw rows.
+   */
+  private decodeLater(
+    st: Statement,
+    fresh: ReadonlyArray<Reader.FieldDescription>,
+    results: Array<ExecuteResult>,
+    cb: Callback<Array<ExecuteResult>>
+  ): void {
+    const unknown = [...new Set(fresh.map((f) => f.typeOid).filter((oid) => this.registry.needsIntrospection(oid)))]
+    this.introspect(unknown, (err) => {
+      if (err !== undefined) return cb(err, undefined)
+      const plan = Unnamed.planFor(this.registry, this.settings.recordFactory, st, fresh)
+      if (plan === "introspect") return cb(Unnamed.undecodable(st, fresh, "its types could not be introspected"), undefined)
+      if (plan instanceof Errors.DataError) return cb(plan, undefined)
+      const codecs = plan === "same" ? st.resultCodecs : plan.codecs
+      const make = plan === "same" ? st.make! : plan.make!
+      const out: Array<ExecuteResult> = []
+      for (const res of results) {
+        const rows = new Array<unknown>(res.rows.length)
+        for (let i = 0; i < rows.length; i++) {
+          const values = decodeRow(res.rows[i] as Buffer, 0, codecs, fresh, i)
+          if (!Array.isArray(values)) return cb(values, undefined)
+          rows[i] = make(values)
+        }
+        out.push({ rows, status: res.status })
+      }
+      cb(undefined, out)
+    })
+  }
+
   /** Sends a request built by another module (COPY, cursors). */
   sendRequest(r: Request, write: (w: Writer) => void): void {
     this.send(r, write)
   }
 }
 
+/** Whether a request's Bind went through (nothing ran before it). */
+export interface Progress {
+  bound: boolean
+}
+
 /** A query in progress: the request on the wire, once there is one. */
-export class Task {
+export class Task implements Progress {
   request: Request | undefined
   abandoned = false
+  /** the current attempt's Bind went through (set by `Session.execute`) */
+  bound = false
   /** Abandons the task; `settled` runs once the server is done with it. */
   abandon(session: Session, settled: () => void, graceMs?: number): void {
     this.abandoned = true
@@ -1484,9 +1702,11 @@ const changesSession = (tag: string): boolean => {
   }
 }
 
-const isStaleStatement = (e: SessionError): boolean =>
-  "sqlstate" in e &&
-  ((e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message)) || e.sqlstate === "26000")
+/** A named statement the server lost (26000), already has (42P05), or whose plan changed result type (0A000). */
+const isStaleStatement = (e: Errors.PostgresError): boolean =>
+  e.sqlstate === "26000" ||
+  e.sqlstate === "42P05" ||
+  (e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message))
 
 const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)}...` : sql)
 

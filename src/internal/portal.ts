@@ -8,6 +8,7 @@
  *
  * @internal
  */
+import { randomBytes } from "node:crypto"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { WireValue } from "../protocol/Writer.js"
@@ -33,8 +34,15 @@ export interface Batch {
 
 let portalCounter = 0
 
-/** A fresh portal (or cursor) name for this process. */
-export const portalName = (prefix = "__epg_p"): string => `${prefix}${(++portalCounter).toString(36)}`
+/**
+ * A random part of this process's portal and cursor names (48 bits, base
+ * 36): they live inside a transaction, but even so never collide with
+ * another process's behind a pooler.
+ */
+const processNameId = randomBytes(6).readUIntBE(0, 6).toString(36)
+
+/** A fresh portal (or cursor) name, unique across processes; lowercase letters, digits and `_` (a valid SQL identifier). */
+export const portalName = (prefix = "__epg_p"): string => `${prefix}${processNameId}_${(++portalCounter).toString(36)}`
 
 /** The shape of a ready statement's rows. */
 export const shapeOf = (st: Statement): RowShape => ({ codecs: st.resultCodecs, make: st.make })

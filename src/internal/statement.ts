@@ -48,7 +48,7 @@ export const prepare = (
 
 /** Closes a dedicated statement on the server (pipelined; nobody waits for it). */
 export const closeStatement = (session: Session, st: Statement): void => {
-  if (session.closed || st.cached) return
+  if (session.closed || st.cached || st.unnamed) return
   Portal.closeObject(session, "S", st.name, () => {})
 }
 
