@@ -279,7 +279,8 @@ export class PoolCore {
         continue
       }
       if (!fast || l.slowInFlight > 0 || l.inFlight >= this.config.pipelineDepth) continue
-      if (now - l.session.lastProgressAt >= STALL_MS) continue
+      // the server has work of this lane and finished nothing for a while: something slow runs there
+      if (l.session.inFlight > 0 && now - l.session.lastProgressAt >= STALL_MS) continue
       if (pick === undefined || l.inFlight > pick.inFlight) pick = l
     }
     if (pick !== undefined) return pick
