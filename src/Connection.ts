@@ -29,6 +29,7 @@ import * as Codecs from "./internal/codecs.js"
 import * as Copy from "./internal/copy.js"
 import * as Dsn from "./internal/dsn.js"
 import * as Notify from "./internal/notify.js"
+import * as Reset from "./internal/reset.js"
 import { Session, Task, type Callback, type ExecuteResult, type SessionError } from "./internal/Session.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
@@ -654,38 +655,32 @@ export class ConnectionImpl implements Connection {
 }
 
 /**
- * The statements asyncpg's reset runs, for this server: what a released
- * connection may have left behind (a transaction, advisory locks, cursors,
- * LISTENs, settings).
+ * Forgets what users of the session added on the client: LISTEN callbacks,
+ * log listeners, query loggers, termination listeners (but `keep`) and
+ * managed transactions. Half of every reset; a pool runs it on release.
  */
-const resetSql = (session: Session): string => {
-  const v = session.serverVersionNum
-  const since = (version: number) => v === 0 || v >= version
-  const parts: Array<string> = []
-  if (session.txStatus !== 0x49) parts.push("ROLLBACK;")
-  if (since(80200)) parts.push("SELECT pg_advisory_unlock_all();")
-  if (since(80300)) parts.push("CLOSE ALL;")
-  if (since(90000)) parts.push("UNLISTEN *;")
-  if (since(80000)) parts.push("RESET ALL;")
-  return parts.join(" ")
+export const forgetClientState = (session: Session, keep?: (cause: QueryError | undefined) => void): void => {
+  Notify.clear(session)
+  Transaction.forget(session)
+  session.queryLoggers = undefined
+  for (const l of session.terminationListeners) if (l !== keep) session.terminationListeners.delete(l)
 }
 
 /**
  * Resets a connection for its next user, as asyncpg's `Connection.reset`:
  * ROLLBACK when in a transaction, then `SELECT pg_advisory_unlock_all();
- * CLOSE ALL; UNLISTEN *; RESET ALL;` (pieces the server lacks skipped);
- * forgets LISTEN callbacks, log listeners and managed transactions; clears
- * `stateDirty` once it succeeded. What a pool runs on release.
+ * CLOSE ALL; UNLISTEN *; SET SESSION AUTHORIZATION DEFAULT; RESET ALL;`;
+ * forgets LISTEN callbacks, log listeners, query loggers, termination
+ * listeners and managed transactions. A pool writes the same reset into the
+ * pipeline on release instead of waiting for it.
  */
 export const resetSession = (conn: Connection, options?: QueryOptions): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const session = conn.session
-    Notify.clear(session)
-    Transaction.forget(session)
-    const sql = resetSql(session)
-    if (sql === "") return Effect.void
+    forgetClientState(session)
+    const script = (session.txStatus !== 0x49 ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
     return Effect.andThen(
-      conn.execute(sql, undefined, options),
+      conn.execute(script, undefined, options),
       Effect.sync(() => {
         session.stateDirty = false
       })

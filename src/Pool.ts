@@ -53,11 +53,9 @@ import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as Errors from "./Errors.js"
 import type * as Copy from "./internal/copy.js"
-import * as Notify from "./internal/notify.js"
 import { Session } from "./internal/Session.js"
 import { PoolCore, type Slot, type Waiter } from "./pool/core.js"
 import type * as PgRecord from "./Record.js"
-import * as Transaction from "./Transaction.js"
 
 /** A connection borrowed from the pool: the Connection API, usable until released. */
 export type PoolConnection = Connection.Connection
@@ -244,7 +242,21 @@ interface Held {
   readonly guard: Connection.Lease
 }
 
-const toMillis = (d: Duration.Input | undefined, fallback: number): number => (d === undefined ? fallback : Duration.toMillis(d))
+/** Parsed duration strings ("30 seconds"): callers pass the same few literals on every call. */
+const parsedDurations = new Map<string, number>()
+
+const toMillis = (d: Duration.Input | undefined, fallback: number): number => {
+  if (d === undefined) return fallback
+  if (typeof d === "number") return d
+  if (typeof d !== "string") return Duration.toMillis(d)
+  let ms = parsedDurations.get(d)
+  if (ms === undefined) {
+    ms = Duration.toMillis(d)
+    if (parsedDurations.size > 256) parsedDurations.clear()
+    parsedDurations.set(d, ms)
+  }
+  return ms
+}
 
 /** Statements that cannot change session state by themselves: pool-level queries that may share a lane. */
 const SHAREABLE = /^\s*(?:\(\s*)*(?:select|insert|update|delete|with|values|table|merge)\b/i
@@ -529,11 +541,7 @@ class PgPoolImpl implements PgPoolShape {
 
   /** Forgets what the lease added to the session on the client: listeners, loggers, transactions. */
   private clearClientState(session: Session): void {
-    Notify.clear(session)
-    Transaction.forget(session)
-    session.queryLoggers = undefined
-    const keep = this.core.sessionListener(session)
-    for (const l of session.terminationListeners) if (l !== keep) session.terminationListeners.delete(l)
+    Connection.forgetClientState(session, this.core.sessionListener(session))
   }
 
   private releaseQuietly(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void> {

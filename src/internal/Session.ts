@@ -210,6 +210,16 @@ const DESCRIPTION_CACHE_SIZE = 100
 /** How many times a call prepares its statement again when the server lost it (a pooler moved the session). */
 const MAX_REPREPARE = 5
 
+/** Sessions with lazily written messages waiting for the shared flush timer. */
+const lazySessions = new Set<Session>()
+let lazyTimer: ReturnType<typeof setTimeout> | undefined = undefined
+const flushLazySessions = (): void => {
+  lazyTimer = undefined
+  const sessions = [...lazySessions]
+  lazySessions.clear()
+  Session.flushLazy(sessions)
+}
+
 /** One PostgreSQL session. Create with {@link Session.connect}. */
 export class Session {
   readonly parameters = new Map<string, string>()
@@ -230,7 +240,8 @@ export class Session {
   /** descriptions of the unnamed statement by SQL (statement cache off, or SQL too long to cache) */
   private readonly descriptions = new Map<string, Statement>()
   /** prefix of this session's statement names: random, so no other connection or process uses it */
-  private readonly namePrefix = `__epg_${sessionNameId()}_`
+  /** prefix of every statement name of this session: random, so names never collide across sessions or processes */
+  readonly namePrefix = `__epg_${sessionNameId()}_`
   private nameCounter = 0
   /** only the unnamed statement: `prepare: false` or a statement cache of 0 */
   readonly unnamedOnly: boolean
@@ -696,7 +707,7 @@ export class Session {
    * Puts a request on the wire: `write` writes its messages (ending in Sync).
    * While an exclusive request (COPY) holds the socket, writing waits.
    */
-  send(request: Request, write: (w: Writer) => void): void {
+  send(request: Request, write: (w: Writer) => void, lazy = false): void {
     if (this.closed) {
       request.fail(this.goneError())
       return
@@ -711,7 +722,24 @@ export class Session {
     this.enqueue(request)
     write(this.writer)
     if (request.exclusive) this.held = []
-    this.scheduleFlush()
+    if (lazy) this.scheduleLazyFlush()
+    else this.scheduleFlush()
+  }
+
+  /**
+   * Lets written messages wait up to a millisecond for company: the next
+   * request's flush carries them in the same socket write (a pool's reset
+   * and the next borrower's first query: one syscall instead of two).
+   */
+  private scheduleLazyFlush(): void {
+    if (this.flushScheduled) return
+    lazySessions.add(this)
+    lazyTimer ??= setTimeout(flushLazySessions, 1)
+  }
+
+  /** Writes what lazy requests left in the buffer (the shared lazy-flush timer). */
+  static flushLazy(sessions: Iterable<Session>): void {
+    for (const s of sessions) s.flushNow()
   }
 
   /** Writes more messages for the exclusive request in progress (COPY data). */
@@ -986,7 +1014,7 @@ export class Session {
   // -------------------------------------------------------------------------
 
   /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
-  simpleQuery(sql: string, cb: Callback<string>): Request {
+  simpleQuery(sql: string, cb: Callback<string>, lazy = false): Request {
     const self = this
     this.queryCount++
     if (SESSION_FUNCTIONS.test(sql)) this.stateDirty = true
@@ -1030,7 +1058,7 @@ export class Session {
         self.flushNow()
       }
     }
-    this.send(r, (w) => w.query(sql))
+    this.send(r, (w) => w.query(sql), lazy)
     return r
   }
 
@@ -1615,8 +1643,8 @@ export class Session {
   }
 
   /** Sends a request built by another module (COPY, cursors). */
-  sendRequest(r: Request, write: (w: Writer) => void): void {
-    this.send(r, write)
+  sendRequest(r: Request, write: (w: Writer) => void, lazy = false): void {
+    this.send(r, write, lazy)
   }
 }
 

@@ -18,6 +18,7 @@
  */
 import type { ConnectionImpl } from "../Connection.js"
 import type { Session } from "../internal/Session.js"
+import * as Reset from "../internal/reset.js"
 
 /** Why a connection left the pool (stats, logs). */
 export type RetireReason = "idle" | "maxQueries" | "expired" | "broken" | "interrupted" | "reset" | "closed" | "hook"
@@ -92,16 +93,6 @@ const FAST_MS = 0.5
 /** Growth back-off after a failed connect while the pool has connections: first and largest delay (ms). */
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 5_000
-
-/**
- * What a released connection may have left behind, cleared in one simple
- * query: an open or failed transaction, advisory locks, cursors, LISTENs,
- * settings and a changed session authorization (asyncpg's reset, and the
- * authorization as DISCARD ALL does).
- */
-export const resetSql = (txStatus: number): string =>
-  (txStatus !== 0x49 ? "ROLLBACK; " : "") +
-  "SELECT pg_catalog.pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; SET SESSION AUTHORIZATION DEFAULT; RESET ALL;"
 
 /** The engine. The Effect API in `Pool.ts` drives it. */
 export class PoolCore {
@@ -212,7 +203,7 @@ export class PoolCore {
       slot.state = SlotState.Resetting
       return true
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) this.writeReset(slot)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
     this.toIdle(slot)
     return false
   }
@@ -223,19 +214,6 @@ export class PoolCore {
     if (slot.session.closed) this.remove(slot, "broken")
     else if (ok && !this.spent(slot) && slot.session.inFlight === 0) this.toIdle(slot)
     else this.retire(slot, "reset")
-  }
-
-  /** Writes the reset into the session's pipeline; a reset that fails breaks the session. */
-  private writeReset(slot: Slot): void {
-    const s = slot.session
-    s.simpleQuery(resetSql(s.txStatus), (err) => {
-      if (err !== undefined && !s.closed) s.destroy(err)
-    })
-    // the reset is the pool's query, not the user's: it does not count toward maxQueries
-    s.queryCount--
-    // what the session will be once the reset ran (the next borrower reads it before the
-    // reset's ReadyForQuery arrives: isInTransaction, transaction() choosing BEGIN or SAVEPOINT)
-    s.txStatus = 0x49
   }
 
   // -------------------------------------------------------------------------
@@ -348,7 +326,7 @@ export class PoolCore {
       this.retire(slot, s.interrupted ? "interrupted" : "maxQueries")
       return
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) this.writeReset(slot)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
     this.toIdle(slot)
   }
 
