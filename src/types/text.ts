@@ -157,6 +157,10 @@ const stringifier = (stringify: JsonOptions["stringify"]) => (value: unknown): s
  * json: binary (= the JSON text), decoded with `parse`; every value is
  * encoded with `stringify` (a JS string becomes a JSON string: pass
  * pre-serialized JSON text through `$1::text::json` instead).
+ *
+ * The JSON value `null` (`'null'::jsonb`) decodes to `null`, like SQL NULL:
+ * to tell them apart, select `jsonb_typeof(col)` or `col::text`, or give the
+ * registry a `json.parse` (`RegistryOptions.json`) that keeps the raw text.
  */
 export const json = (oid: number, name: string, options: JsonOptions): TypeCodec => {
   const parse = options.parse
@@ -168,7 +172,7 @@ export const json = (oid: number, name: string, options: JsonOptions): TypeCodec
   })
 }
 
-/** jsonb: binary (version byte 1 + JSON text), like json otherwise. */
+/** jsonb: binary (version byte 1 + JSON text), like json otherwise (`'null'::jsonb` decodes to `null` too). */
 export const jsonb = (oid: number, name: string, options: JsonOptions): TypeCodec => {
   const parse = options.parse
   const toText = stringifier(options.stringify)

@@ -296,6 +296,51 @@ describe("issue 12 — 5: silent value changes", () => {
     }))
 })
 
+describe("issue 12 — 6: decoding does not depend on the wire format", () => {
+  it.live("text-form composites (an aclitem attribute) decode interval, point, box, circle, arrays and float4 as the binary form does", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.execute(
+        "CREATE TYPE pg_temp.tx AS (i interval, ia interval[], p point, b box, c circle, ba box[], f float4, a aclitem)"
+      )
+      const values = "'1 year 2 mons -3 days +04:05:06.5'::interval, ARRAY['1 day'::interval, '-00:00:01'], point(1.5, -2), box(point(1,2), point(3,4)), circle(point(0,0), 2.5), ARRAY[box(point(1,2), point(3,4)), box(point(0,0), point(1,1))], 0.1::float4"
+      const binary = (yield* conn.fetchrow(`SELECT ${values}`))!
+      const text = (yield* conn.fetchval(`SELECT ROW(${values}, NULL)::pg_temp.tx`)) as Record<string, unknown>
+      expect(text.i).toEqual(binary.get(0))
+      expect(text.ia).toEqual(binary.get(1))
+      expect(text.p).toEqual({ x: 1.5, y: -2 })
+      expect(text.b).toEqual(binary.get(3))
+      expect(text.c).toEqual({ center: { x: 0, y: 0 }, radius: 2.5 })
+      expect(text.ba).toEqual(binary.get(5))
+      expect(text.f).toBe(0.10000000149011612)
+      expect(binary.get(6)).toBe(0.10000000149011612)
+    }))
+
+  it.live("regtype in a text-form composite is the server's name (documented: cast to ::oid for the number)", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.execute("CREATE TYPE pg_temp.trt AS (t regtype, a aclitem)")
+      expect(yield* conn.fetchval("SELECT 'int4'::regtype")).toBe(23)
+      const v = (yield* conn.fetchval("SELECT ROW('int4'::regtype, NULL)::pg_temp.trt")) as Record<string, unknown>
+      expect(v.t).toBe("integer")
+    }))
+
+  it.live("a text timestamp in another DateStyle is a DataError, not a string in place of a Date", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.execute("CREATE TYPE pg_temp.tts AS (t timestamp, a aclitem)")
+      yield* conn.execute("SET DateStyle = 'SQL, DMY'")
+      const e = yield* Effect.flip(conn.fetchval("SELECT ROW('2020-03-04 05:06:07'::timestamp, NULL)::pg_temp.tts"))
+      expect(e._tag).toBe("DataError")
+      expect(e.message).toContain("DateStyle")
+      // binary form is unaffected
+      expect(yield* conn.fetchval("SELECT '2020-03-04 05:06:07'::timestamp")).toEqual(new Date("2020-03-04T05:06:07Z"))
+      yield* conn.execute("SET DateStyle = 'ISO'")
+      const ok = (yield* conn.fetchval("SELECT ROW('2020-03-04 05:06:07'::timestamp, NULL)::pg_temp.tts")) as Record<string, unknown>
+      expect(ok.t).toEqual(new Date("2020-03-04T05:06:07Z"))
+    }))
+})
+
 describe("issue 12 — 7: smaller ones", () => {
   it.live("listen on a 100-character channel hears NOTIFY on it (truncated like the server does)", () =>
     Effect.gen(function* () {
