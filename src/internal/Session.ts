@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { MAX_COUNT, Writer, type WireValue } from "../protocol/Writer.js"
-import { checkStatementText, checkText, copyRefused } from "./sqltext.js"
+import { checkStartupParams, checkStatementText, checkText, copyRefused } from "./sqltext.js"
 import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
@@ -456,6 +456,12 @@ export class Session {
       client_encoding: "UTF8",
       DateStyle: "ISO",
       ...this.options.serverSettings
+    }
+    const refused = checkStartupParams(params)
+    if (refused !== undefined) {
+      // nothing is sent: the server would cut a NUL-containing value or drop an oversized packet
+      cb(refused)
+      return
     }
     let scram: { state: unknown; expected?: string } | undefined
     const secret = Dsn.passwordFor(this.options, this.target)

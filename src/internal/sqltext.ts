@@ -162,3 +162,27 @@ export const truncateIdentifier = (name: string): string => {
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
   return bytes.subarray(0, end).toString("utf8")
 }
+
+/** The server's limit on a startup packet (MAX_STARTUP_PACKET_LENGTH). */
+const MAX_STARTUP_PACKET = 10000
+
+/**
+ * An InterfaceError when the startup parameters (user, database,
+ * application_name, server settings) cannot be sent: a NUL or lone surrogate
+ * in a name or value, or a packet longer than the server accepts.
+ */
+export const checkStartupParams = (params: Readonly<Record<string, string>>): Errors.InterfaceError | undefined => {
+  let size = 9
+  for (const key of Object.keys(params)) {
+    const v = params[key]!
+    const bad = checkText(key, "connection parameter name") ?? checkText(v, `connection parameter "${key}"`)
+    if (bad !== undefined) return bad
+    size += Buffer.byteLength(key) + Buffer.byteLength(v) + 2
+  }
+  if (size > MAX_STARTUP_PACKET) {
+    return new Errors.InterfaceError({
+      message: `the connection parameters (user, database, application_name, server settings) take ${size} bytes; the server accepts a startup packet of at most ${MAX_STARTUP_PACKET}. Shorten them (application_name is cut to 63 bytes by the server anyway), or set long settings with SET after connecting`
+    })
+  }
+  return undefined
+}
