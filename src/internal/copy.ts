@@ -755,6 +755,18 @@ const resolveColumns = (
   })
 
 /** Encodes and writes `rows`, waiting for the socket whenever it is full. */
+/** What encoding records threw, as a DataError (a hostile record, e.g. a Proxy, may throw anything). */
+const asRecordError = (e: unknown): Errors.DataError => {
+  if (e instanceof Errors.DataError) return e
+  let why = "reading it threw"
+  try {
+    why = e instanceof Error ? e.message : String(e)
+  } catch {
+    // keep the generic reason
+  }
+  return new Errors.DataError({ message: `a record could not be read (${why}); pass each record as a plain array of values` })
+}
+
 const writeRows = (op: CopyIn, enc: RecordEncoder, rows: ReadonlyArray<unknown>): Effect.Effect<void, CopyError> =>
   Effect.callback<void, CopyError>((resume) => {
     let i = 0
@@ -783,7 +795,7 @@ const writeRows = (op: CopyIn, enc: RecordEncoder, rows: ReadonlyArray<unknown>)
           }
         }
       } catch (e) {
-        resume(Effect.fail(e as Errors.DataError))
+        resume(Effect.fail(asRecordError(e)))
         return
       }
       const bad = op.notWritable()

@@ -71,11 +71,17 @@ export const canUseBinary = (columns: ReadonlyArray<RecordColumn>): boolean =>
 export const unencodable = (columns: ReadonlyArray<RecordColumn>): RecordColumn | undefined =>
   columns.find((c) => binaryOf(c.codec) === undefined && textOf(c.codec) === undefined)
 
+/** A short description of a value; never throws (a hostile Proxy is described as such). */
 const describe = (v: unknown): string => {
-  if (v === null) return "null"
-  if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
-  if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
-  return `${typeof v} ${String(v)}`
+  try {
+    if (v === null) return "null"
+    if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
+    if (typeof v === "symbol") return "a symbol"
+    if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
+    return `${typeof v} ${String(v)}`
+  } catch {
+    return `${typeof v} that could not be inspected (reading it threw)`
+  }
 }
 
 const INT8_MIN = -(2n ** 63n)
