@@ -333,10 +333,15 @@ const checkNumericOptions = (options: ConnectOptions): void => {
   if (max !== undefined && !(max >= 0)) {
     throw new Error(`maxCacheableStatementSize must be 0 or more, got ${String(max)}`)
   }
-  for (const [name, d] of [["commandTimeout", options.commandTimeout], ["timeout", options.timeout], ["maxCachedStatementLifetime", options.maxCachedStatementLifetime]] as const) {
+  for (const [name, d] of [["commandTimeout", options.commandTimeout], ["timeout", options.timeout]] as const) {
     if (d === undefined) continue
     const ms = timeoutMillis(d, name)
     if (typeof ms === "string") throw new Error(ms)
+  }
+  // a lifetime is compared with Date.now(), not put in a timer: any length is fine
+  const lifetime = options.maxCachedStatementLifetime
+  if (lifetime !== undefined && ((typeof lifetime === "number" && Number.isNaN(lifetime)) || !(toMillis(lifetime) >= 0))) {
+    throw new Error(`maxCachedStatementLifetime must be a duration of 0 or more (0 = forever), got ${String(lifetime)}`)
   }
 }
 
@@ -382,7 +387,13 @@ export class ConnectionImpl implements Connection {
     args?: ReadonlyArray<unknown>,
     log = true
   ): Effect.Effect<A, QueryError> {
-    const timeout = options?.timeout !== undefined ? timeoutMillis(options.timeout, "the query timeout") : timeoutMillis(this.commandTimeoutMs, "commandTimeout")
+    const ct = this.commandTimeoutMs
+    // the common case (no per-query timeout, a valid commandTimeout) costs two comparisons
+    const timeout = options?.timeout !== undefined
+      ? timeoutMillis(options.timeout, "the query timeout")
+      : ct >= 0 && ct <= MAX_TIMER_MS
+        ? ct
+        : timeoutMillis(ct, "commandTimeout")
     const session = this.session
     return Effect.callback<A, QueryError>((resume) => {
       const bad = this.guard()
