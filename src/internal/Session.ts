@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { MAX_COUNT, Writer, type WireValue } from "../protocol/Writer.js"
-import { checkStartupParams, checkStatementText, checkText, copyRefused } from "./sqltext.js"
+import { checkStartupParams, checkStatementText, copyRefused } from "./sqltext.js"
 import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
@@ -978,7 +978,8 @@ export class Session {
   /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
   simpleQuery(sql: string, cb: Callback<string>): Request {
     const self = this
-    const refused = checkText(sql, "SQL text")
+    // NUL, lone surrogates, a script that starts with COPY ... FROM STDIN / TO STDOUT
+    const refused = checkStatementText(sql)
     if (refused !== undefined) {
       // nothing goes on the wire: a request that was never queued
       cb(refused, undefined)

@@ -100,6 +100,27 @@ describe("issue 12 — 2: COPY through query methods", () => {
       })
     ))
 
+  it.live("simple protocol, a script with COPY FROM STDIN after another statement: CopyFail, typed error, connection usable", () =>
+    withTable((conn, table) =>
+      Effect.gen(function* () {
+        const e = yield* Effect.flip(conn.execute(`SELECT 1; COPY ${table} FROM STDIN`).pipe(Effect.timeout("3 seconds")))
+        expect(e._tag).toBe("InterfaceError")
+        expect(e.message).toContain("copyToTable")
+      })
+    ))
+
+  it.live("simple protocol, such a script with a query pipelined behind it: the session is closed with a clear error", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("t_copy")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (x int)`)
+      const copy = yield* Effect.forkChild(Effect.flip(conn.execute(`SELECT 1; COPY ${table} FROM STDIN`)))
+      const behind = yield* Effect.forkChild(Effect.flip(conn.fetchval("SELECT 2")))
+      expect((yield* Fiber.join(copy))._tag).toBe("InterfaceError")
+      expect((yield* Fiber.join(behind)).message).toContain("pipelined")
+      expect(conn.isClosed()).toBe(true)
+    }))
+
   /**
    * The protocol-level safety net under the up-front refusal: a COPY statement
    * prepared by hand (Parse) and executed by Session.execute.
