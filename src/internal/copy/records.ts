@@ -19,6 +19,7 @@ import { encodeTimestamp } from "../../types/datetime.js"
 import { encodeBool, encodeFloat4, encodeFloat8, encodeInt2, encodeInt4, encodeInt8 } from "../../types/numbers.js"
 import { TypeRegistry } from "../../types/Registry.js"
 import { encodeString } from "../../types/text.js"
+import { isWellFormed } from "../sqltext.js"
 import "../buffer.js"
 
 /** The binary and text forms a registry codec may carry besides `encode`. */
@@ -439,7 +440,8 @@ const binaryWriter = (codec: Codec, registry: TypeRegistry): FieldWriter => {
       }
     case encodeString:
       return (e, v) => {
-        if (typeof v === "string") e.utf8Field(v)
+        // a lone surrogate goes to the codec, which refuses it (UTF-8 cannot carry it)
+        if (typeof v === "string" && isWellFormed(v)) e.utf8Field(v)
         else generic(e, v)
       }
     case encodeTimestamp:

@@ -54,6 +54,7 @@ export const SQL_ROWS: ReadonlyArray<HostileRow> = [
   { name: "copyRecordsToTable: one bad value among good rows", proves: "nothing half-written", writes: true, run: (c, t) => c.copyRecordsToTable(t, { records: [[1], [2], ["x"]], columns: ["id"] }), expect: fails("DataError") },
   { name: "copyRecordsToTable: a revoked Proxy as a value", writes: true, run: (c, t) => c.copyRecordsToTable(t, { records: [[1, "a"], [2, revoked()]], columns: ["id", "j"] }), expect: fails("DataError") },
   { name: "copyRecordsToTable: a throwing Proxy as a record", writes: true, run: (c, t) => c.copyRecordsToTable(t, { records: [[1], new Proxy([2], { get() { throw new Error("rec") } })], columns: ["id"] }), expect: fails("DataError") },
+  { name: "copyRecordsToTable: a lone surrogate in a text value", writes: true, run: (c, t) => c.copyRecordsToTable(t, { records: [[1, "ok"], [2, "bad\uD800"]], columns: ["id", "s"] }), expect: fails("DataError") },
   { name: "copyRecordsToTable: a record of the wrong length", writes: true, run: (c, t) => c.copyRecordsToTable(t, { records: [[1, 2]], columns: ["id"] }), expect: fails("DataError") },
   { name: "copyToTable: malformed csv", writes: true, run: (c, t) => c.copyToTable(t, { source: bytes("1,2,3\nnot a number\n"), format: "csv", columns: ["id"] }), expect: fails("BadCopyFileFormatError") },
   { name: "copyToTable: format 'xml'", writes: true, run: (c, t) => c.copyToTable(t, { source: bytes("1\n"), format: bad("xml") }), expect: fails("InterfaceError") },
