@@ -321,6 +321,51 @@ const noop = (): void => {}
 
 const toMillis = (d: Duration.Input | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
 
+/** Node's timers fire at once beyond this (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A timeout in ms for a timer: 0 for none (unset, 0 or Infinity), or a
+ * message saying why the value cannot be a timeout (negative, NaN, beyond
+ * what a Node timer can wait, which would fire at once).
+ */
+const timeoutMillis = (d: Duration.Input | undefined, what: string): number | string => {
+  let ms: number
+  // Duration reads a NaN number as 0 ms: a NaN is a mistake, never "no timeout"
+  if (typeof d === "number" && Number.isNaN(d)) return `${what} must be a duration of 0 or more (or Infinity for none), got NaN`
+  try {
+    ms = toMillis(d)
+  } catch (e) {
+    return `${what} is not a duration (${e instanceof Error ? e.message : String(e)})`
+  }
+  if (ms === Infinity) return 0
+  if (!(ms >= 0)) return `${what} must be a duration of 0 or more (or Infinity for none), got ${String(d)}`
+  if (ms > MAX_TIMER_MS) return `${what} of ${ms} ms is longer than a Node timer can wait (about 24.8 days); use Infinity for no timeout`
+  return ms
+}
+
+/** Checks the numeric connection options; throws an Error saying which one is wrong. */
+const checkNumericOptions = (options: ConnectOptions): void => {
+  const size = options.statementCacheSize
+  if (size !== undefined && !(Number.isInteger(size) && size >= 0)) {
+    throw new Error(`statementCacheSize must be a whole number of 0 or more (0 disables the cache), got ${String(size)}`)
+  }
+  const max = options.maxCacheableStatementSize
+  if (max !== undefined && !(max >= 0)) {
+    throw new Error(`maxCacheableStatementSize must be 0 or more, got ${String(max)}`)
+  }
+  for (const [name, d] of [["commandTimeout", options.commandTimeout], ["timeout", options.timeout]] as const) {
+    if (d === undefined) continue
+    const ms = timeoutMillis(d, name)
+    if (typeof ms === "string") throw new Error(ms)
+  }
+  // a lifetime is compared with Date.now(), not put in a timer: any length is fine
+  const lifetime = options.maxCachedStatementLifetime
+  if (lifetime !== undefined && ((typeof lifetime === "number" && Number.isNaN(lifetime)) || !(toMillis(lifetime) >= 0))) {
+    throw new Error(`maxCachedStatementLifetime must be a duration of 0 or more (0 = forever), got ${String(lifetime)}`)
+  }
+}
+
 const releasedError = () =>
   new Errors.InterfaceError({
     message: "this connection has been released back to the pool; acquire a new one to run more queries"
@@ -363,7 +408,13 @@ export class ConnectionImpl implements Connection {
     args?: ReadonlyArray<unknown>,
     log = true
   ): Effect.Effect<A, QueryError> {
-    const timeoutMs = options?.timeout !== undefined ? toMillis(options.timeout) : this.commandTimeoutMs
+    const ct = this.commandTimeoutMs
+    // the common case (no per-query timeout, a valid commandTimeout) costs two comparisons
+    const timeout = options?.timeout !== undefined
+      ? timeoutMillis(options.timeout, "the query timeout")
+      : ct >= 0 && ct <= MAX_TIMER_MS
+        ? ct
+        : timeoutMillis(ct, "commandTimeout")
     const session = this.session
     return Effect.callback<A, QueryError>((resume) => {
       const bad = this.guard()
@@ -371,6 +422,11 @@ export class ConnectionImpl implements Connection {
         resume(Effect.fail(bad))
         return
       }
+      if (typeof timeout === "string") {
+        resume(Effect.fail(new Errors.InterfaceError({ message: timeout })))
+        return
+      }
+      const timeoutMs = timeout
       // query loggers: one property read when there are none
       const loggers = log ? session.queryLoggers : undefined
       const startedAt = loggers === undefined ? 0 : performance.now()
@@ -465,7 +521,15 @@ export class ConnectionImpl implements Connection {
     skipRows: boolean,
     options: QueryOptions | undefined
   ): Effect.Effect<Array<ExecuteResult>, QueryError> {
-    const sets = Array.from(argsList)
+    let sets: Array<ReadonlyArray<unknown>>
+    try {
+      sets = Array.from(argsList)
+    } catch (e) {
+      // a hostile iterable: a typed error, not an exception thrown at the call
+      return Effect.fail(
+        new Errors.DataError({ message: `the argument sets could not be read (${e instanceof Error ? e.message : "the iterable threw"}); pass an array of argument arrays` })
+      )
+    }
     return this.run<Array<ExecuteResult>>(options, sql, (cb) => {
       const task = new Task()
       if (sets.length === 0) {
@@ -717,7 +781,9 @@ export const resolveOptions = (input: string | ConnectOptions | undefined): Effe
   Effect.try({
     try: () => {
       const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
-      const timeout = options.timeout !== undefined ? toMillis(options.timeout) : undefined
+      checkNumericOptions(options)
+      // Infinity: no connect timeout (0 means none)
+      const timeout = options.timeout !== undefined ? (timeoutMillis(options.timeout, "timeout") as number) : undefined
       return Dsn.resolveConnectOptions({ ...options, ...(timeout !== undefined ? { connectTimeout: timeout } : {}) })
     },
     catch: (e) =>

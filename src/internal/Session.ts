@@ -16,7 +16,8 @@ import * as tls from "node:tls"
 import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
-import { Writer, type WireValue } from "../protocol/Writer.js"
+import { MAX_COUNT, Writer, type WireValue } from "../protocol/Writer.js"
+import { checkStartupParams, checkStatementText, copyRefused } from "./sqltext.js"
 import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
@@ -127,7 +128,7 @@ export const decodeRow = (
   names: ReadonlyArray<{ readonly name: string }>,
   rowIndex: number
 ): Array<unknown> | Errors.DataError => {
-  const n = buf.readInt16BE(start)
+  const n = buf.readUInt16BE(start)
   const values = new Array<unknown>(n)
   let at = start + 2
   let i = 0
@@ -183,11 +184,33 @@ export const errorFromFields = (fields: Map<string, string>, query?: string): Er
   )
 }
 
+/**
+ * A short description of an argument for error messages. Never throws: a
+ * Proxy whose traps throw, a revoked Proxy or a throwing `constructor` getter
+ * is described without being inspected further.
+ */
 const describeValue = (v: unknown): string => {
-  if (v === null) return "null"
-  if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
-  if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
-  return `${typeof v} ${String(v)}`
+  try {
+    if (v === null) return "null"
+    if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
+    if (typeof v === "symbol") return "a symbol"
+    if (typeof v === "object" || typeof v === "function") {
+      const name: unknown = (v as { constructor?: { name?: unknown } }).constructor?.name
+      return typeof name === "string" && name !== "" ? `${name} ${typeof v}` : typeof v
+    }
+    return `${typeof v} ${String(v)}`
+  } catch {
+    return `${typeof v} that could not be inspected (reading it threw)`
+  }
+}
+
+/** The message of something thrown, without trusting it (it may be a hostile object). */
+const thrownMessage = (e: unknown): string => {
+  try {
+    return e instanceof Error ? e.message : String(e)
+  } catch {
+    return "an exception that could not be read"
+  }
 }
 
 /** A Notice/Warning from the server. */
@@ -481,6 +504,12 @@ export class Session {
       client_encoding: "UTF8",
       DateStyle: "ISO",
       ...this.options.serverSettings
+    }
+    const refused = checkStartupParams(params)
+    if (refused !== undefined) {
+      // nothing is sent: the server would cut a NUL-containing value or drop an oversized packet
+      cb(refused)
+      return
     }
     let scram: { state: unknown; expected?: string } | undefined
     const secret = Dsn.passwordFor(this.options, this.target)
@@ -1016,6 +1045,13 @@ export class Session {
   /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
   simpleQuery(sql: string, cb: Callback<string>, lazy = false): Request {
     const self = this
+    // NUL, lone surrogates, a script that starts with COPY ... FROM STDIN / TO STDOUT
+    const refused = checkStatementText(sql)
+    if (refused !== undefined) {
+      // nothing goes on the wire: a request that was never queued
+      cb(refused, undefined)
+      return { abandoned: false, onSettled: undefined, handle() {}, done() {}, fail() {} }
+    }
     this.queryCount++
     if (SESSION_FUNCTIONS.test(sql)) this.stateDirty = true
     let status = ""
@@ -1035,7 +1071,15 @@ export class Session {
             return
           case B.CopyInResponse:
             // COPY FROM STDIN through execute(): refuse it so the connection stays usable
+            error ??= copyRefused("stdin")
             writeCopyFail = true
+            return
+          case B.CopyOutResponse:
+            // COPY TO STDOUT through execute(): its data is drained (CopyData ignored) and the call fails
+            error ??= copyRefused("stdout")
+            return
+          case B.CopyBothResponse:
+            self.destroy(copyBothError())
             return
           default:
             return
@@ -1054,8 +1098,7 @@ export class Session {
       handle.call(r, type, buf, start, end)
       if (writeCopyFail) {
         writeCopyFail = false
-        self.writer.copyFail("COPY FROM STDIN is not supported by execute(); use copyToTable")
-        self.flushNow()
+        self.refuseCopyIn(r, false)
       }
     }
     this.send(r, (w) => w.query(sql), lazy)
@@ -1203,6 +1246,12 @@ export class Session {
   }
 
   private prepare(st: Statement): void {
+    // NUL, lone surrogates, COPY FROM STDIN/TO STDOUT: refused before anything is sent (once per statement)
+    const refused = checkStatementText(st.sql)
+    if (refused !== undefined) {
+      this.statementFailed(st, refused)
+      return
+    }
     let error: SessionError | undefined
     const self = this
     const r: Request = {
@@ -1304,6 +1353,25 @@ export class Session {
 
   /** Encodes arguments with the statement's parameter codecs. */
   encodeArgs(st: Statement, args: ReadonlyArray<unknown>): Array<WireValue> | SessionError {
+    try {
+      return this.encodeArgsUnchecked(st, args)
+    } catch (e) {
+      // the argument list itself threw (a Proxy, a throwing getter): a typed error, never a defect
+      return new Errors.DataError({
+        message: `the query arguments could not be read (${thrownMessage(e)}); pass a plain array of values`
+      })
+    }
+  }
+
+  private encodeArgsUnchecked(st: Statement, args: ReadonlyArray<unknown>): Array<WireValue> | SessionError {
+    if (!Array.isArray(args)) {
+      return new Errors.InterfaceError({ message: `query arguments must be an array, got ${describeValue(args)}` })
+    }
+    if (args.length > MAX_COUNT) {
+      return new Errors.InterfaceError({
+        message: `${args.length} query arguments were passed; the protocol allows at most 65,535 per statement (Bind counts are 16-bit). Pass the values as an array parameter (unnest($1::int4[])) or use copyRecordsToTable`
+      })
+    }
     if (args.length !== st.paramOids.length) {
       return new Errors.InterfaceError({
         message: `the statement expects ${st.paramOids.length} argument${st.paramOids.length === 1 ? "" : "s"}, ${args.length} ${args.length === 1 ? "was" : "were"} passed: ${truncate(st.sql)}`
@@ -1320,8 +1388,10 @@ export class Session {
       try {
         out[i] = codec.encode(v)
       } catch (e) {
-        const expected = e instanceof EncodeError ? e.expected : codec.name
-        const given = e instanceof EncodeError ? e.given : describeValue(v)
+        // anything may throw here (a hostile Proxy): build the error without trusting the value
+        const known = e instanceof EncodeError
+        const expected = known ? e.expected : codec.name
+        const given = known ? e.given : `${describeValue(v)} (${thrownMessage(e)})`
         return new Errors.DataError({
           message: `invalid input for query argument $${i + 1} (type ${codec.name}): expected ${expected}, got ${given}`,
           position: i + 1,
@@ -1516,8 +1586,23 @@ export class Session {
             }
             return
           }
+          case B.CopyInResponse: {
+            // COPY FROM STDIN through a query method (the up-front check in prepare() makes this
+            // rare). The server ignored our Sync: CopyFail and a new Sync end it, unless more of
+            // this request (another Bind, a Close) is already on the wire.
+            error ??= copyRefused("stdin")
+            self.refuseCopyIn(r, true, results.length < argSets.length - 1 || closeAfter)
+            return
+          }
+          case B.CopyOutResponse:
+            // COPY TO STDOUT: the CopyData that follows is ignored, then CommandComplete; the call fails
+            error ??= copyRefused("stdout")
+            return
+          case B.CopyBothResponse:
+            self.destroy(copyBothError())
+            return
           default:
-            return // ParseComplete, CloseComplete, PortalSuspended, NoData
+            return // ParseComplete, CloseComplete, PortalSuspended, NoData, CopyData, CopyDone
         }
       },
       exclusive: encode && argSets.length > MANY_CHUNK,
@@ -1642,6 +1727,30 @@ export class Session {
     })
   }
 
+  /**
+   * Ends a COPY FROM STDIN that a query method started: CopyFail (and a Sync
+   * in the extended protocol, where the server ignored ours during copy-in).
+   * When other messages are already on the wire behind the one that started
+   * the COPY (`moreOwn`: the rest of this request; or other requests queued
+   * behind `r`), the server reads the first of them as a protocol violation
+   * inside COPY and ends the session ("protocol synchronization was lost"):
+   * the session is destroyed at once, with an error that says why.
+   */
+  private refuseCopyIn(r: Request, extended: boolean, moreOwn = false): void {
+    const last = this.queue.length - 1
+    if (moreOwn || this.queue[last] !== r || last < this.queueHead) {
+      this.destroy(
+        new Errors.InterfaceError({
+          message: `COPY ... FROM STDIN was sent through a query method with ${moreOwn ? "more messages of the same request" : "other queries pipelined"} behind it; the server reads those as a protocol violation inside COPY, so the connection was closed. Use copyToTable / copyRecordsToTable for COPY FROM STDIN`
+        })
+      )
+      return
+    }
+    this.writer.copyFail("COPY FROM STDIN is not supported by query methods; use copyToTable or copyRecordsToTable")
+    if (extended) this.writer.sync()
+    this.flushNow()
+  }
+
   /** Sends a request built by another module (COPY, cursors). */
   sendRequest(r: Request, write: (w: Writer) => void, lazy = false): void {
     this.send(r, write, lazy)
@@ -1735,6 +1844,12 @@ const isStaleStatement = (e: Errors.PostgresError): boolean =>
   e.sqlstate === "26000" ||
   e.sqlstate === "42P05" ||
   (e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message))
+
+/** CopyBothResponse (replication) outside a replication connection: nothing can answer it. */
+const copyBothError = (): SessionError =>
+  new Errors.ProtocolError({
+    message: "the server started a COPY BOTH (replication) exchange, which effect-pg does not support; the connection was closed"
+  })
 
 const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)}...` : sql)
 

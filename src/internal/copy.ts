@@ -35,6 +35,7 @@ import type { Codec } from "../types/Codec.js"
 import { CopyIn, CopyOut, OUT_CHUNK } from "./copy/ops.js"
 import { canUseBinary, FLUSH_AT, RecordEncoder, unencodable, type RecordColumn } from "./copy/records.js"
 import * as Sql from "./copy/sql.js"
+import { checkText } from "./sqltext.js"
 import { errorFromFields, type Request, type Session, type SessionError } from "./Session.js"
 
 // ---------------------------------------------------------------------------
@@ -449,7 +450,10 @@ export const copyFromTableStream = (
 
 const querySql = (host: CopyHost, query: string, args: ReadonlyArray<unknown> | undefined, options: CopyOutOptions) =>
   Effect.flatMap(
-    args === undefined || args.length === 0 ? Effect.succeed(query) : inlineArgs(host, query, args),
+    // a NUL would cut the COPY command short on the server: refuse it before anything is sent
+    checkText(query, "copyFromQuery query") !== undefined
+      ? Effect.fail(checkText(query, "copyFromQuery query")!)
+      : args === undefined || args.length === 0 ? Effect.succeed(query) : inlineArgs(host, query, args),
     (q) => build("copyFromQuery", () => copyOutSql(queryTarget(q), options))
   )
 
@@ -696,6 +700,8 @@ const resolveColumns = (
     let qualified: string
     try {
       qualified = Sql.qualifiedName(table, schemaName)
+      // column names are checked (NUL) before they are looked up
+      Sql.columnList(columns)
     } catch (e) {
       resume(Effect.fail(usage(`copyRecordsToTable: ${messageOf(e)}`)))
       return
@@ -749,6 +755,18 @@ const resolveColumns = (
   })
 
 /** Encodes and writes `rows`, waiting for the socket whenever it is full. */
+/** What encoding records threw, as a DataError (a hostile record, e.g. a Proxy, may throw anything). */
+const asRecordError = (e: unknown): Errors.DataError => {
+  if (e instanceof Errors.DataError) return e
+  let why = "reading it threw"
+  try {
+    why = e instanceof Error ? e.message : String(e)
+  } catch {
+    // keep the generic reason
+  }
+  return new Errors.DataError({ message: `a record could not be read (${why}); pass each record as a plain array of values` })
+}
+
 const writeRows = (op: CopyIn, enc: RecordEncoder, rows: ReadonlyArray<unknown>): Effect.Effect<void, CopyError> =>
   Effect.callback<void, CopyError>((resume) => {
     let i = 0
@@ -777,7 +795,7 @@ const writeRows = (op: CopyIn, enc: RecordEncoder, rows: ReadonlyArray<unknown>)
           }
         }
       } catch (e) {
-        resume(Effect.fail(e as Errors.DataError))
+        resume(Effect.fail(asRecordError(e)))
         return
       }
       const bad = op.notWritable()

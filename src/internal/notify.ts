@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { ConnectionImpl, LoggedQuery, QueryError } from "../Connection.js"
 import type * as Errors from "../Errors.js"
+import { checkText, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
 import { redactDsn } from "../errors/redact.js"
 import type { NoticeListener, Session } from "./Session.js"
@@ -57,11 +58,23 @@ const report = (f: () => void): void => {
 /** Quotes an SQL identifier (`my "chan"` → `"my ""chan"""`). */
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
 
+/**
+ * The channel name as the server keeps it: refused when it has a NUL or a
+ * lone surrogate, cut to 63 bytes at a character boundary like the server
+ * cuts identifiers (so notifications, which carry the cut name, find it).
+ */
+const channelName = (channel: string): string | Errors.InterfaceError => {
+  const bad = checkText(channel, "channel name")
+  return bad !== undefined ? bad : truncateIdentifier(channel)
+}
+
 /** Adds a callback for `channel`, sending LISTEN for the channel's first one. */
-export const addListener = (conn: ConnectionImpl, channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const addListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const bad = conn.guard()
     if (bad !== undefined) return Effect.fail(bad)
+    const channel = channelName(given)
+    if (typeof channel !== "string") return Effect.fail(channel)
     const { channels } = stateOf(conn.session)
     const existing = channels.get(channel)
     if (existing !== undefined) {
@@ -81,8 +94,10 @@ export const addListener = (conn: ConnectionImpl, channel: string, callback: Not
   })
 
 /** Removes a callback; UNLISTEN when it was the channel's last. Nothing to do on a closed connection. */
-export const removeListener = (conn: ConnectionImpl, channel: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const removeListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
+    const channel = channelName(given)
+    if (typeof channel !== "string") return Effect.void
     const s = states.get(conn.session)
     const callbacks = s?.channels.get(channel)
     if (callbacks === undefined || !callbacks.delete(callback)) return Effect.void

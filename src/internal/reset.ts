@@ -31,6 +31,13 @@ export const RESET_SCRIPT = PARTS.join("; ") + ";"
 /** Sessions whose reset statements are prepared on the server. */
 const prepared = new WeakSet<Session>()
 
+/**
+ * Sessions where a prepared reset statement vanished (a transaction-mode
+ * pooler moved us to another backend, or someone ran DEALLOCATE ALL): they
+ * get the simple-protocol script from then on.
+ */
+const scriptOnly = new WeakSet<Session>()
+
 const B = Reader.Backend
 
 const nameOf = (session: Session, i: number): string => `${session.namePrefix}reset${i}`
@@ -48,7 +55,7 @@ export const write = (session: Session): void => {
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
   if (session.txStatus !== 0x49) session.simpleQuery("ROLLBACK", fail, true)
-  if (session.settings.prepare === false || session.settings.statementCacheSize === 0) {
+  if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || scriptOnly.has(session)) {
     session.simpleQuery(RESET_SCRIPT, fail, true)
   } else batch(session, fail)
   session.queryCount = queries
@@ -68,6 +75,15 @@ const batch = (session: Session, fail: (err: SessionError | undefined) => void):
       if (type === B.ErrorResponse) error ??= errorFromFields(Reader.parseErrorFields(buf, start, end))
     },
     done() {
+      if (error !== undefined && "sqlstate" in error && error.sqlstate === "26000") {
+        // our statements are gone: reset with the script now (behind a transaction-mode pooler,
+        // session state never outlives a transaction anyway) and from now on
+        scriptOnly.add(session)
+        const queries = session.queryCount
+        session.simpleQuery(RESET_SCRIPT, fail, true)
+        session.queryCount = queries
+        return
+      }
       fail(error)
     },
     fail() {}

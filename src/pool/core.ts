@@ -290,8 +290,11 @@ export class PoolCore {
     if (!fast) slot.slowInFlight--
     const ms = slot.session.statementServerMs(sql)
     if (ms !== undefined) {
-      if (this.timing.size > 2000 && !this.timing.has(sql)) this.timing.clear()
-      this.timing.set(sql, ms)
+      const known = this.timing.get(sql)
+      if (known === undefined && this.timing.size > 2000) this.timing.clear()
+      // quick to believe a statement is fast, slow to believe it turned slow: a measurement
+      // includes the client's event-loop lag, which a loaded process adds to everything
+      this.timing.set(sql, known === undefined ? ms : ms < known ? (ms + known) / 2 : known * 0.9 + ms * 0.1)
     }
     if (slot.state !== SlotState.Lane) return
     if (slot.session.closed) {

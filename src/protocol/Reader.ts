@@ -158,7 +158,8 @@ export interface FieldDescription {
 
 /** RowDescription body → its fields. */
 export const parseRowDescription = (buf: Buffer, start: number, end: number): Array<FieldDescription> => {
-  const count = buf.readInt16BE(start)
+  // counts are unsigned 16-bit on the wire (up to 65535)
+  const count = buf.readUInt16BE(start)
   const fields = new Array<FieldDescription>(count)
   let at = start + 2
   for (let i = 0; i < count; i++) {
@@ -181,7 +182,8 @@ export const parseRowDescription = (buf: Buffer, start: number, end: number): Ar
 
 /** ParameterDescription body → parameter type OIDs. */
 export const parseParameterDescription = (buf: Buffer, start: number, end: number): Array<number> => {
-  const count = buf.readInt16BE(start)
+  // unsigned: a statement may have up to 65535 parameters
+  const count = buf.readUInt16BE(start)
   if (start + 2 + count * 4 > end) throw new ProtocolViolation("truncated ParameterDescription")
   const oids = new Array<number>(count)
   for (let i = 0; i < count; i++) oids[i] = buf.readUInt32BE(start + 2 + i * 4)
@@ -237,7 +239,7 @@ export interface CopyResponse {
 /** CopyIn/Out/BothResponse body → overall and per-column formats. */
 export const parseCopyResponse = (buf: Buffer, start: number, end: number): CopyResponse => {
   const format = buf[start]!
-  const count = buf.readInt16BE(start + 1)
+  const count = buf.readUInt16BE(start + 1)
   if (start + 3 + count * 2 > end) throw new ProtocolViolation("truncated CopyResponse")
   const columnFormats = new Array<number>(count)
   for (let i = 0; i < count; i++) columnFormats[i] = buf.readInt16BE(start + 3 + i * 2)

@@ -17,6 +17,18 @@ const MIN_SLAB = 64 * 1024
 /** A parameter value as it goes on the wire: text, binary bytes, or SQL NULL. */
 export type WireValue = string | Uint8Array | null
 
+/** The protocol's largest count of parameters (and formats) in one message: unsigned 16-bit. */
+export const MAX_COUNT = 0xffff
+
+/**
+ * Throws a RangeError for a count that does not fit the protocol's uint16
+ * (the session refuses such requests with an InterfaceError before writing,
+ * so this is a last guard against silently wrapping 65536 to 0).
+ */
+const checkCount = (n: number, what: string): void => {
+  if (!(n >= 0 && n <= MAX_COUNT)) throw new RangeError(`a message can carry at most ${MAX_COUNT} ${what}, got ${n}`)
+}
+
 /** @since 0.1.0 */
 export class Writer {
   private buf: Buffer = Buffer.allocUnsafe(MIN_SLAB)
@@ -59,6 +71,13 @@ export class Writer {
   private int16(n: number): void {
     this.ensure(2)
     this.buf.writeInt16BE(n, this.pos)
+    this.pos += 2
+  }
+
+  /** A count on the wire: unsigned 16-bit (checked by `checkCount` before the message begins). */
+  private count16(n: number): void {
+    this.ensure(2)
+    this.buf.writeUInt16BE(n, this.pos)
     this.pos += 2
   }
 
@@ -168,10 +187,11 @@ export class Writer {
 
   /** Parse: prepare `sql` as statement `name` ("" = unnamed). */
   parse(name: string, sql: string, paramTypes: ReadonlyArray<number> = []): this {
+    checkCount(paramTypes.length, "parameter types")
     const at = this.begin(0x50)
     this.cstring(name)
     this.cstring(sql)
-    this.int16(paramTypes.length)
+    this.count16(paramTypes.length)
     for (let i = 0; i < paramTypes.length; i++) this.int32(paramTypes[i]!)
     this.end(at)
     return this
@@ -188,12 +208,16 @@ export class Writer {
     values: ReadonlyArray<WireValue>,
     resultFormats: ReadonlyArray<number>
   ): this {
+    // never wrap a count, and never leave half a message behind: check first
+    checkCount(values.length, "parameters")
+    checkCount(paramFormats.length, "parameter formats")
+    checkCount(resultFormats.length, "result formats")
     const at = this.begin(0x42)
     this.cstring(portal)
     this.cstring(statement)
-    this.int16(paramFormats.length)
+    this.count16(paramFormats.length)
     for (let i = 0; i < paramFormats.length; i++) this.int16(paramFormats[i]!)
-    this.int16(values.length)
+    this.count16(values.length)
     for (let i = 0; i < values.length; i++) {
       const v = values[i]
       if (v === null || v === undefined) {
@@ -210,7 +234,7 @@ export class Writer {
         this.bytes(v)
       }
     }
-    this.int16(resultFormats.length)
+    this.count16(resultFormats.length)
     for (let i = 0; i < resultFormats.length; i++) this.int16(resultFormats[i]!)
     this.end(at)
     return this

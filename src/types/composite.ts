@@ -183,7 +183,15 @@ export const recordCodec = (oid: number, name: string, lookup: (oid: number) => 
         if (len < 0) {
           out[i] = null
         } else {
-          const decode = lookup(fieldOid)?.decodeBinary
+          const codec = lookup(fieldOid)
+          const decode = codec?.decodeBinary
+          // a known type whose codec has no binary form (a user text codec, tsvector): its bytes
+          // are not its text, so refuse rather than return garbage; unknown types (enums, citext) are text
+          if (codec !== undefined && decode === undefined) {
+            throw new Error(
+              `field ${i + 1} of an anonymous record has type ${codec.name}, whose codec has no binary form; cast the row to a named composite type (ROW(...)::my_type) to read it as text`
+            )
+          }
           out[i] = decode === undefined ? utf8(buf, pos, pos + len) : decode(buf, pos, pos + len)
           pos += len
         }

@@ -141,7 +141,13 @@ const floorDiv1000 = (v: bigint): number => Number(v / 1000n - (v % 1000n < 0n ?
 
 const timestampParser = (mode: TimestampMode) => (text: string): unknown => {
   const us = parseIsoMicros(text)
-  if (us === undefined) return text
+  if (us === undefined) {
+    // another DateStyle (SET DateStyle = 'SQL, DMY'): the text is ambiguous (DMY/MDY, zone
+    // abbreviations), and returning it as a string would change the value's type silently
+    throw new Error(
+      `date/time text ${JSON.stringify(text.slice(0, 80))} is not in the ISO DateStyle; effect-pg reads text-format dates and timestamps (inside text-format composites) only with DateStyle = 'ISO' (set at connect): do not change DateStyle, or cast the value to text`
+    )
+  }
   if (typeof us === "number") return us
   return mode === "micros" ? us : new Date(floorDiv1000(us))
 }

@@ -6,6 +6,7 @@
  */
 import { fail, utf8 } from "./internal/binary.js"
 import { identity, make, type TypeCodec } from "./internal/kit.js"
+import { encodeString } from "./text.js"
 
 const FALLBACK_EXPECTED = "a string, number, bigint, boolean or Date (the parameter's type has no codec)"
 
@@ -17,7 +18,7 @@ const FALLBACK_EXPECTED = "a string, number, bigint, boolean or Date (the parame
 export const encodeFallback = (value: unknown): string => {
   switch (typeof value) {
     case "string":
-      return value
+      return encodeString(value)
     case "number":
     case "bigint":
       return String(value)

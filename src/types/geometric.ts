@@ -6,6 +6,7 @@
  */
 import { fail, Writer } from "./internal/binary.js"
 import { binary, type TypeCodec } from "./internal/kit.js"
+import { parseFloatText } from "./numbers.js"
 
 /** A point `(x,y)`. */
 export interface Point {
@@ -79,6 +80,63 @@ const writePoint = (w: Writer, p: Point): void => {
   w.float64(p.y)
 }
 
+// ---------------------------------------------------------------------------
+// text forms (in text-format containers): the same JS values as the binary form
+// ---------------------------------------------------------------------------
+
+const FLOAT_TOKEN = /[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|infinity|inf|nan)/gi
+
+/** The numbers of a geometric value's text, in order (`(1,2),(3,4)` → 1, 2, 3, 4). */
+const numbersOf = (text: string, expected: number | undefined, type: string): Array<number> => {
+  const tokens = text.match(FLOAT_TOKEN) ?? []
+  if (expected !== undefined ? tokens.length !== expected : tokens.length % 2 !== 0) {
+    throw new Error(`not the text form of a ${type}: ${JSON.stringify(text.slice(0, 80))}`)
+  }
+  return tokens.map(parseFloatText)
+}
+
+const pointsOf = (n: ReadonlyArray<number>, from: number): Array<Point> => {
+  const out = new Array<Point>((n.length - from) >> 1)
+  for (let i = 0; i < out.length; i++) out[i] = { x: n[from + 2 * i]!, y: n[from + 2 * i + 1]! }
+  return out
+}
+
+/** Parses point text `(x,y)`. */
+export const parsePointText = (s: string): Point => {
+  const n = numbersOf(s, 2, "point")
+  return { x: n[0]!, y: n[1]! }
+}
+/** Parses line text `{a,b,c}`. */
+export const parseLineText = (s: string): Line => {
+  const n = numbersOf(s, 3, "line")
+  return { a: n[0]!, b: n[1]!, c: n[2]! }
+}
+/** Parses lseg text `[(x1,y1),(x2,y2)]`. */
+export const parseLsegText = (s: string): LineSegment => {
+  const [p1, p2] = pointsOf(numbersOf(s, 4, "lseg"), 0)
+  return { p1: p1!, p2: p2! }
+}
+/** Parses box text `(x1,y1),(x2,y2)` (upper right, then lower left). */
+export const parseBoxText = (s: string): Box => {
+  const [high, low] = pointsOf(numbersOf(s, 4, "box"), 0)
+  return { high: high!, low: low! }
+}
+/** Parses path text: `[...]` open, `(...)` closed. */
+export const parsePathText = (s: string): Path => ({
+  closed: s.trimStart().startsWith("("),
+  points: pointsOf(numbersOf(s, undefined, "path"), 0)
+})
+/** Parses polygon text `((x,y),...)`. */
+export const parsePolygonText = (s: string): Polygon => ({ points: pointsOf(numbersOf(s, undefined, "polygon"), 0) })
+/** Parses circle text `<(x,y),r>`. */
+export const parseCircleText = (s: string): Circle => {
+  const n = numbersOf(s, 3, "circle")
+  return { center: { x: n[0]!, y: n[1]! }, radius: n[2]! }
+}
+
+const pointText = (p: Point): string => `(${p.x},${p.y})`
+const pointsText = (ps: ReadonlyArray<Point>): string => ps.map(pointText).join(",")
+
 /** point: binary, `{ x, y }` (parameters may be `[x, y]`, so point arrays are one-dimensional). */
 export const point = (oid: number, name: string): TypeCodec =>
   binary(oid, name, (buf, start) => readPoint(buf, start), (value) => {
@@ -86,7 +144,7 @@ export const point = (oid: number, name: string): TypeCodec =>
     const w = new Writer(16)
     writePoint(w, p)
     return w.finish()
-  }, { arrayValues: true })
+  }, { arrayValues: true, parseText: parsePointText, formatText: (v) => pointText(toPoint(v)) })
 
 const LINE = "a line { a, b, c }"
 
@@ -104,8 +162,21 @@ export const line = (oid: number, name: string): TypeCodec =>
       w.float64(num(l.b, value, LINE))
       w.float64(num(l.c, value, LINE))
       return w.finish()
+    },
+    {
+      parseText: parseLineText,
+      formatText: (value) => {
+        const l = (typeof value === "object" && value !== null ? value : fail(LINE, value)) as { a?: unknown; b?: unknown; c?: unknown }
+        return `{${num(l.a, value, LINE)},${num(l.b, value, LINE)},${num(l.c, value, LINE)}}`
+      }
     }
   )
+
+const pairText = (expected: string, first: string, second: string, open: string, close: string) => (value: unknown): string => {
+  if (typeof value !== "object" || value === null) return fail(expected, value)
+  const v = value as Record<string, unknown>
+  return `${open}${pointText(toPoint(v[first], value))},${pointText(toPoint(v[second], value))}${close}`
+}
 
 const pair = (expected: string, first: string, second: string) => (value: unknown): Uint8Array => {
   if (typeof value !== "object" || value === null) return fail(expected, value)
@@ -118,12 +189,17 @@ const pair = (expected: string, first: string, second: string) => (value: unknow
 
 /** lseg: binary, `{ p1, p2 }`. */
 export const lseg = (oid: number, name: string): TypeCodec =>
-  binary(oid, name, (buf, start) => ({ p1: readPoint(buf, start), p2: readPoint(buf, start + 16) }), pair("a line segment { p1, p2 }", "p1", "p2"))
+  binary(oid, name, (buf, start) => ({ p1: readPoint(buf, start), p2: readPoint(buf, start + 16) }), pair("a line segment { p1, p2 }", "p1", "p2"), {
+    parseText: parseLsegText,
+    formatText: pairText("a line segment { p1, p2 }", "p1", "p2", "[", "]")
+  })
 
 /** box: binary, `{ high, low }` (the server normalizes the corners). */
 export const box = (oid: number, name: string): TypeCodec =>
   binary(oid, name, (buf, start) => ({ high: readPoint(buf, start), low: readPoint(buf, start + 16) }), pair("a box { high, low }", "high", "low"), {
-    delimiter: ";"
+    delimiter: ";",
+    parseText: parseBoxText,
+    formatText: pairText("a box { high, low }", "high", "low", "", "")
   })
 
 const PATH = "a path { closed, points }"
@@ -143,6 +219,15 @@ export const path = (oid: number, name: string): TypeCodec =>
       w.int32(points.length)
       for (const pt of points) writePoint(w, pt)
       return w.finish()
+    },
+    {
+      parseText: parsePathText,
+      formatText: (value) => {
+        if (typeof value !== "object" || value === null) return fail(PATH, value)
+        const p = value as { closed?: unknown; points?: unknown }
+        const body = pointsText(toPoints(p.points, value, PATH))
+        return p.closed === false ? `[${body}]` : `(${body})`
+      }
     }
   )
 
@@ -161,6 +246,13 @@ export const polygon = (oid: number, name: string): TypeCodec =>
       w.int32(points.length)
       for (const pt of points) writePoint(w, pt)
       return w.finish()
+    },
+    {
+      parseText: parsePolygonText,
+      formatText: (value) => {
+        if (typeof value !== "object" || value === null) return fail(POLYGON, value)
+        return `(${pointsText(toPoints((value as { points?: unknown }).points, value, POLYGON))})`
+      }
     }
   )
 
@@ -179,5 +271,13 @@ export const circle = (oid: number, name: string): TypeCodec =>
       writePoint(w, toPoint(c.center, value))
       w.float64(num(c.radius, value, CIRCLE))
       return w.finish()
+    },
+    {
+      parseText: parseCircleText,
+      formatText: (value) => {
+        if (typeof value !== "object" || value === null) return fail(CIRCLE, value)
+        const c = value as { center?: unknown; radius?: unknown }
+        return `<${pointText(toPoint(c.center, value))},${num(c.radius, value, CIRCLE)}>`
+      }
     }
   )

@@ -6,6 +6,7 @@
  */
 import { fail, utf8, Writer } from "./internal/binary.js"
 import { binary, type TypeCodec } from "./internal/kit.js"
+import { encodeString } from "./text.js"
 
 /** Decodes a binary hstore. */
 export const decodeHstore = (buf: Buffer, start: number): Record<string, string | null> => {
@@ -41,9 +42,10 @@ export const encodeHstore = (value: unknown): Uint8Array => {
   const w = new Writer(64)
   w.int32(entries.length)
   for (const [k, v] of entries) {
-    w.lengthPrefixed(k)
+    // encodeString refuses lone surrogates (they would become U+FFFD)
+    w.lengthPrefixed(encodeString(k))
     if (v === null || v === undefined) w.int32(-1)
-    else if (typeof v === "string") w.lengthPrefixed(v)
+    else if (typeof v === "string") w.lengthPrefixed(encodeString(v))
     else return fail(HSTORE_EXPECTED, value)
   }
   return w.finish()

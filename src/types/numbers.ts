@@ -197,12 +197,44 @@ const encodeXid8 = (value: unknown): Uint8Array => {
 
 const FLOAT = "a number (or a bigint or numeric string)"
 
-/** Coerces a number, bigint or numeric string to a number, or throws `EncodeError`. */
+const FLOAT8_RANGE = "a number within float8 range (a bigint or numeric string beyond ±1.8e308, or a nonzero one below 4.9e-324, would change value)"
+const FLOAT4_RANGE = "a number within float4 range (beyond ±3.4e38 it would become ±Infinity, a nonzero value below 1.4e-45 would become 0; Infinity, -Infinity and NaN themselves are accepted)"
+
+/** True when numeric text has a nonzero digit before its exponent (so it is not zero). */
+const NONZERO_TEXT = /^[^eE]*[1-9]/
+
+/**
+ * Coerces a number, bigint or numeric string to a number, or throws
+ * `EncodeError`. A bigint or string whose value is beyond float8 range
+ * (`"1e309"`, `2n ** 1100n`) or nonzero and below it (`"1e-400"`) is refused
+ * rather than stored as ±Infinity or 0; explicit `Infinity`/`NaN` pass.
+ */
 export const toFloat = (value: unknown): number => {
   if (typeof value === "number") return value
-  if (typeof value === "bigint") return Number(value)
-  if (typeof value === "string" && NUMERIC.test(value)) return parseFloatText(value)
+  if (typeof value === "bigint") {
+    const n = Number(value)
+    return Number.isFinite(n) ? n : fail(FLOAT8_RANGE, value)
+  }
+  if (typeof value === "string" && NUMERIC.test(value)) {
+    const n = parseFloatText(value)
+    if (n === Infinity || n === -Infinity) return /inf/i.test(value) ? n : fail(FLOAT8_RANGE, value)
+    if (n === 0 && NONZERO_TEXT.test(value)) return fail(FLOAT8_RANGE, value)
+    return n
+  }
   return fail(FLOAT, value)
+}
+
+/**
+ * `toFloat`, then checked against float4's range: a finite value that would
+ * round to ±Infinity or a nonzero one that would round to 0 throws
+ * `EncodeError` (PostgreSQL refuses such float4 input as out of range).
+ */
+export const toFloat4 = (value: unknown): number => {
+  const n = toFloat(value)
+  const f = Math.fround(n)
+  if ((f === Infinity || f === -Infinity) && Number.isFinite(n)) return fail(FLOAT4_RANGE, value)
+  if (f === 0 && n !== 0) return fail(FLOAT4_RANGE, value)
+  return n
 }
 
 /** Parses float text as PostgreSQL prints it (`NaN`, `Infinity`, `-Infinity`, decimals). */
@@ -214,13 +246,18 @@ export const parseFloatText = (s: string): number => {
 }
 
 const formatFloat = (value: unknown): string => String(toFloat(value))
+const formatFloat4 = (value: unknown): string => String(toFloat4(value))
+
+/** Parses float4 text to the float32 value it stands for (as the binary form decodes). */
+export const parseFloat4Text = (s: string): number => Math.fround(parseFloatText(s))
 
 /**
  * float4: binary, decoded to the exact float32 value as a number (so 0.1
  * comes back as 0.10000000149011612; `Math.fround` gives the same value).
+ * The text form (in text-format containers) decodes to the same value.
  */
 export const float4 = (oid: number, name: string): TypeCodec =>
-  binary(oid, name, decodeFloat4, encodeFloat4, { parseText: parseFloatText, formatText: formatFloat })
+  binary(oid, name, decodeFloat4, encodeFloat4, { parseText: parseFloat4Text, formatText: formatFloat4 })
 
 /** Decodes a binary float4. */
 export const decodeFloat4 = (buf: Buffer, start: number): number => buf.readFloatBE(start)
@@ -228,7 +265,7 @@ export const decodeFloat4 = (buf: Buffer, start: number): number => buf.readFloa
 /** Encodes a float4. */
 export const encodeFloat4 = (value: unknown): Uint8Array => {
   const out = Buffer.allocUnsafe(4)
-  out.writeFloatBE(toFloat(value), 0)
+  out.writeFloatBE(toFloat4(value), 0)
   return out
 }
 

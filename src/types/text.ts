@@ -10,8 +10,19 @@
 import { fail, utf8 } from "./internal/binary.js"
 import { binary, identity, type TypeCodec } from "./internal/kit.js"
 
-/** Returns a string or throws `EncodeError`. */
-export const encodeString = (value: unknown): string => (typeof value === "string" ? value : fail("a string", value))
+const WELL_FORMED = "a well-formed string (this one has a lone UTF-16 surrogate, which UTF-8 cannot carry: it would be stored as U+FFFD; String.prototype.toWellFormed replaces it)"
+
+/**
+ * Returns a string or throws `EncodeError`; a string with a lone UTF-16
+ * surrogate is refused (UTF-8 cannot carry it: it would silently become
+ * U+FFFD). `isWellFormed` is native and returns at once for one-byte strings.
+ */
+export const encodeString = (value: unknown): string =>
+  typeof value === "string"
+    ? (value as unknown as { isWellFormed(): boolean }).isWellFormed()
+      ? value
+      : fail(WELL_FORMED, value)
+    : fail("a string", value)
 
 /**
  * text, varchar, bpchar, name, xml, refcursor, citext, enums, unknown:
@@ -92,18 +103,25 @@ export const decodeUuid = (buf: Buffer, s: number): string =>
   HEX[buf[s + 8]!] + HEX[buf[s + 9]!] + "-" +
   HEX[buf[s + 10]!] + HEX[buf[s + 11]!] + HEX[buf[s + 12]!] + HEX[buf[s + 13]!] + HEX[buf[s + 14]!] + HEX[buf[s + 15]!]
 
-const UUID = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i
+/**
+ * What PostgreSQL's uuid input accepts: 32 hex digits, a hyphen allowed after
+ * any group of four (not at the end), the whole optionally in braces.
+ */
+const UUID = /^(?:\{[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}\}|[0-9a-f]{4}(?:-?[0-9a-f]{4}){7})$/i
+const UUID_EXPECTED = "a UUID string (32 hex digits, optionally with hyphens after groups of four, optionally in braces)"
 
-/** Encodes a uuid string (with or without dashes or braces). */
+/** Encodes a uuid string in any form PostgreSQL accepts. */
 export const encodeUuid = (value: unknown): Uint8Array => {
-  const m = typeof value === "string" ? UUID.exec(value) : null
-  if (m === null) return fail("a UUID string", value)
-  return Buffer.from(m[1]! + m[2]! + m[3]! + m[4]! + m[5]!, "hex")
+  if (typeof value !== "string" || !UUID.test(value)) return fail(UUID_EXPECTED, value)
+  // the common canonical form: 36 characters, hyphens at 8, 13, 18, 23
+  const canonical = value.length === 36 && value[8] === "-" && value[13] === "-" && value[18] === "-" && value[23] === "-"
+  const hex = canonical ? value.slice(0, 8) + value.slice(9, 13) + value.slice(14, 18) + value.slice(19, 23) + value.slice(24) : value.replace(/[{}-]/g, "")
+  return Buffer.from(hex, "hex")
 }
 
 const formatUuid = (value: unknown): string => {
   if (typeof value === "string" && UUID.test(value)) return value
-  return fail("a UUID string", value)
+  return fail(UUID_EXPECTED, value)
 }
 
 /** uuid: binary (16 bytes), decoded to a lower-case string. */
@@ -139,6 +157,10 @@ const stringifier = (stringify: JsonOptions["stringify"]) => (value: unknown): s
  * json: binary (= the JSON text), decoded with `parse`; every value is
  * encoded with `stringify` (a JS string becomes a JSON string: pass
  * pre-serialized JSON text through `$1::text::json` instead).
+ *
+ * The JSON value `null` (`'null'::jsonb`) decodes to `null`, like SQL NULL:
+ * to tell them apart, select `jsonb_typeof(col)` or `col::text`, or give the
+ * registry a `json.parse` (`RegistryOptions.json`) that keeps the raw text.
  */
 export const json = (oid: number, name: string, options: JsonOptions): TypeCodec => {
   const parse = options.parse
@@ -150,7 +172,7 @@ export const json = (oid: number, name: string, options: JsonOptions): TypeCodec
   })
 }
 
-/** jsonb: binary (version byte 1 + JSON text), like json otherwise. */
+/** jsonb: binary (version byte 1 + JSON text), like json otherwise (`'null'::jsonb` decodes to `null` too). */
 export const jsonb = (oid: number, name: string, options: JsonOptions): TypeCodec => {
   const parse = options.parse
   const toText = stringifier(options.stringify)

@@ -119,6 +119,39 @@ const formatInterval = (value: unknown): string => {
   return new Interval(v.months ?? 0, v.days ?? 0, v.microseconds ?? 0).toISOString()
 }
 
-/** interval: binary, decoded to an {@link Interval}. */
+const POSTGRES_INTERVAL =
+  /^(?:([+-]?\d+) years? ?)?(?:([+-]?\d+) mons? ?)?(?:([+-]?\d+) days? ?)?(?:([+-])?(\d+):(\d\d):(\d\d)(?:\.(\d{1,6}))?)?$/
+const ISO_INTERVAL =
+  /^P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?)(\d+)(?:\.(\d{1,6}))?S)?)?$/
+
+const fraction = (f: string | undefined): number => (f === undefined ? 0 : Number(f.padEnd(6, "0")))
+
+/**
+ * Parses interval text in the `postgres` IntervalStyle (the default:
+ * `1 year 2 mons -3 days +04:05:06.789`) or `iso_8601` (`P1Y2M-3DT4H5M6.789S`)
+ * to the same {@link Interval} the binary form decodes to. Other styles
+ * (`sql_standard`, `postgres_verbose`) throw: they are ambiguous or lossy.
+ */
+export const parseIntervalText = (text: string): Interval => {
+  let m = POSTGRES_INTERVAL.exec(text)
+  if (m !== null && text !== "") {
+    const months = Number(m[1] ?? 0) * 12 + Number(m[2] ?? 0)
+    const sign = m[4] === "-" ? -1 : 1
+    const us = m[5] === undefined ? 0 : sign * ((Number(m[5]) * 3600 + Number(m[6]) * 60 + Number(m[7])) * 1e6 + fraction(m[8]))
+    return new Interval(months, Number(m[3] ?? 0), us)
+  }
+  m = ISO_INTERVAL.exec(text)
+  if (m !== null && text !== "P") {
+    const months = Number(m[1] ?? 0) * 12 + Number(m[2] ?? 0)
+    const seconds = m[7] === undefined ? 0 : (m[6] === "-" ? -1 : 1) * (Number(m[7]) * 1e6 + fraction(m[8]))
+    const us = Number(m[4] ?? 0) * 3600e6 + Number(m[5] ?? 0) * 60e6 + seconds
+    return new Interval(months, Number(m[3] ?? 0), us)
+  }
+  throw new Error(
+    `interval text ${JSON.stringify(text.slice(0, 80))} is not in the postgres or iso_8601 IntervalStyle; keep IntervalStyle = 'postgres' (the default) to read intervals in text-format values`
+  )
+}
+
+/** interval: binary, decoded to an {@link Interval} (its text form, in text containers, to the same). */
 export const interval = (oid: number, name: string): TypeCodec =>
-  binary(oid, name, decodeInterval, encodeInterval, { formatText: formatInterval })
+  binary(oid, name, decodeInterval, encodeInterval, { formatText: formatInterval, parseText: parseIntervalText })

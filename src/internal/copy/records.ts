@@ -19,6 +19,7 @@ import { encodeTimestamp } from "../../types/datetime.js"
 import { encodeBool, encodeFloat4, encodeFloat8, encodeInt2, encodeInt4, encodeInt8 } from "../../types/numbers.js"
 import { TypeRegistry } from "../../types/Registry.js"
 import { encodeString } from "../../types/text.js"
+import { isWellFormed } from "../sqltext.js"
 import "../buffer.js"
 
 /** The binary and text forms a registry codec may carry besides `encode`. */
@@ -71,11 +72,17 @@ export const canUseBinary = (columns: ReadonlyArray<RecordColumn>): boolean =>
 export const unencodable = (columns: ReadonlyArray<RecordColumn>): RecordColumn | undefined =>
   columns.find((c) => binaryOf(c.codec) === undefined && textOf(c.codec) === undefined)
 
+/** A short description of a value; never throws (a hostile Proxy is described as such). */
 const describe = (v: unknown): string => {
-  if (v === null) return "null"
-  if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
-  if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
-  return `${typeof v} ${String(v)}`
+  try {
+    if (v === null) return "null"
+    if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
+    if (typeof v === "symbol") return "a symbol"
+    if (typeof v === "object") return v.constructor?.name ? `${v.constructor.name} object` : "object"
+    return `${typeof v} ${String(v)}`
+  } catch {
+    return `${typeof v} that could not be inspected (reading it threw)`
+  }
 }
 
 const INT8_MIN = -(2n ** 63n)
@@ -433,7 +440,8 @@ const binaryWriter = (codec: Codec, registry: TypeRegistry): FieldWriter => {
       }
     case encodeString:
       return (e, v) => {
-        if (typeof v === "string") e.utf8Field(v)
+        // a lone surrogate goes to the codec, which refuses it (UTF-8 cannot carry it)
+        if (typeof v === "string" && isWellFormed(v)) e.utf8Field(v)
         else generic(e, v)
       }
     case encodeTimestamp:

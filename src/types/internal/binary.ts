@@ -145,8 +145,20 @@ export class Writer {
   }
 }
 
-/** A short description of a value for `EncodeError.given`. */
+/**
+ * A short description of a value for `EncodeError.given`. Never throws: a
+ * value whose inspection throws (a Proxy with throwing traps, a revoked
+ * Proxy, a throwing `constructor` getter) is described as such.
+ */
 export const describe = (value: unknown): string => {
+  try {
+    return describeUnsafe(value)
+  } catch {
+    return `${typeof value === "function" ? "a function" : "an object"} that could not be inspected (reading it threw)`
+  }
+}
+
+const describeUnsafe = (value: unknown): string => {
   switch (typeof value) {
     case "string":
       return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`
