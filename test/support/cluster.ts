@@ -3,7 +3,7 @@
  * server: initdb into a temporary directory, start on a free port, removed
  * when the test's Scope closes. The shared local server is never touched.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFile, execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -31,6 +31,10 @@ export interface Cluster {
   readonly kill9: () => void
   /** `pg_ctl restart -m fast`: backends are terminated (57P01), the server comes back; waits until it accepts connections */
   readonly restartFast: () => void
+  /** `start()` without blocking the event loop (the test's fibers keep running meanwhile) */
+  readonly startAsync: () => Promise<void>
+  /** `restartFast()` without blocking the event loop */
+  readonly restartFastAsync: () => Promise<void>
 }
 
 export interface ClusterOptions {
@@ -92,6 +96,17 @@ const run = (bin: string, args: ReadonlyArray<string>, opts: { input?: string } 
   const argv = isRoot ? ["-u", "postgres", "--", bin, ...args] : [...args]
   return execFileSync(cmd, argv, { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"], cwd: "/" })
 }
+
+/** `run` without blocking the event loop. */
+const runAsync = (bin: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const cmd = isRoot ? "runuser" : bin
+    const argv = isRoot ? ["-u", "postgres", "--", bin, ...args] : [...args]
+    execFile(cmd, argv, { encoding: "utf8", cwd: "/" }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(stdout)
+    })
+  })
 
 /** Creates and starts a cluster; it is stopped and deleted when the scope closes. */
 export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cluster, never, Scope.Scope> =>
@@ -157,10 +172,19 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
           if (Date.now() > deadline) throw new Error(`postmaster ${pm} or a child survived SIGKILL`)
           spawnSync("sleep", ["0.01"])
         }
+        // the dead postmaster may linger as a zombie (no init reaps it in a container), which
+        // kill(pid, 0) calls alive: its lock file would stop the next start. Every process of the
+        // cluster is dead, so the lock file is stale.
+        fs.rmSync(path.join(dataDir, "postmaster.pid"), { force: true })
+        fs.rmSync(path.join(socketDir, `.s.PGSQL.${port}.lock`), { force: true })
+        fs.rmSync(path.join(socketDir, `.s.PGSQL.${port}`), { force: true })
       }
       const restartFast = () => {
         run(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-m", "fast", "-w", "-t", "30", "restart"])
       }
+      const startAsync = () => runAsync(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-w", "-t", "30", "start"]).then(() => undefined)
+      const restartFastAsync = () =>
+        runAsync(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-m", "fast", "-w", "-t", "30", "restart"]).then(() => undefined)
       const psql = (sql: string, database = "postgres") =>
         run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database], {
           input: sql
@@ -182,7 +206,7 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
         fs.rmSync(root, { recursive: true, force: true })
         throw new Error(`throwaway cluster failed to start or set up: ${message}\n${message.includes(stderr) ? "" : `${stderr}\n`}${log}`)
       }
-      return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, postmasterPid, kill9, restartFast, root } as Cluster & {
+      return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, postmasterPid, kill9, restartFast, startAsync, restartFastAsync, root } as Cluster & {
         root: string
       }
     }),
