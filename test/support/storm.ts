@@ -7,6 +7,8 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 
 export interface CallRecord {
   readonly fiber: number
@@ -84,3 +86,28 @@ export const show = (records: ReadonlyArray<CallRecord>, t0: number, n = 5): str
     .slice(0, n)
     .map((r) => `fiber ${r.fiber} #${r.seq}: ${r.outcome} ${r.start - t0}..${r.end - t0} ms${r.detail ? ` (${r.detail.slice(0, 120)})` : ""}`)
     .join("; ")
+
+export interface Settled {
+  /** "ok", a failure's tag, "interrupted", "defect", or "hang" (still running at the cap) */
+  readonly outcome: string
+  readonly ms: number
+  readonly detail?: string
+}
+
+/**
+ * Runs `effect` in a detached fiber and waits for it at most `capMs`: a hang
+ * is reported as `"hang"` at the cap instead of waiting for an interruption
+ * that may itself hang (the fiber is then interrupted in the background).
+ */
+export const settleWithin = <A, E>(effect: Effect.Effect<A, E>, capMs: number): Effect.Effect<Settled> =>
+  Effect.gen(function* () {
+    const start = Date.now()
+    const fiber = yield* Effect.forkDetach(effect)
+    const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(capMs))
+    const ms = Date.now() - start
+    if (Option.isNone(done)) {
+      yield* Effect.forkDetach(Fiber.interrupt(fiber))
+      return { outcome: "hang", ms }
+    }
+    return { ...outcomeOf(done.value), ms }
+  })
