@@ -16,12 +16,13 @@ import * as Connection from "../../src/Connection.js"
 import * as PgPool from "../../src/Pool.js"
 import { throwawayCluster } from "../support/cluster.js"
 import { uniqueName } from "../support/db.js"
+import { stormMs, stormTestTimeout } from "../support/soak.js"
 import { outcomeOf } from "../support/storm.js"
 
 const ROWS = 10
 const WORKERS = 24
 const POOL = 6
-const STORM_MS = Number(process.env.FAULTS_SOAK_SECONDS ?? 0) > 0 ? Number(process.env.FAULTS_SOAK_SECONDS) * 1000 : 6_000
+const STORM_MS = stormMs(6_000)
 
 describe("transaction atomicity under interruption and terminated backends", () => {
   it.live("0 partial transactions; every reported commit has all its rows", () =>
@@ -119,5 +120,5 @@ describe("transaction atomicity under interruption and terminated backends", () 
       require(lost.length === 0, `${lost.length} transactions reported committed are missing rows: ${lost.slice(0, 5).join(", ")}`)
       require(!("defect" in tally) && !("cut:defect" in tally), "defects")
       expect(problems, summary).toEqual([])
-    }), 90_000)
+    }), stormTestTimeout(90_000))
 })

@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as PgPool from "../../src/Pool.js"
 import { type Cluster, throwawayCluster } from "../support/cluster.js"
 import { uniqueName } from "../support/db.js"
+import { soakSeconds, stormTestTimeout } from "../support/soak.js"
 import { type CallRecord, show, storm, tally } from "../support/storm.js"
 
 const FIBERS = 64
@@ -26,6 +27,9 @@ const STATEMENT_TIMEOUT_MS = 2_000
 const FAULT_BOUND_MS = 2_000
 /** every fiber must have succeeded this soon after the server is back */
 const RECOVERY_BOUND_MS = 2_000
+
+/** fault cycles per test: 1, or one per ~12 s of soak time under `npm run soak` */
+const CYCLES = soakSeconds === undefined ? 1 : Math.max(1, Math.floor(soakSeconds / 12))
 
 const ALLOWED = new Set([
   "PostgresConnectionError",
@@ -154,23 +158,27 @@ const check = (name: string, tl: Timeline) => {
 describe("crash and restart under load (pool of 10, 64 fibers, 200 ms statements)", () => {
   it.live("SIGKILL of the postmaster and its children, 1 s down, start again", () =>
     Effect.gen(function* () {
-      const tl = yield* scenario(async (c) => {
-        c.kill9()
-        const tFaultDone = Date.now()
-        await new Promise((r) => setTimeout(r, 1_000))
-        await c.startAsync()
-        return { tFaultDone, tUp: Date.now() }
-      })
-      check("kill -9", tl)
-    }), 60_000)
+      for (let cycle = 1; cycle <= CYCLES; cycle++) {
+        const tl = yield* Effect.scoped(scenario(async (c) => {
+          c.kill9()
+          const tFaultDone = Date.now()
+          await new Promise((r) => setTimeout(r, 1_000))
+          await c.startAsync()
+          return { tFaultDone, tUp: Date.now() }
+        }))
+        check(`kill -9 (cycle ${cycle})`, tl)
+      }
+    }), stormTestTimeout(60_000))
 
   it.live("pg_ctl restart -m fast", () =>
     Effect.gen(function* () {
-      const tl = yield* scenario(async (c) => {
-        const tFaultDone = Date.now()
-        await c.restartFastAsync()
-        return { tFaultDone, tUp: Date.now() }
-      })
-      check("restart -m fast", tl)
-    }), 60_000)
+      for (let cycle = 1; cycle <= CYCLES; cycle++) {
+        const tl = yield* Effect.scoped(scenario(async (c) => {
+          const tFaultDone = Date.now()
+          await c.restartFastAsync()
+          return { tFaultDone, tUp: Date.now() }
+        }))
+        check(`restart -m fast (cycle ${cycle})`, tl)
+      }
+    }), stormTestTimeout(60_000))
 })

@@ -15,11 +15,12 @@ import * as Connection from "../../src/Connection.js"
 import * as PgPool from "../../src/Pool.js"
 import { throwawayCluster } from "../support/cluster.js"
 import { uniqueName } from "../support/db.js"
+import { stormMs, stormTestTimeout } from "../support/soak.js"
 import { show, storm, tally } from "../support/storm.js"
 
 const FIBERS = 64
 const POOL = 10
-const STORM_MS = Number(process.env.FAULTS_SOAK_SECONDS ?? 0) > 0 ? Number(process.env.FAULTS_SOAK_SECONDS) * 1000 : 5_000
+const STORM_MS = stormMs(5_000)
 
 const ALLOWED = new Set([
   "AdminShutdownError",
@@ -123,5 +124,5 @@ describe("terminate storm (pool of 10, 64 callers, pg_terminate_backend every 50
       }
       require(after === 0, `${after} backends left after close()`)
       expect(problems, summary).toEqual([])
-    }), 90_000)
+    }), stormTestTimeout(90_000))
 })
