@@ -3,7 +3,8 @@
  * behaviour is switched at run time to inject network faults:
  *
  * - `pass()`: forward both ways (the default);
- * - `delay(ms)`: forward both ways, each chunk `ms` later (order kept);
+ * - `delay(ms)`: forward both ways, each chunk `ms` later (order kept, also
+ *   across a switch back to `pass()`);
  * - `reset()`: destroy every current socket now (clients see ECONNRESET);
  *   the mode is unchanged, new connections are served by it;
  * - `blackhole()`: forward nothing either way and close nothing — like a
@@ -47,10 +48,18 @@ export interface Proxy {
   readonly stats: () => ProxyStats
 }
 
+/** one direction of a pair: chunks waiting for their due time, in order */
+interface Lane {
+  readonly queue: Array<{ readonly due: number; readonly chunk: Buffer }>
+  timer: NodeJS.Timeout | undefined
+}
+
 interface Pair {
   readonly client: net.Socket
   upstream: net.Socket | undefined
   dead: boolean
+  readonly up: Lane
+  readonly down: Lane
 }
 
 /** Starts a proxy on 127.0.0.1:<free port> forwarding to `target`; closed with the scope. */
@@ -67,6 +76,8 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
       let bytesDropped = 0
 
       const kill = (pair: Pair) => {
+        clearTimeout(pair.up.timer)
+        clearTimeout(pair.down.timer)
         pair.client.destroy()
         pair.upstream?.destroy()
         pairs.delete(pair)
@@ -76,26 +87,45 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
         pair.dead = true
         blackholed++
       }
-      const forward = (pair: Pair, to: () => net.Socket | undefined, chunk: Buffer, toServer: boolean) => {
+      /**
+       * Sends `chunk` on `to()` now, or after the delay. Each direction of a pair is a FIFO:
+       * a chunk never overtakes an earlier, still-delayed one (also after `pass()`).
+       */
+      const forward = (pair: Pair, dir: Lane, to: () => net.Socket | undefined, chunk: Buffer, toServer: boolean) => {
         if (pair.dead) {
           if (toServer) bytesDropped += chunk.length
           return
         }
-        const send = () => {
-          if (pair.dead) return
-          const sock = to()
-          if (sock === undefined || sock.destroyed) return
-          if (toServer) bytesToServer += chunk.length
-          else bytesToClient += chunk.length
-          sock.write(chunk)
+        const delayMs = mode._tag === "delay" ? mode.ms : 0
+        if (delayMs === 0 && dir.queue.length === 0) {
+          write(pair, to, chunk, toServer)
+          return
         }
-        if (mode._tag === "delay") setTimeout(send, mode.ms)
-        else send()
+        dir.queue.push({ due: Date.now() + delayMs, chunk })
+        drain(pair, dir, to, toServer)
+      }
+      const write = (pair: Pair, to: () => net.Socket | undefined, chunk: Buffer, toServer: boolean) => {
+        if (pair.dead) return
+        const sock = to()
+        if (sock === undefined || sock.destroyed) return
+        if (toServer) bytesToServer += chunk.length
+        else bytesToClient += chunk.length
+        sock.write(chunk)
+      }
+      const drain = (pair: Pair, dir: Lane, to: () => net.Socket | undefined, toServer: boolean) => {
+        if (dir.timer !== undefined) return
+        const now = Date.now()
+        while (dir.queue.length > 0 && dir.queue[0]!.due <= now) write(pair, to, dir.queue.shift()!.chunk, toServer)
+        if (dir.queue.length === 0) return
+        dir.timer = setTimeout(() => {
+          dir.timer = undefined
+          drain(pair, dir, to, toServer)
+        }, dir.queue[0]!.due - now)
       }
 
       const server = net.createServer((client) => {
         connections++
-        const pair: Pair = { client, upstream: undefined, dead: false }
+        const pair: Pair = { client, upstream: undefined, dead: false, up: { queue: [], timer: undefined }, down: { queue: [], timer: undefined } }
         pairs.add(pair)
         client.on("error", () => kill(pair))
         client.on("close", () => kill(pair))
@@ -110,8 +140,8 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
         const upstream = net.connect({ host, port: target.port })
         pair.upstream = upstream
         // a chunk that arrives before the upstream connects is queued by the socket
-        client.on("data", (d) => forward(pair, () => pair.upstream, d, true))
-        upstream.on("data", (d) => forward(pair, () => pair.client, d, false))
+        client.on("data", (d) => forward(pair, pair.up, () => pair.upstream, d, true))
+        upstream.on("data", (d) => forward(pair, pair.down, () => pair.client, d, false))
         const upstreamGone = () => {
           // a black-holed pair hides the server's close from the client
           if (pair.dead) return
