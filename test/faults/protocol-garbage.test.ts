@@ -141,6 +141,39 @@ describe("protocol garbage from a fake server", () => {
       })
     ))
 
+  for (const [when, silent] of [
+    ["to the Parse/Describe", [F.hold]],
+    ["to the Bind/Execute (the Describe was answered)", [F.send(prepareReply()), F.hold]]
+  ] as const) {
+    it.live(`a server that never answers ${when}: { timeout: 500 ms } and an interruption at 500 ms both return within 600 ms`, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const fake = yield* F.fakeServer(silent)
+          const conn = yield* connectTo(fake.port)
+          // the query's own deadline
+          const t0 = Date.now()
+          const fiber = yield* Effect.forkDetach(conn.fetch("SELECT 1", [], { timeout: "500 millis" }).pipe(Effect.exit))
+          const own = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(10_000))
+          const ownMs = Date.now() - t0
+          const ownTag = Option.isSome(own) && Exit.isSuccess(own.value) && Exit.isFailure(own.value.value)
+            ? (own.value.value.cause.reasons.find(Cause.isFailReason)?.error as { _tag?: string } | undefined)?._tag
+            : undefined
+          // an interruption by the caller (Effect.timeout) on a fresh connection
+          const conn2 = yield* connectTo(fake.port)
+          const t1 = Date.now()
+          const cut = yield* Effect.forkDetach(conn2.fetch("SELECT 1").pipe(Effect.timeout(500), Effect.exit))
+          const cutDone = yield* Fiber.await(cut).pipe(Effect.timeoutOption(10_000))
+          const cutMs = Date.now() - t1
+          expect({ ownTag, ownWithin: ownMs <= 600, cutReturned: Option.isSome(cutDone), cutWithin: cutMs <= 600 }, `own timeout: ${ownTag} after ${ownMs} ms; Effect.timeout(500): ${cutMs} ms`).toEqual({
+            ownTag: "CommandTimeoutError",
+            ownWithin: true,
+            cutReturned: true,
+            cutWithin: true
+          })
+        })
+      ), 30_000)
+  }
+
   it.live("random bytes then close: 24 seeds, each a typed failure, the connection closed", () =>
     Effect.gen(function* () {
       const tags = new Map<string, number>()
