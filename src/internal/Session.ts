@@ -1928,6 +1928,8 @@ const openPlainSocket = (
   socket.once("error", onError)
   socket.once("connect", () => {
     socket.off("error", onError)
+    // libpq's keepalives (on by default) and keepalives_idle (0 = the OS default)
+    if (a.kind === "tcp") socket.setKeepAlive(a.keepalives ?? true, a.keepalivesIdleMs ?? 0)
     cb(undefined, socket)
   })
 }

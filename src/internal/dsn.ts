@@ -106,6 +106,13 @@ export interface ConnectInput {
   readonly serverSettings?: Readonly<Record<string, string>>
   /** Connect timeout in milliseconds; 0 means none. */
   readonly connectTimeout?: number
+  /** TCP keepalive probes on the connection's socket (libpq `keepalives`; default true). */
+  readonly keepalives?: boolean
+  /**
+   * Idle time before the first keepalive probe, in milliseconds (libpq
+   * `keepalives_idle`, which is in seconds); 0 or absent = the OS default.
+   */
+  readonly keepalivesIdle?: number
   /** Path of the password file. */
   readonly passfile?: string
   readonly targetSessionAttrs?: TargetSessionAttrs
@@ -136,6 +143,10 @@ export interface Address {
   readonly path?: string
   /** Set only when the password came from the password file and differs per address. */
   readonly password?: Redacted.Redacted<string>
+  /** TCP only, set only when given: keepalive probes on (default) or off (`keepalives`). */
+  readonly keepalives?: boolean
+  /** TCP only, set only when given: idle time before the first keepalive probe, ms (`keepalives_idle`). */
+  readonly keepalivesIdleMs?: number
 }
 
 /** TLS material and policy for TCP addresses; Unix sockets never use TLS. */
@@ -394,6 +405,8 @@ interface Source {
   sslMax?: TlsVersion
   sni?: boolean
   connectTimeoutMs?: number | null
+  keepalives?: boolean
+  keepalivesIdleMs?: number
   targetSessionAttrs?: TargetSessionAttrs
   channelBinding?: ChannelBinding
   fallbackApplicationName?: string
@@ -428,6 +441,14 @@ const parseTimeoutSeconds = (value: string, origin: string): number | null => {
   return Math.max(seconds, 2) * 1000
 }
 
+/** libpq's integer keepalive settings: a whole number >= 0. */
+const parseNonNegativeInt = (value: string, key: string, origin: string): number => {
+  const trimmed = value.trim()
+  const n = /^\d+$/.test(trimmed) ? Number(trimmed) : NaN
+  if (!Number.isSafeInteger(n)) throw new DsnError(`invalid ${key} "${value}" in ${origin}: expected a whole number >= 0`)
+  return n
+}
+
 const parseBool = (value: string, key: string, origin: string): boolean => {
   const v = value.trim().toLowerCase()
   if (v === "1" || v === "true" || v === "on" || v === "yes") return true
@@ -439,10 +460,6 @@ const tlsVersions: ReadonlyArray<TlsVersion> = ["TLSv1", "TLSv1.1", "TLSv1.2", "
 
 /** libpq keywords accepted and ignored (they tune things Node does not expose or we do not do). */
 const ignoredKeywords = new Set([
-  "keepalives",
-  "keepalives_idle",
-  "keepalives_interval",
-  "keepalives_count",
   "tcp_user_timeout",
   "gsslib",
   "krbsrvname",
@@ -525,6 +542,18 @@ const fromParams = (
         break
       case "connect_timeout":
         p.connectTimeoutMs = parseTimeoutSeconds(value, origin)
+        break
+      case "keepalives":
+        // libpq: an integer, 0 turns keepalives off
+        p.keepalives = parseNonNegativeInt(value, key, origin) !== 0
+        break
+      case "keepalives_idle":
+        p.keepalivesIdleMs = parseNonNegativeInt(value, key, origin) * 1000
+        break
+      case "keepalives_interval":
+      case "keepalives_count":
+        // validated like libpq; Node cannot set them (the OS defaults apply)
+        parseNonNegativeInt(value, key, origin)
         break
       case "target_session_attrs":
         p.targetSessionAttrs = oneOf(targetSessionAttrsValues, value, key, origin)
@@ -651,6 +680,17 @@ const fromInput = (input: ConnectInput): Source => {
       throw new DsnError(`invalid connectTimeout ${ms} in ${origin}: expected a number of milliseconds >= 0`)
     }
     p.connectTimeoutMs = ms === 0 ? null : ms
+  }
+  if (input.keepalives !== undefined) {
+    if (typeof input.keepalives !== "boolean") throw new DsnError(`invalid keepalives ${String(input.keepalives)} in ${origin}: expected a boolean`)
+    p.keepalives = input.keepalives
+  }
+  if (input.keepalivesIdle !== undefined) {
+    const ms = input.keepalivesIdle
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new DsnError(`invalid keepalivesIdle ${ms} in ${origin}: expected a number of milliseconds >= 0`)
+    }
+    p.keepalivesIdleMs = Math.round(ms)
   }
   if (input.targetSessionAttrs !== undefined) {
     p.targetSessionAttrs = oneOf(targetSessionAttrsValues, input.targetSessionAttrs, "targetSessionAttrs", origin)
@@ -1089,7 +1129,17 @@ export const resolveConnectOptions = (
   const fromFile = filePasswords.find((p) => p !== undefined)
   const password = given ?? (fromFile === undefined ? undefined : Redacted.make(fromFile))
 
-  const addresses = toAddresses(hostPorts, filePasswords)
+  const keepalives = pick(sources, "keepalives")
+  const keepalivesIdleMs = pick(sources, "keepalivesIdleMs")
+  const addresses = toAddresses(hostPorts, filePasswords).map((a) =>
+    a.kind === "tcp" && (keepalives !== undefined || keepalivesIdleMs !== undefined)
+      ? {
+        ...a,
+        ...(keepalives === undefined ? {} : { keepalives }),
+        ...(keepalivesIdleMs === undefined ? {} : { keepalivesIdleMs })
+      }
+      : a
+  )
   const hasTcp = addresses.some((a) => a.kind === "tcp")
   const systemTrust = pick(sources, "sslSystemTrust") ?? false
   const sslmode = resolveSslMode(sources, systemTrust, hasTcp)

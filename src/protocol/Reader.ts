@@ -24,11 +24,16 @@ export class ProtocolViolation extends Error {
 /** The largest message accepted: PostgreSQL's own limit on a field is 1 GB. */
 const MAX_MESSAGE = 0x40000000 + 1024
 
+/** A partial message up to this size gets its whole buffer at once; a larger one grows as its bytes arrive. */
+const PREALLOCATE_MAX = 1024 * 1024
+
 /** @since 0.1.0 */
 export class Reader {
   /** a partial message: its header, or its whole buffer while it fills */
   private partial: Buffer | null = null
   private partialFilled = 0
+  /** the whole length of the partial message (type byte included); its buffer may still be smaller */
+  private partialSize = 0
 
   constructor(private readonly onMessage: MessageHandler) {}
 
@@ -59,14 +64,16 @@ export class Reader {
       const header = Buffer.allocUnsafe(5)
       chunk.copy(header, 0, off)
       this.partial = header
+      this.partialSize = 5
       this.partialFilled = rest
       return
     }
     const size = chunk.readInt32BE(off + 1)
     if (size < 4 || size > MAX_MESSAGE) throw new ProtocolViolation(`invalid message length ${size} for message type 0x${chunk[off]!.toString(16)}`)
-    const whole = Buffer.allocUnsafe(1 + size)
+    const whole = Buffer.allocUnsafe(initialCapacity(1 + size, rest))
     chunk.copy(whole, 0, off)
     this.partial = whole
+    this.partialSize = 1 + size
     this.partialFilled = rest
   }
 
@@ -74,7 +81,7 @@ export class Reader {
   private fillPartial(chunk: Buffer): number {
     let partial = this.partial!
     let off = 0
-    if (partial.length === 5 && this.partialFilled < 5) {
+    if (this.partialSize === 5 && this.partialFilled < 5) {
       const need = 5 - this.partialFilled
       const n = Math.min(need, chunk.length)
       chunk.copy(partial, this.partialFilled, 0, n)
@@ -83,24 +90,44 @@ export class Reader {
       if (this.partialFilled < 5) return -1
       const size = partial.readInt32BE(1)
       if (size < 4 || size > MAX_MESSAGE) throw new ProtocolViolation(`invalid message length ${size} for message type 0x${partial[0]!.toString(16)}`)
-      const whole = Buffer.allocUnsafe(1 + size)
+      const whole = Buffer.allocUnsafe(initialCapacity(1 + size, 5 + chunk.length - off))
       partial.copy(whole, 0, 0, 5)
       partial = this.partial = whole
+      this.partialSize = 1 + size
     }
-    const need = partial.length - this.partialFilled
+    const need = this.partialSize - this.partialFilled
     const available = chunk.length - off
-    if (available < need) {
-      chunk.copy(partial, this.partialFilled, off)
-      this.partialFilled += available
-      return -1
-    }
-    chunk.copy(partial, this.partialFilled, off, off + need)
+    const take = Math.min(need, available)
+    if (this.partialFilled + take > partial.length) partial = this.grow(this.partialFilled + take)
+    chunk.copy(partial, this.partialFilled, off, off + take)
+    this.partialFilled += take
+    if (available < need) return -1
     this.partial = null
     this.partialFilled = 0
+    this.partialSize = 0
     this.onMessage(partial[0]!, partial, 5, partial.length)
     return off + need
   }
+
+  /** Grows the buffer of a large partial message to hold at least `min` bytes (doubling, capped at its size). */
+  private grow(min: number): Buffer {
+    const old = this.partial!
+    const bigger = Buffer.allocUnsafe(Math.min(this.partialSize, Math.max(min, old.length * 2)))
+    old.copy(bigger, 0, 0, this.partialFilled)
+    this.partial = bigger
+    return bigger
+  }
 }
+
+/**
+ * The first buffer of a partial message of `total` bytes when `have` have
+ * arrived: the whole message when it is small (one copy, the common case);
+ * for a large one only what has arrived, doubling as more comes, so a
+ * declared length the peer never sends (a hostile or broken server saying
+ * "1 GB follows") costs nothing until the bytes are really there.
+ */
+const initialCapacity = (total: number, have: number): number =>
+  total <= PREALLOCATE_MAX ? total : Math.min(total, Math.max(have, PREALLOCATE_MAX))
 
 // ---------------------------------------------------------------------------
 // Backend message types

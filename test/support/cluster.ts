@@ -3,7 +3,7 @@
  * server: initdb into a temporary directory, start on a free port, removed
  * when the test's Scope closes. The shared local server is never touched.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFile, execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -21,6 +21,20 @@ export interface Cluster {
   readonly psql: (sql: string, database?: string) => string
   readonly stop: () => void
   readonly start: () => void
+  /** the postmaster's process id (first line of postmaster.pid), or undefined when it is not running */
+  readonly postmasterPid: () => number | undefined
+  /**
+   * SIGKILLs the postmaster and every child of it (a crash, no shutdown
+   * protocol: clients see their sockets reset or simply closed); returns when
+   * all of them are gone. `start()` brings the cluster back.
+   */
+  readonly kill9: () => void
+  /** `pg_ctl restart -m fast`: backends are terminated (57P01), the server comes back; waits until it accepts connections */
+  readonly restartFast: () => void
+  /** `start()` without blocking the event loop (the test's fibers keep running meanwhile) */
+  readonly startAsync: () => Promise<void>
+  /** `restartFast()` without blocking the event loop */
+  readonly restartFastAsync: () => Promise<void>
 }
 
 export interface ClusterOptions {
@@ -45,12 +59,54 @@ const pgBin = (): string => {
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0
 
+/** Whether a process exists (and is not a zombie). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/** The process ids whose parent is `pid` (from /proc). */
+const childrenOf = (pid: number): Array<number> => {
+  const out: Array<number> = []
+  for (const entry of fs.existsSync("/proc") ? fs.readdirSync("/proc") : []) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      if (ppid === pid) out.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out
+}
+
 /** Runs a server binary, as the postgres OS user when we are root (initdb refuses root). */
 const run = (bin: string, args: ReadonlyArray<string>, opts: { input?: string } = {}): string => {
   const cmd = isRoot ? "runuser" : bin
   const argv = isRoot ? ["-u", "postgres", "--", bin, ...args] : [...args]
   return execFileSync(cmd, argv, { encoding: "utf8", input: opts.input, stdio: ["pipe", "pipe", "pipe"], cwd: "/" })
 }
+
+/** `run` without blocking the event loop. */
+const runAsync = (bin: string, args: ReadonlyArray<string>): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const cmd = isRoot ? "runuser" : bin
+    const argv = isRoot ? ["-u", "postgres", "--", bin, ...args] : [...args]
+    execFile(cmd, argv, { encoding: "utf8", cwd: "/" }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(stdout)
+    })
+  })
 
 /** Creates and starts a cluster; it is stopped and deleted when the scope closes. */
 export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cluster, never, Scope.Scope> =>
@@ -92,6 +148,43 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
           // already stopped
         }
       }
+      const postmasterPid = (): number | undefined => {
+        try {
+          const pid = Number(fs.readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+          return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined
+        } catch {
+          return undefined
+        }
+      }
+      const kill9 = () => {
+        const pm = postmasterPid()
+        if (pm === undefined) return
+        const victims = [pm, ...childrenOf(pm)]
+        for (const pid of victims) {
+          try {
+            process.kill(pid, "SIGKILL")
+          } catch {
+            // already gone
+          }
+        }
+        const deadline = Date.now() + 10_000
+        while (victims.some(alive)) {
+          if (Date.now() > deadline) throw new Error(`postmaster ${pm} or a child survived SIGKILL`)
+          spawnSync("sleep", ["0.01"])
+        }
+        // the dead postmaster may linger as a zombie (no init reaps it in a container), which
+        // kill(pid, 0) calls alive: its lock file would stop the next start. Every process of the
+        // cluster is dead, so the lock file is stale.
+        fs.rmSync(path.join(dataDir, "postmaster.pid"), { force: true })
+        fs.rmSync(path.join(socketDir, `.s.PGSQL.${port}.lock`), { force: true })
+        fs.rmSync(path.join(socketDir, `.s.PGSQL.${port}`), { force: true })
+      }
+      const restartFast = () => {
+        run(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-m", "fast", "-w", "-t", "30", "restart"])
+      }
+      const startAsync = () => runAsync(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-w", "-t", "30", "start"]).then(() => undefined)
+      const restartFastAsync = () =>
+        runAsync(pgCtl, ["-D", dataDir, "-l", path.join(root, "log"), "-m", "fast", "-w", "-t", "30", "restart"]).then(() => undefined)
       const psql = (sql: string, database = "postgres") =>
         run("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir, "-p", String(port), "-U", "postgres", "-d", database], {
           input: sql
@@ -113,7 +206,9 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
         fs.rmSync(root, { recursive: true, force: true })
         throw new Error(`throwaway cluster failed to start or set up: ${message}\n${message.includes(stderr) ? "" : `${stderr}\n`}${log}`)
       }
-      return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, root } as Cluster & { root: string }
+      return { port, host: "127.0.0.1", socketDir, dataDir, psql, stop, start, postmasterPid, kill9, restartFast, startAsync, restartFastAsync, root } as Cluster & {
+        root: string
+      }
     }),
     (c) =>
       Effect.sync(() => {
