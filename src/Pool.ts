@@ -103,7 +103,7 @@ export interface PoolOptions extends Connection.ConnectOptions {
   readonly pipelining?: boolean
   /**
    * pool-level queries of a fast statement (the server answers it in under
-   * 0.5 ms on average) in flight on one shared connection before another
+   * 1 ms on average) in flight on one shared connection before another
    * connection is opened for them (default 64). Slow or new statements spread
    * over connections first; all pipeline deeper once maxSize are in use.
    */
@@ -719,6 +719,19 @@ class PgPoolImpl implements PgPoolShape {
     return Effect.gen(function* () {
       if (self.closed) return
       self.core.beginClose()
+      // pool-level queries are the pool's own borrowers: they get closeTimeout to finish, then their
+      // connections are destroyed (a black-holed network must not hold close() forever)
+      const core = self.core
+      const lanesTimer = setTimeout(
+        () =>
+          core.abortLanes(
+            new Errors.ConnectionDoesNotExistError({
+              message: `the pool closed and this pool-level query did not finish within closeTimeout (${core.config.closeTimeoutMs} ms); its connection was closed`
+            })
+          ),
+        core.config.closeTimeoutMs
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(lanesTimer)))
       const limitMs = toMillis(options?.timeout, 0)
       if (limitMs > 0) {
         yield* Effect.timeoutOrElse(self.awaitQuiet(), {
@@ -739,7 +752,7 @@ class PgPoolImpl implements PgPoolShape {
         })
       }
       self.closed = true
-    })
+    }).pipe(Effect.scoped)
   }
 
   terminate(): Effect.Effect<void> {

@@ -666,7 +666,8 @@ describe("PgPool: pool-level queries", () => {
       const { pool } = yield* makePool({ minSize: 4, maxSize: 4 })
       for (let i = 0; i < 20; i++) yield* pool.fetchval("SELECT pg_backend_pid()")
       const pids = yield* Effect.forEach(range(40), () => pool.fetchval("SELECT pg_backend_pid()"), { concurrency: "unbounded" })
-      expect(new Set(pids).size).toBeLessThanOrEqual(2)
+      // spread out they would take all 4; packed, fewer (2 when the box is quiet)
+      expect(new Set(pids).size).toBeLessThanOrEqual(3)
     }))
 
   it.live("interrupting some pool-level queries does not fail the others pipelined on the same connection", () =>

@@ -1268,8 +1268,12 @@ export class Session {
           case B.ErrorResponse:
             error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
             return
+          case B.ParseComplete:
+          case B.NoData:
+            return
           default:
-            return // ParseComplete, NoData
+            // rows or results in answer to Parse/Describe: the stream is out of step
+            throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} in answer to Parse/Describe`)
         }
       },
       done() {

@@ -89,7 +89,7 @@ export type Opener = (generation: number, cb: (error: unknown, conn: ConnectionI
 /** A lane whose server has not finished a request for this long counts as busy (ms). */
 const STALL_MS = 2
 /** A statement the server runs in less than this (ms, moving average) may be pipelined deeply. */
-const FAST_MS = 0.5
+const FAST_MS = 1
 /** Growth back-off after a failed connect while the pool has connections: first and largest delay (ms). */
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 5_000
@@ -112,6 +112,8 @@ export class PoolCore {
   closing = false
   closed = false
   private backoffMs = 0
+  /** the last connect failed with "the server cannot take connections now" (57P03) */
+  private notNow = false
   private growBlockedUntil = 0
   private growTimer: ReturnType<typeof setTimeout> | undefined
   private sweepTimer: ReturnType<typeof setInterval> | undefined
@@ -447,9 +449,9 @@ export class PoolCore {
     if (this.opening === 0 && !this.hasRoom()) this.drainOneLane()
   }
 
-  private mayGrow(): boolean {
-    // with no connection at all, every caller gets a fresh attempt (no back-off)
-    if (this.slots.size === 0) return true
+  private mayGrow(forWaiters = true): boolean {
+    // with no connection at all, callers get a fresh attempt (no back-off): a failed one fails them
+    if (forWaiters && this.slots.size === 0 && !this.notNow) return true
     const now = Date.now()
     if (now >= this.growBlockedUntil) return true
     if (this.growTimer === undefined) {
@@ -513,7 +515,10 @@ export class PoolCore {
         this.checkQuiet()
         return
       }
+      // the server answers again: growth need not wait out the back-off of the outage
       this.backoffMs = 0
+      this.growBlockedUntil = 0
+      this.notNow = false
       this.counters.created++
       this.adopt(conn, generation)
     }
@@ -528,8 +533,11 @@ export class PoolCore {
     this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(BACKOFF_MAX_MS, this.backoffMs * 2)
     // full jitter: instances that failed together do not retry together
     this.growBlockedUntil = Date.now() + this.backoffMs / 2 + Math.random() * (this.backoffMs / 2)
-    if (this.slots.size === 0 && this.opening === 0) {
-      // nothing can serve the waiters: they get the reason now
+    // "not now" (57P03: the server is starting up or shutting down): waiters keep their place and
+    // the pool tries again after the back-off, so recovery serves them in arrival order
+    this.notNow = (error as { sqlstate?: string } | undefined)?.sqlstate === "57P03"
+    if (this.slots.size === 0 && !this.notNow) {
+      // nothing can serve the waiters: they get the reason now (a later caller makes a new attempt)
       this.failWaiters(error)
     }
     this.pump()
@@ -634,7 +642,7 @@ export class PoolCore {
   /** Keeps minSize connections open, also after they died (with back-off while the server is down). */
   private ensureMin(): void {
     if (this.closing) return
-    while (this.slots.size + this.opening < this.config.minSize && this.hasRoom() && this.mayGrow()) this.startOpen()
+    while (this.slots.size + this.opening < this.config.minSize && this.hasRoom() && this.mayGrow(false)) this.startOpen()
   }
 
   /** Idle connections above minSize close after the inactive lifetime. */
@@ -700,6 +708,11 @@ export class PoolCore {
       slot.state = SlotState.Leased
       this.retire(slot, "closed")
     }
+  }
+
+  /** Destroys the sessions of lanes with queries still running (close() ran out of time for them). */
+  abortLanes(error: Parameters<Session["destroy"]>[0]): void {
+    for (const l of [...this.lanes]) if (l.inFlight > 0) l.session.destroy(error)
   }
 
   /** Destroys every connection now, borrowed ones included. */

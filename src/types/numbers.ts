@@ -14,12 +14,18 @@ const NUMERIC = /^\s*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]?inf(?
 // bool
 // ---------------------------------------------------------------------------
 
+
+/** A binary value of a fixed-width type arrived with another width: the stream is not what it claims. */
+export const badWidth = (type: string, width: number, start: number, end: number): never => {
+  throw new Error(`a binary ${type} value must be ${width} bytes, the server sent ${end - start}`)
+}
+
 /** bool: binary, one byte. */
 export const bool = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeBool, encodeBool, { parseText: parseBool, formatText: formatBool })
 
 /** Decodes a binary bool. */
-export const decodeBool = (buf: Buffer, start: number): boolean => buf[start] !== 0
+export const decodeBool = (buf: Buffer, start: number, end: number): boolean => (end - start === 1 ? buf[start] !== 0 : badWidth("bool", 1, start, end))
 
 const TRUE = Uint8Array.of(1)
 const FALSE = Uint8Array.of(0)
@@ -66,7 +72,7 @@ export const int2 = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeInt2, encodeInt2, { parseText: Number, formatText: formatInt2 })
 
 /** Decodes a binary int2. */
-export const decodeInt2 = (buf: Buffer, start: number): number => buf.readInt16BE(start)
+export const decodeInt2 = (buf: Buffer, start: number, end: number): number => (end - start === 2 ? buf.readInt16BE(start) : badWidth("int2", 2, start, end))
 
 /** Encodes an int2. */
 export const encodeInt2 = (value: unknown): Uint8Array => {
@@ -82,7 +88,7 @@ export const int4 = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeInt4, encodeInt4, { parseText: Number, formatText: formatInt4 })
 
 /** Decodes a binary int4. */
-export const decodeInt4 = (buf: Buffer, start: number): number => buf.readInt32BE(start)
+export const decodeInt4 = (buf: Buffer, start: number, end: number): number => (end - start === 4 ? buf.readInt32BE(start) : badWidth("int4", 4, start, end))
 
 /** Encodes an int4. */
 export const encodeInt4 = (value: unknown): Uint8Array => {
@@ -125,10 +131,12 @@ export const encodeInt8 = (value: unknown): Uint8Array => {
 const formatInt8 = (value: unknown): string => toBigInt(value).toString()
 
 /** Decodes a binary int8 to a bigint. */
-export const decodeInt8BigInt = (buf: Buffer, start: number): bigint => buf.readBigInt64BE(start)
+export const decodeInt8BigInt = (buf: Buffer, start: number, end: number): bigint =>
+  end - start === 8 ? buf.readBigInt64BE(start) : badWidth("int8", 8, start, end)
 
 /** Decodes a binary int8 to a number (rounded beyond 2^53). */
-export const decodeInt8Number = (buf: Buffer, start: number): number => readInt64Number(buf, start)
+export const decodeInt8Number = (buf: Buffer, start: number, end: number): number =>
+  end - start === 8 ? readInt64Number(buf, start) : badWidth("int8", 8, start, end)
 
 /**
  * int8: binary for `bigint` (default) and `number` modes; text for `string`
@@ -156,7 +164,7 @@ export const uint4 = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeUint4, encodeUint4, { parseText: parseUint4, formatText: formatUint4 })
 
 /** Decodes a binary unsigned int4. */
-export const decodeUint4 = (buf: Buffer, start: number): number => buf.readUInt32BE(start)
+export const decodeUint4 = (buf: Buffer, start: number, end: number): number => (end - start === 4 ? buf.readUInt32BE(start) : badWidth("oid", 4, start, end))
 
 /** Encodes an unsigned int4. */
 export const encodeUint4 = (value: unknown): Uint8Array => {
@@ -260,7 +268,7 @@ export const float4 = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeFloat4, encodeFloat4, { parseText: parseFloat4Text, formatText: formatFloat4 })
 
 /** Decodes a binary float4. */
-export const decodeFloat4 = (buf: Buffer, start: number): number => buf.readFloatBE(start)
+export const decodeFloat4 = (buf: Buffer, start: number, end: number): number => (end - start === 4 ? buf.readFloatBE(start) : badWidth("float4", 4, start, end))
 
 /** Encodes a float4. */
 export const encodeFloat4 = (value: unknown): Uint8Array => {
@@ -274,7 +282,7 @@ export const float8 = (oid: number, name: string): TypeCodec =>
   binary(oid, name, decodeFloat8, encodeFloat8, { parseText: parseFloatText, formatText: formatFloat })
 
 /** Decodes a binary float8. */
-export const decodeFloat8 = (buf: Buffer, start: number): number => buf.readDoubleBE(start)
+export const decodeFloat8 = (buf: Buffer, start: number, end: number): number => (end - start === 8 ? buf.readDoubleBE(start) : badWidth("float8", 8, start, end))
 
 /** Encodes a float8. */
 export const encodeFloat8 = (value: unknown): Uint8Array => {

@@ -15,9 +15,6 @@
  * - `release(conn, { timeout: 500 ms })` returns within 600 ms;
  * - `close()` of a pool of 10 with `closeTimeout: 1 second` returns within 1.5 s
  *   (connections closed in parallel, each bounded by closeTimeout).
- *
- * `closeTimeout` is not a pool option yet: the options object is cast to
- * `PoolOptions` so this file type-checks today; the pool rewrite adds it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -39,7 +36,7 @@ const TIMEOUT_TAGS = ["CommandTimeoutError", "AcquireTimeoutError"]
  * socket destroyed) before the pool's own finalizer runs, so a pool that cannot
  * close under a black hole fails its test instead of hanging the file.
  */
-const poolThrough = (proxy: Proxy, extra: Partial<PgPool.PoolOptions> & { readonly closeTimeout?: string } = {}) =>
+const poolThrough = (proxy: Proxy, extra: Partial<PgPool.PoolOptions> = {}) =>
   Effect.tap(
     PgPool.make({
     host: "127.0.0.1",
@@ -52,7 +49,7 @@ const poolThrough = (proxy: Proxy, extra: Partial<PgPool.PoolOptions> & { readon
     timeout: "2 seconds",
     port: proxy.port,
     ...extra
-  } as PgPool.PoolOptions),
+  }),
     () =>
       Effect.addFinalizer(() =>
         Effect.sync(() => {
