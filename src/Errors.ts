@@ -39,6 +39,7 @@ export {
   DataError,
   InterfaceError,
   PoolClosedError,
+  PoolExhaustedError,
   PoolHookError,
   PostgresConnectionError,
   ProtocolError

@@ -110,6 +110,24 @@ export interface PoolOptions extends Connection.ConnectOptions {
   readonly pipelineDepth?: number
   /** how long close() waits before logging the connections still out (default 60 seconds) */
   readonly closeWarningAfter?: Duration.Input
+  /** callers allowed to wait for a connection at once; one more fails at once with PoolExhaustedError (default 0: no limit) */
+  readonly maxWaiting?: number
+  /**
+   * a connection older than this (plus up to `maxLifetimeJitter` of it, at
+   * random) is retired when it comes back or while idle, never handed out
+   * (default none; pgxpool's MaxConnLifetime)
+   */
+  readonly maxLifetime?: Duration.Input
+  /** fraction of maxLifetime added at random per connection (default 0.2) */
+  readonly maxLifetimeJitter?: number
+  /** a connection idle longer than this is pinged (empty query) before it is handed out by acquire (default 1 second; 0 disables) */
+  readonly pingIdleThreshold?: Duration.Input
+  /** how long a ping may take before the connection counts as dead and is replaced (default 2 seconds) */
+  readonly pingTimeout?: Duration.Input
+  /** idle connections idle longer than pingIdleThreshold are pinged this often; dead ones are replaced (default 1 minute; 0 disables) */
+  readonly healthCheckPeriod?: Duration.Input
+  /** logs (with the acquiring stack) a connection still borrowed after this long (default none) */
+  readonly leakDetectionThreshold?: Duration.Input
 }
 
 /** Options of `acquire` and `release`. */
@@ -140,6 +158,14 @@ export interface PoolStats {
   readonly acquireWaitMs: number
   /** pool-level queries run on shared connections */
   readonly sharedQueries: number
+  /** acquires (and pool-level queries) that had to wait */
+  readonly emptyAcquires: number
+  /** waiters that went away (interrupted) before they were served */
+  readonly canceledAcquires: number
+  /** callers turned away by maxWaiting */
+  readonly exhausted: number
+  /** total time connections were leased by acquire, ms */
+  readonly borrowedMs: number
   /** connections opened since start */
   readonly created: number
   /** connections closed since start, by reason */
@@ -150,6 +176,7 @@ export interface PoolStats {
 export type AcquireError =
   | Errors.AcquireTimeoutError
   | Errors.PoolClosedError
+  | Errors.PoolExhaustedError
   | Connection.ConnectError
   | Errors.PoolHookError
 
@@ -214,6 +241,8 @@ export interface PgPoolShape {
   expireConnections(): Effect.Effect<void>
   /** New connections use these arguments (existing ones are kept until replaced). */
   setConnectArgs(dsn?: string, options?: Connection.ConnectOptions): Effect.Effect<void>
+  /** New sizes at run time (validated as at construction); extra connections are retired as they come back. */
+  resize(minSize: number, maxSize: number): Effect.Effect<void, Errors.InterfaceError>
   isClosing(): boolean
   getSize(): number
   getIdleSize(): number
@@ -240,6 +269,8 @@ export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/Pg
 interface Held {
   readonly slot: Slot
   readonly guard: Connection.Lease
+  /** leakDetectionThreshold's timer, while borrowed */
+  leak: ReturnType<typeof setTimeout> | undefined
 }
 
 /** Parsed duration strings ("30 seconds"): callers pass the same few literals on every call. */
@@ -298,7 +329,12 @@ const validate = (o: PoolOptions): Errors.InterfaceError | undefined => {
     ["maxInactiveConnectionLifetime", o.maxInactiveConnectionLifetime],
     ["acquireTimeout", o.acquireTimeout],
     ["closeTimeout", o.closeTimeout],
-    ["commandTimeout", o.commandTimeout]
+    ["commandTimeout", o.commandTimeout],
+    ["maxLifetime", o.maxLifetime],
+    ["pingIdleThreshold", o.pingIdleThreshold],
+    ["pingTimeout", o.pingTimeout],
+    ["healthCheckPeriod", o.healthCheckPeriod],
+    ["leakDetectionThreshold", o.leakDetectionThreshold]
   ]
   for (const [name, d] of durations) {
     if (d === undefined) continue
@@ -310,6 +346,11 @@ const validate = (o: PoolOptions): Errors.InterfaceError | undefined => {
     }
     if (!(ms >= 0)) return bad(`${name} must not be negative, got ${String(d)}`)
   }
+  if (o.maxWaiting !== undefined && !(Number.isInteger(o.maxWaiting) && o.maxWaiting >= 0)) {
+    return bad(`maxWaiting must be a non-negative integer, got ${o.maxWaiting}`)
+  }
+  const jitter = o.maxLifetimeJitter
+  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1)) return bad(`maxLifetimeJitter must be between 0 and 1, got ${jitter}`)
   if (o.pipelineDepth !== undefined && !(Number.isInteger(o.pipelineDepth) && o.pipelineDepth > 0)) {
     return bad(`pipelineDepth must be a positive integer, got ${o.pipelineDepth}`)
   }
@@ -338,6 +379,7 @@ class PgPoolImpl implements PgPoolShape {
   private readonly pipelining: boolean
   private readonly commandTimeoutMs: number
   private readonly acquireTimeoutMs: number
+  private readonly leakMs: number
 
   constructor(readonly options: PoolOptions) {
     this.minSize = options.minSize ?? 10
@@ -354,12 +396,24 @@ class PgPoolImpl implements PgPoolShape {
         maxQueries: options.maxQueries ?? 50_000,
         idleLifetimeMs: toMillis(options.maxInactiveConnectionLifetime, 300_000),
         pipelineDepth: Math.max(1, options.pipelineDepth ?? 64),
-        closeTimeoutMs: toMillis(options.closeTimeout, 5_000)
+        closeTimeoutMs: toMillis(options.closeTimeout, 5_000),
+        maxWaiting: options.maxWaiting ?? 0,
+        maxLifetimeMs: toMillis(options.maxLifetime, 0),
+        lifetimeJitter: options.maxLifetimeJitter ?? 0.2,
+        pingIdleMs: toMillis(options.pingIdleThreshold, 1_000),
+        pingTimeoutMs: toMillis(options.pingTimeout, 2_000),
+        healthCheckMs: toMillis(options.healthCheckPeriod, 60_000)
       },
       (generation, cb) => this.openConnection(generation, cb),
       (message) => Effect.runFork(Effect.logWarning(message))
     )
     this.core.closedError = () => this.closedError()
+    this.core.exhaustedError = () =>
+      new Errors.PoolExhaustedError({
+        message: `${this.core.config.maxWaiting} callers already wait for a connection (maxWaiting); the pool of ${this.core.config.maxSize} is saturated — retry later, raise maxSize or maxWaiting, or shed load`,
+        maxWaiting: this.core.config.maxWaiting
+      })
+    this.leakMs = toMillis(options.leakDetectionThreshold, 0)
   }
 
   // -------------------------------------------------------------------------
@@ -472,7 +526,7 @@ class PgPoolImpl implements PgPoolShape {
 
   private timeoutError(budget: Budget, sql: string | undefined): Errors.AcquireTimeoutError | Errors.CommandTimeoutError {
     const core = this.core
-    const state = `pool of ${this.maxSize}: ${core.slots.size} open, ${core.borrowed} busy, ${core.waiting} waiting`
+    const state = `pool of ${core.config.maxSize}: ${core.slots.size} open, ${core.borrowed} busy, ${core.waiting} waiting`
     return budget.kind === "command"
       ? new Errors.CommandTimeoutError({
           message: `the query did not get a connection within its ${budget.timeoutMs} ms timeout (${state}); raise the timeout or maxSize, or hold connections for less time`,
@@ -504,7 +558,9 @@ class PgPoolImpl implements PgPoolShape {
   private handOut(slot: Slot): Effect.Effect<PoolConnection, AcquireError> {
     const guard: Connection.Lease = { released: false }
     const view = this.view(slot.session, guard)
-    this.held.set(view, { slot, guard })
+    const held: Held = { slot, guard, leak: undefined }
+    if (this.leakMs > 0) held.leak = this.watchLeak(slot)
+    this.held.set(view, held)
     const setup = this.options.setup
     if (setup === undefined) return Effect.succeed(view)
     return Effect.matchCauseEffect(Effect.suspend(() => setup(view)), {
@@ -519,20 +575,59 @@ class PgPoolImpl implements PgPoolShape {
   }
 
   acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError> {
+    return this.acquireWithin(options, undefined)
+  }
+
+  private acquireWithin(options: AcquireOptions | undefined, known: Budget | undefined): Effect.Effect<PoolConnection, AcquireError> {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
       const slot = core.take()
-      if (slot !== undefined) return this.handOut(slot)
-      const budget = this.budget(options?.timeout, false)
+      if (slot !== undefined) {
+        return core.needsPing(slot) ? this.pinged(slot, options, known ?? this.budget(options?.timeout, false)) : this.handOut(slot)
+      }
+      const budget = known ?? this.budget(options?.timeout, false)
       // only the wait (and the setup hook) can be interrupted; the hand-over cannot
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(this.wait(false, undefined, budget)) as Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError>, ({ slot, waiter }) => {
           core.consumed(waiter)
-          return this.handOut(slot)
+          return core.needsPing(slot) ? this.pinged(slot, options, budget) : this.handOut(slot)
         })
       )
     })
+  }
+
+  /**
+   * Hands out a connection that sat idle a while only once it answered a
+   * ping; a dead one is dropped (its place frees at once) and the caller
+   * gets another, within the same deadline.
+   */
+  private pinged(slot: Slot, options: AcquireOptions | undefined, budget: Budget): Effect.Effect<PoolConnection, AcquireError> {
+    const core = this.core
+    const left = budget.deadline > 0 ? Math.max(1, budget.deadline - performance.now()) : Infinity
+    const timeoutMs = Math.min(core.config.pingTimeoutMs, left)
+    return Effect.flatMap(
+      Effect.callback<boolean>((resume) => core.ping(slot, timeoutMs, (ok) => resume(Effect.succeed(ok)))),
+      (ok) => {
+        if (ok) return this.handOut(slot)
+        core.release(slot)
+        return this.acquireWithin(options, budget)
+      }
+    )
+  }
+
+  /** Logs where a connection was acquired when it is still borrowed after leakDetectionThreshold. */
+  private watchLeak(slot: Slot): ReturnType<typeof setTimeout> {
+    const where = new Error("acquired here").stack ?? ""
+    const timer = setTimeout(() => {
+      Effect.runFork(
+        Effect.logWarning(
+          `effect-pg: a connection (backend ${slot.session.processId}) has been borrowed for more than ${this.leakMs} ms; release it (a leak?). ${where}`
+        )
+      )
+    }, this.leakMs)
+    timer.unref()
+    return timer
   }
 
   acquire(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError, Scope.Scope> {
@@ -556,6 +651,7 @@ class PgPoolImpl implements PgPoolShape {
       }
       if (h.guard.released) return Effect.void
       h.guard.released = true
+      if (h.leak !== undefined) clearTimeout(h.leak)
       const slot = h.slot
       this.clearClientState(slot.session)
       const hook = this.options.reset
@@ -778,6 +874,14 @@ class PgPoolImpl implements PgPoolShape {
     })
   }
 
+  resize(minSize: number, maxSize: number): Effect.Effect<void, Errors.InterfaceError> {
+    return Effect.suspend(() => {
+      const invalid = validate({ ...this.options, minSize, maxSize })
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.sync(() => this.core.resize(minSize, maxSize))
+    })
+  }
+
   isClosing(): boolean {
     return this.core.closing
   }
@@ -788,10 +892,10 @@ class PgPoolImpl implements PgPoolShape {
     return this.core.slots.size - this.core.borrowed
   }
   getMinSize(): number {
-    return this.minSize
+    return this.core.config.minSize
   }
   getMaxSize(): number {
-    return this.maxSize
+    return this.core.config.maxSize
   }
   stats(): PoolStats {
     const core = this.core
@@ -802,12 +906,16 @@ class PgPoolImpl implements PgPoolShape {
       borrowed: core.borrowed,
       waiting: core.waiting,
       opening: core.opening,
-      minSize: this.minSize,
-      maxSize: this.maxSize,
+      minSize: core.config.minSize,
+      maxSize: core.config.maxSize,
       acquires: c.acquires,
       acquireTimeouts: c.acquireTimeouts,
       acquireWaitMs: c.acquireWaitMs,
       sharedQueries: c.sharedQueries,
+      emptyAcquires: c.emptyAcquires,
+      canceledAcquires: c.canceledAcquires,
+      exhausted: c.exhausted,
+      borrowedMs: c.borrowedMs,
       created: c.created,
       closedByReason: { ...c.retired }
     }

@@ -176,6 +176,29 @@ export class PoolClosedError extends Data.TaggedError("PoolClosedError")<{
 }
 
 /**
+ * The pool already has `maxWaiting` callers waiting for a connection; this
+ * one was turned away at once instead of queueing.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
+  /** What happened and what to do. */
+  readonly message: string
+  /** The pool's `maxWaiting`. */
+  readonly maxWaiting: number
+}> {
+  constructor(args: { readonly message: string; readonly maxWaiting: number }) {
+    super({ ...args, message: redactDsn(args.message) })
+  }
+
+  /** `PoolExhaustedError (10 waiting): message`. */
+  override toString(): string {
+    return `${this._tag} (${this.maxWaiting} waiting): ${this.message}`
+  }
+}
+
+/**
  * The API was used wrongly: a bad argument or option, a connection released
  * twice, a query on a connection that is busy with COPY, ...
  *
@@ -295,6 +318,7 @@ export type ClientError =
   | AcquireTimeoutError
   | CommandTimeoutError
   | PoolClosedError
+  | PoolExhaustedError
   | InterfaceError
   | ProtocolError
   | DataError

@@ -21,7 +21,18 @@ import type { Session } from "../internal/Session.js"
 import * as Reset from "../internal/reset.js"
 
 /** Why a connection left the pool (stats, logs). */
-export type RetireReason = "idle" | "maxQueries" | "expired" | "broken" | "interrupted" | "reset" | "closed" | "hook"
+export type RetireReason =
+  | "idle"
+  | "maxQueries"
+  | "expired"
+  | "lifetime"
+  | "broken"
+  | "interrupted"
+  | "reset"
+  | "closed"
+  | "hook"
+  | "health"
+  | "resize"
 
 /** One connection the pool owns. */
 export interface Slot {
@@ -29,8 +40,12 @@ export interface Slot {
   readonly session: Session
   readonly generation: number
   readonly createdAt: number
+  /** retire when handed back (or found idle) after this time (Date.now(); 0 = never): maxLifetime with jitter */
+  readonly expiresAt: number
   /** when it last became idle (Date.now()) */
   idleSince: number
+  /** when its current lease began (Date.now()) */
+  leasedAt: number
   state: SlotState
   /** pool-level queries in flight, while a lane */
   inFlight: number
@@ -72,9 +87,21 @@ export interface Waiter {
 
 /** Settings the engine needs. */
 export interface CoreConfig {
-  readonly minSize: number
-  readonly maxSize: number
+  minSize: number
+  maxSize: number
   readonly maxQueries: number
+  /** callers allowed to wait at once (0 = no limit) */
+  readonly maxWaiting: number
+  /** absolute age after which a connection is retired (ms; 0 = never) */
+  readonly maxLifetimeMs: number
+  /** up to this fraction of maxLifetime is added at random per connection, so a fleet does not reconnect at once */
+  readonly lifetimeJitter: number
+  /** an idle connection older than this is pinged before it is handed out (ms; 0 = never) */
+  readonly pingIdleMs: number
+  /** how long a ping may take before the connection is taken for dead (ms) */
+  readonly pingTimeoutMs: number
+  /** idle connections are pinged this often (ms; 0 = never) */
+  readonly healthCheckMs: number
   /** idle connections above minSize close after this long (ms; 0 = never) */
   readonly idleLifetimeMs: number
   /** fast pool-level queries in flight on one lane (pipelineDepth) */
@@ -112,6 +139,8 @@ export class PoolCore {
   closing = false
   closed = false
   private backoffMs = 0
+  private failStreak = 0
+  private healthTimer: ReturnType<typeof setInterval> | undefined
   /** the last connect failed with "the server cannot take connections now" (57P03) */
   private notNow = false
   private growBlockedUntil = 0
@@ -128,6 +157,14 @@ export class PoolCore {
     acquireTimeouts: 0,
     acquireWaitMs: 0,
     sharedQueries: 0,
+    /** acquires that had to wait */
+    emptyAcquires: 0,
+    /** waiters that went away (interrupted) */
+    canceledAcquires: 0,
+    /** callers turned away by maxWaiting */
+    exhausted: 0,
+    /** total time connections were leased, ms */
+    borrowedMs: 0,
     created: 0,
     retired: {} as Partial<Record<RetireReason, number>>
   }
@@ -157,7 +194,23 @@ export class PoolCore {
   /** True when a slot must not be handed out again. */
   spent(slot: Slot): boolean {
     const s = slot.session
-    return s.closed || s.interrupted || slot.generation !== this.generation || s.queryCount >= this.config.maxQueries
+    return (
+      s.closed ||
+      s.interrupted ||
+      slot.generation !== this.generation ||
+      s.queryCount >= this.config.maxQueries ||
+      (slot.expiresAt > 0 && Date.now() >= slot.expiresAt)
+    )
+  }
+
+  /** Why a spent slot is retired. */
+  private spentReason(slot: Slot): RetireReason {
+    const s = slot.session
+    if (s.closed) return "broken"
+    if (s.interrupted) return "interrupted"
+    if (slot.generation !== this.generation) return "expired"
+    if (s.queryCount >= this.config.maxQueries) return "maxQueries"
+    return "lifetime"
   }
 
   // -------------------------------------------------------------------------
@@ -175,6 +228,7 @@ export class PoolCore {
   private lease(slot: Slot): void {
     slot.state = SlotState.Leased
     slot.queriesAtLease = slot.session.queryCount
+    slot.leasedAt = Date.now()
     this.counters.acquires++
   }
 
@@ -190,6 +244,7 @@ export class PoolCore {
    */
   release(slot: Slot, hook = false): boolean {
     if (slot.state !== SlotState.Leased) return false
+    this.counters.borrowedMs += Date.now() - slot.leasedAt
     const s = slot.session
     if (s.closed) {
       this.remove(slot, "broken")
@@ -197,7 +252,7 @@ export class PoolCore {
     }
     // a request still on the wire (a forked query outliving the lease): state unknown
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.interrupted ? "interrupted" : s.queryCount >= this.config.maxQueries ? "maxQueries" : "expired")
+      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
       return false
     }
     if (hook) {
@@ -328,7 +383,7 @@ export class PoolCore {
       return
     }
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.interrupted ? "interrupted" : "maxQueries")
+      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
       return
     }
     if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
@@ -344,6 +399,12 @@ export class PoolCore {
     if (this.closing) {
       w.done = true
       cb(this.closedError(), undefined, w)
+      return w
+    }
+    if (this.config.maxWaiting > 0 && this.waiting >= this.config.maxWaiting) {
+      w.done = true
+      this.counters.exhausted++
+      cb(this.exhaustedError(), undefined, w)
       return w
     }
     this.queue.push(w)
@@ -375,6 +436,7 @@ export class PoolCore {
   /** The caller of `w` went away (interrupted). A slot handed over in that instant goes back. */
   cancel(w: Waiter): void {
     if (!w.done) {
+      this.counters.canceledAcquires++
       this.drop(w)
       this.pump()
       return
@@ -387,6 +449,7 @@ export class PoolCore {
   }
 
   private grant(w: Waiter, slot: Slot): void {
+    this.counters.emptyAcquires++
     this.drop(w)
     w.granted = slot
     w.cb(undefined, slot, w)
@@ -479,12 +542,18 @@ export class PoolCore {
       const slot = this.idle.pop()!
       if (!this.spent(slot)) return slot
       if (slot.session.closed) this.remove(slot, "broken")
-      else this.retire(slot, slot.generation !== this.generation ? "expired" : "maxQueries")
+      else this.retire(slot, this.spentReason(slot))
     }
     return undefined
   }
 
   private toIdle(slot: Slot): void {
+    if (this.slots.size > this.config.maxSize) {
+      // the pool was resized down: this one goes
+      slot.state = SlotState.Leased
+      this.retire(slot, "resize")
+      return
+    }
     slot.state = SlotState.Idle
     slot.idleSince = Date.now()
     this.idle.push(slot)
@@ -517,6 +586,7 @@ export class PoolCore {
       }
       // the server answers again: growth need not wait out the back-off of the outage
       this.backoffMs = 0
+      this.failStreak = 0
       this.growBlockedUntil = 0
       this.notNow = false
       this.counters.created++
@@ -528,6 +598,12 @@ export class PoolCore {
 
   private openFailed(error: unknown): void {
     this.lastConnectError = error
+    this.failStreak++
+    if (this.failStreak === 5 || this.failStreak % 50 === 0) {
+      this.log(
+        `effect-pg: the pool could not open a connection ${this.failStreak} times in a row (it keeps trying, with back-off up to ${BACKOFF_MAX_MS} ms): ${error instanceof Error ? error.message : String(error)}`
+      )
+    }
     this.checkQuiet()
     if (this.closing) return
     this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(BACKOFF_MAX_MS, this.backoffMs * 2)
@@ -556,12 +632,16 @@ export class PoolCore {
   /** Takes a freshly opened connection into the pool, idle. */
   adopt(conn: ConnectionImpl, generation: number, serve = true): void {
     const session = conn.session
+    const now = Date.now()
+    const life = this.config.maxLifetimeMs
     const slot: Slot = {
       conn,
       session,
       generation,
-      createdAt: Date.now(),
-      idleSince: Date.now(),
+      createdAt: now,
+      expiresAt: life > 0 ? now + life + Math.random() * life * this.config.lifetimeJitter : 0,
+      idleSince: now,
+      leasedAt: now,
       state: SlotState.Idle,
       inFlight: 0,
       slowInFlight: 0,
@@ -584,6 +664,7 @@ export class PoolCore {
     this.onSessionEnd.set(session, onEnd)
     session.terminationListeners.add(onEnd)
     this.scheduleSweep()
+    this.scheduleHealth()
     if (serve) this.toIdle(slot)
     else {
       slot.state = SlotState.Idle
@@ -647,13 +728,26 @@ export class PoolCore {
 
   /** Idle connections above minSize close after the inactive lifetime. */
   private scheduleSweep(): void {
-    const lifetime = this.config.idleLifetimeMs
-    if (lifetime <= 0 || this.sweepTimer !== undefined) return
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, lifetime / 2)))
+    const idle = this.config.idleLifetimeMs
+    const life = this.config.maxLifetimeMs
+    if ((idle <= 0 && life <= 0) || this.sweepTimer !== undefined) return
+    const every = Math.min(idle > 0 ? idle / 2 : Infinity, life > 0 ? life / 4 : Infinity, 1000)
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, every))
     this.sweepTimer.unref()
   }
 
   private sweep(): void {
+    // past their lifetime (or otherwise spent): retired while idle, not only when handed back
+    for (const slot of [...this.idle]) {
+      if (!this.spent(slot)) continue
+      this.idle.splice(this.idle.indexOf(slot), 1)
+      slot.state = SlotState.Leased
+      this.retire(slot, this.spentReason(slot))
+    }
+    if (this.config.idleLifetimeMs <= 0) {
+      this.ensureMin()
+      return
+    }
     const cutoff = Date.now() - this.config.idleLifetimeMs
     // the coldest are at the bottom of the LIFO
     while (this.idle.length > 0 && this.slots.size > this.config.minSize && this.idle[0]!.idleSince < cutoff) {
@@ -670,10 +764,84 @@ export class PoolCore {
   }
 
   // -------------------------------------------------------------------------
+  // Health
+  // -------------------------------------------------------------------------
+
+  /** True when `slot` has been idle long enough that it is pinged before it is handed out. */
+  needsPing(slot: Slot): boolean {
+    return this.config.pingIdleMs > 0 && Date.now() - slot.idleSince >= this.config.pingIdleMs
+  }
+
+  /**
+   * Sends an empty query; `cb(true)` when the server answered within
+   * `timeoutMs`. A connection that does not answer is destroyed (its place
+   * frees at once).
+   */
+  ping(slot: Slot, timeoutMs: number, cb: (ok: boolean) => void): void {
+    const s = slot.session
+    let done = false
+    const finish = (ok: boolean) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      cb(ok)
+    }
+    const timer = setTimeout(() => {
+      s.destroy()
+      finish(false)
+    }, timeoutMs)
+    const queries = s.queryCount
+    s.simpleQuery("", (err) => finish(err === undefined && !s.closed))
+    s.queryCount = queries
+  }
+
+  /** Every healthCheckPeriod, idle connections idle longer than pingIdleThreshold are pinged; dead ones are replaced. */
+  private scheduleHealth(): void {
+    const period = this.config.healthCheckMs
+    if (period <= 0 || this.healthTimer !== undefined) return
+    this.healthTimer = setInterval(() => this.checkHealth(), period)
+    this.healthTimer.unref()
+  }
+
+  private checkHealth(): void {
+    if (this.closing) return
+    for (const slot of [...this.idle]) {
+      if (!this.needsPing(slot)) continue
+      const i = this.idle.indexOf(slot)
+      if (i < 0) continue
+      this.idle.splice(i, 1)
+      slot.state = SlotState.Resetting
+      this.ping(slot, this.config.pingTimeoutMs, (ok) => {
+        if (slot.state !== SlotState.Resetting) return
+        if (ok && !this.spent(slot)) {
+          slot.state = SlotState.Idle
+          this.idle.push(slot)
+          this.pump()
+        } else if (slot.session.closed) this.remove(slot, "health")
+        else this.retire(slot, "health")
+      })
+    }
+    this.ensureMin()
+  }
+
+  /** New sizes at run time: growth up to the new max, extra connections retired as they come back. */
+  resize(minSize: number, maxSize: number): void {
+    this.config.minSize = minSize
+    this.config.maxSize = maxSize
+    while (this.slots.size > maxSize && this.idle.length > 0) {
+      const slot = this.idle.shift()!
+      slot.state = SlotState.Leased
+      this.retire(slot, "resize")
+    }
+    this.pump()
+  }
+
+  // -------------------------------------------------------------------------
   // Lifecycle
   // -------------------------------------------------------------------------
 
   closedError: () => unknown = () => new Error("pool closed")
+  exhaustedError: () => unknown = () => new Error("pool exhausted")
 
   /** Retires idle connections now; borrowed ones are retired when they come back. */
   expire(): void {
@@ -696,6 +864,8 @@ export class PoolCore {
     if (this.growTimer !== undefined) clearTimeout(this.growTimer)
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer)
     this.sweepTimer = undefined
+    if (this.healthTimer !== undefined) clearInterval(this.healthTimer)
+    this.healthTimer = undefined
     for (const abort of [...this.aborts]) abort()
     for (const l of this.lanes) l.draining = true
     for (const l of [...this.lanes]) if (l.inFlight === 0) this.returnLane(l)

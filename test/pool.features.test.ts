@@ -1,0 +1,156 @@
+/**
+ * What pgxpool and HikariCP users expect of a pool beyond asyncpg's: a
+ * minSize floor kept without anyone asking, maxLifetime, a ping before an
+ * idle connection is handed out, maxWaiting, resize at run time, leak
+ * detection, and pgxpool-like stats. Against real servers (throwaway
+ * clusters, and the tests' own proxy for a dead network).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { afterEach, vi } from "vitest"
+import { PgPool } from "../src/Pool.js"
+import { throwawayCluster } from "./support/cluster.js"
+import { TEST_DSN, uniqueName } from "./support/db.js"
+import { hold, makePool, range, tagOf, until } from "./support/pool.js"
+import { tcpProxy } from "./support/proxy.js"
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe("PgPool floor and lifetime", () => {
+  it.live("minSize is a floor: after a server restart the pool has minSize connections again within 5 s, with no acquire", () =>
+    Effect.gen(function* () {
+      const cluster = yield* throwawayCluster({})
+      const app = uniqueName("floor")
+      const pool = yield* PgPool.make({ host: cluster.host, port: cluster.port, user: "postgres", database: "postgres", applicationName: app, minSize: 3, maxSize: 5 })
+      const backends = () => Number(cluster.psql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'`).trim())
+      expect(backends()).toBe(3)
+      yield* Effect.promise(() => cluster.restartFastAsync())
+      const started = Date.now()
+      const n = yield* until(Effect.sync(backends), (k) => k === 3, 5000)
+      expect(n).toBe(3)
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(pool.getSize()).toBe(3)
+      expect(pool.stats().acquires).toBe(0)
+    }), 30_000)
+
+  it.live("a connection older than maxLifetime is never handed out; it is retired while idle too", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1, maxLifetime: "300 millis", maxLifetimeJitter: 0 })
+      const first = yield* pool.withConnection((c) => Effect.succeed(c.getServerPid()))
+      yield* Effect.sleep("450 millis")
+      // retired while idle: the floor opened a new one already
+      expect(pool.stats().closedByReason["lifetime"]).toBeGreaterThanOrEqual(1)
+      const second = yield* pool.withConnection((c) => Effect.succeed(c.getServerPid()))
+      expect(second).not.toBe(first)
+      // and at release: a lease that outlives the lifetime goes away when it comes back
+      const conn = yield* hold(pool)
+      const pid = conn.getServerPid()
+      yield* Effect.sleep("350 millis")
+      yield* pool.release(conn)
+      const third = yield* pool.withConnection((c) => Effect.succeed(c.getServerPid()))
+      expect(third).not.toBe(pid)
+    }))
+})
+
+describe("PgPool health", () => {
+  it.live("an idle connection black-holed by the network is detected by the ping and replaced before acquire returns", () =>
+    Effect.gen(function* () {
+      const proxy = yield* tcpProxy({ port: 5432 })
+      const pool = yield* PgPool.make({
+        host: "127.0.0.1",
+        port: proxy.port,
+        user: "root",
+        database: "test",
+        sslmode: "disable",
+        applicationName: uniqueName("ping"),
+        minSize: 1,
+        maxSize: 1,
+        pingIdleThreshold: "100 millis",
+        pingTimeout: "300 millis",
+        healthCheckPeriod: 0
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => proxy.reset()))
+      const before = yield* pool.withConnection((c) => Effect.succeed(c.getServerPid()))
+      // the existing socket goes dead; new connections pass again
+      proxy.blackhole()
+      proxy.pass()
+      yield* Effect.sleep("150 millis")
+      const started = performance.now()
+      const after = yield* pool.withConnection((c) => c.fetchval("SELECT pg_backend_pid()"), { timeout: "3 seconds" })
+      expect(after).not.toBe(before)
+      expect(performance.now() - started).toBeLessThan(1500)
+      expect(pool.stats().closedByReason["broken"]).toBeGreaterThanOrEqual(1)
+    }))
+})
+
+describe("PgPool admission and sizing", () => {
+  it.live("maxWaiting 10 with 50 waiters: 40 PoolExhaustedError at once, the 10 waiting are served", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1, maxWaiting: 10 })
+      const held = yield* hold(pool)
+      const started = performance.now()
+      const fibers = yield* Effect.forEach(range(50), () => Effect.forkChild(Effect.exit(pool.withConnection((c) => c.fetchval("SELECT 1"), { timeout: "5 seconds" }))))
+      yield* Effect.sleep("50 millis")
+      expect(pool.stats().waiting).toBe(10)
+      yield* pool.release(held)
+      const exits = yield* Effect.forEach(fibers, Fiber.join)
+      const tags = exits.map((x) => (Exit.isSuccess(x) ? "ok" : tagOf(Exit.findErrorOption(x).pipe((o) => (o._tag === "Some" ? o.value : "defect")))))
+      expect(tags.filter((t) => t === "PoolExhaustedError").length).toBe(40)
+      expect(tags.filter((t) => t === "ok").length).toBe(10)
+      expect(pool.stats().exhausted).toBe(40)
+      expect(performance.now() - started).toBeLessThan(3000)
+    }))
+
+  it.live("resize at run time: more connections at once after growing, fewer after shrinking", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })
+      yield* pool.resize(1, 3)
+      const three = yield* Effect.all(range(3).map(() => hold(pool, { timeout: "2 seconds" })), { concurrency: "unbounded" })
+      expect(new Set(three.map((c) => c.getServerPid())).size).toBe(3)
+      yield* pool.resize(1, 1)
+      yield* Effect.forEach(three, (c) => pool.release(c))
+      yield* until(Effect.sync(() => pool.getSize()), (n) => n === 1, 2000)
+      expect(pool.getSize()).toBe(1)
+      expect(pool.getMaxSize()).toBe(1)
+      const bad = yield* Effect.flip(pool.resize(3, 2))
+      expect(tagOf(bad)).toBe("InterfaceError")
+    }))
+
+  it.live("leakDetectionThreshold logs where a connection still borrowed was acquired", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      for (const m of ["log", "warn", "error", "info"] as const) {
+        vi.spyOn(console, m).mockImplementation((...args: Array<unknown>) => {
+          lines.push(args.map(String).join(" "))
+        })
+      }
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1, leakDetectionThreshold: "100 millis" })
+      const conn = yield* hold(pool)
+      yield* Effect.sleep("250 millis")
+      yield* pool.release(conn)
+      const warning = lines.find((l) => l.includes("borrowed for more than 100 ms"))
+      expect(warning).toBeDefined()
+      expect(warning).toContain("acquired here")
+    }))
+
+  it.live("stats count waits, cancelled waits, timeouts and borrowed time", () =>
+    Effect.gen(function* () {
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1 })
+      const held = yield* hold(pool)
+      yield* Effect.flip(pool.acquireUnscoped({ timeout: "50 millis" }))
+      const waiter = yield* Effect.forkChild(pool.acquireUnscoped())
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waiter)
+      yield* Effect.sleep("30 millis")
+      yield* pool.release(held)
+      const s = pool.stats()
+      expect(s.acquireTimeouts).toBe(1)
+      expect(s.canceledAcquires).toBe(1)
+      expect(s.borrowedMs).toBeGreaterThanOrEqual(90)
+      expect(s.waiting).toBe(0)
+    }))
+})
