@@ -14,27 +14,12 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Connection from "../src/Connection.js"
-import { type AcquireOptions, PgPool, type PgPoolShape } from "../src/Pool.js"
+import { PgPool, type PgPoolShape } from "../src/Pool.js"
 import { TEST_DSN, freePort, uniqueName } from "./support/db.js"
-
-const observer = () => Connection.connect({ dsn: TEST_DSN, applicationName: uniqueName("observer") })
+import { hold, observer, until } from "./support/pool.js"
 
 const countOf = (obs: Connection.Connection, app: string) =>
   Effect.map(obs.fetchval("SELECT count(*)::int4 FROM pg_stat_activity WHERE application_name = $1", [app]), (n) => n as number)
-
-const until = <A, E, R>(self: Effect.Effect<A, E, R>, done: (a: A) => boolean, timeoutMs = 3000) =>
-  Effect.gen(function* () {
-    const start = Date.now()
-    while (true) {
-      const a = yield* self
-      if (done(a) || Date.now() - start > timeoutMs) return a
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** acquireUnscoped, and released when the test ends even if it fails first (release is idempotent) */
-const hold = (pool: PgPoolShape, options?: AcquireOptions) =>
-  Effect.tap(pool.acquireUnscoped(options), (conn) => Effect.addFinalizer(() => Effect.ignore(pool.release(conn))))
 
 /** A table of its own for a test, dropped at the end. */
 const table = (obs: Connection.Connection, prefix: string, columns: string) =>
