@@ -718,16 +718,19 @@ export class ConnectionImpl implements Connection {
   }
 }
 
+/** Termination listeners that belong to the library (a pool's), not to a user: a reset keeps them. */
+export const ownListeners = new WeakSet<object>()
+
 /**
  * Forgets what users of the session added on the client: LISTEN callbacks,
- * log listeners, query loggers, termination listeners (but `keep`) and
- * managed transactions. Half of every reset; a pool runs it on release.
+ * log listeners, query loggers, termination listeners (but the library's own)
+ * and managed transactions. Half of every reset; a pool runs it on release.
  */
-export const forgetClientState = (session: Session, keep?: (cause: QueryError | undefined) => void): void => {
+export const forgetClientState = (session: Session): void => {
   Notify.clear(session)
   Transaction.forget(session)
   session.queryLoggers = undefined
-  for (const l of session.terminationListeners) if (l !== keep) session.terminationListeners.delete(l)
+  for (const l of session.terminationListeners) if (!ownListeners.has(l)) session.terminationListeners.delete(l)
 }
 
 /**

@@ -636,7 +636,7 @@ class PgPoolImpl implements PgPoolShape {
 
   /** Forgets what the lease added to the session on the client: listeners, loggers, transactions. */
   private clearClientState(session: Session): void {
-    Connection.forgetClientState(session, this.core.sessionListener(session))
+    Connection.forgetClientState(session)
   }
 
   private releaseQuietly(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void> {

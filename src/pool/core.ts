@@ -16,7 +16,7 @@
  *
  * @internal
  */
-import type { ConnectionImpl } from "../Connection.js"
+import { type ConnectionImpl, ownListeners } from "../Connection.js"
 import type { Session } from "../internal/Session.js"
 import * as Reset from "../internal/reset.js"
 
@@ -662,6 +662,7 @@ export class PoolCore {
       if (slot.state !== SlotState.Lane || slot.inFlight === 0) this.remove(slot, "broken")
     }
     this.onSessionEnd.set(session, onEnd)
+    ownListeners.add(onEnd)
     session.terminationListeners.add(onEnd)
     this.scheduleSweep()
     this.scheduleHealth()
@@ -918,11 +919,6 @@ export class PoolCore {
     if (this.whenQuiet.length > 0 && this.isQuiet()) {
       for (const f of this.whenQuiet.splice(0)) f()
     }
-  }
-
-  /** The pool's own termination listener on `session` (kept when a lease's listeners are cleared). */
-  sessionListener(session: Session): (() => void) | undefined {
-    return this.onSessionEnd.get(session)
   }
 
   /** Logs (through the pool's logger) that growth keeps failing. */
