@@ -5,7 +5,7 @@
  * ```ts
  * import { Effect } from "effect"
  * import { SqlClient } from "effect/sql"
- * import * as PgSqlClient from "effect-pg/sql"
+ * import { PgSqlClient } from "effect-pg/sql"
  *
  * const SqlLive = PgSqlClient.layer({ dsn: process.env.DATABASE_URL, maxSize: 10 })
  *

@@ -10,3 +10,5 @@
 
 /** The `SqlClient` adapter: `layer`, `layerFromPool`, `make`, `fromPool`. */
 export * as PgSqlClient from "./PgSqlClient.js"
+/** `effect/sql`'s Migrator for PostgreSQL: `run`, `layer`, loaders. */
+export * as PgMigrator from "./PgMigrator.js"
