@@ -1,0 +1,159 @@
+/**
+ * What effect-pg's `SqlClient` adds or decides on its own: the jsonb
+ * helper, name transforms, `layerFromPool`, error mapping of client errors
+ * (timeouts, refused connections), a COMMIT the server turns into a
+ * ROLLBACK, interruption, and what `raw` returns.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as String from "effect/String"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Errors from "../../src/Errors.js"
+import { PgPool } from "../../src/Pool.js"
+import * as PgSqlClient from "../../src/sql/PgSqlClient.js"
+import { freePort, TEST_DSN, uniqueName } from "../support/db.js"
+
+const SqlLive = PgSqlClient.layer({ dsn: TEST_DSN, minSize: 1, maxSize: 3 })
+
+const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | PgSqlClient.PgSqlClientService | PgPool | Scope.Scope>) =>
+  Effect.provide(Effect.scoped(effect), SqlLive)
+
+/** A table dropped when the scope closes. */
+const table = (prefix: string, columns: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const name = uniqueName(prefix)
+    yield* Effect.acquireRelease(sql.unsafe(`CREATE TABLE ${name} (${columns})`), () =>
+      Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${name}`)))
+    return name
+  })
+
+describe("effect-pg/sql PgSqlClient", () => {
+  it.live("json: a value sent as jsonb comes back as the same value", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* PgSqlClient.PgSqlClientService
+      const t = yield* table("sql_json", "id int4 PRIMARY KEY, doc jsonb NOT NULL")
+      const doc = { a: 1, list: [1, "two", null], nested: { ok: true } }
+      yield* sql`INSERT INTO ${sql(t)} (id, doc) VALUES (1, ${sql.json(doc)}), (2, ${sql.json("just a string")})`
+      const rows = yield* sql<{ id: number; doc: unknown }>`SELECT id, doc FROM ${sql(t)} ORDER BY id`
+      expect(rows).toEqual([{ id: 1, doc }, { id: 2, doc: "just a string" }])
+    })))
+
+  it.live("transformQueryNames / transformResultNames, and withoutTransforms", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const t = yield* table("sql_names", "id int4 PRIMARY KEY, first_name text NOT NULL")
+      yield* sql`INSERT INTO ${sql(t)} ${sql.insert({ id: 1, firstName: "Ada" })}`
+      expect(yield* sql`SELECT * FROM ${sql(t)}`).toEqual([{ id: 1, firstName: "Ada" }])
+      expect(yield* sql.withoutTransforms()`SELECT * FROM ${sql(t)}`).toEqual([{ id: 1, first_name: "Ada" }])
+      const streamed = yield* Stream.runCollect(sql`SELECT * FROM ${sql(t)}`.stream)
+      expect(streamed).toEqual([{ id: 1, firstName: "Ada" }])
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(PgSqlClient.layer({
+        dsn: TEST_DSN,
+        minSize: 1,
+        maxSize: 2,
+        transformQueryNames: String.camelToSnake,
+        transformResultNames: String.snakeToCamel
+      }))
+    ))
+
+  it.live("layerFromPool shares the PgPool of the context; the pool stays open", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const pool = yield* PgPool
+      const t = yield* table("sql_shared", "id int4 PRIMARY KEY")
+      yield* sql`INSERT INTO ${sql(t)} ${sql.insert({ id: 7 })}`
+      const rows = yield* pool.fetch(`SELECT id FROM ${t}`)
+      expect(rows.map((r) => r.get("id"))).toEqual([7])
+      const client = yield* PgSqlClient.PgSqlClientService
+      expect(client.pool).toBe(pool)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(PgSqlClient.layerFromPool().pipe(Layer.provideMerge(PgPool.layer({ dsn: TEST_DSN, minSize: 1, maxSize: 2 }))))
+    ))
+
+  it.live("a COMMIT the server answers with ROLLBACK fails the transaction", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const t = yield* table("sql_commit", "id int4 PRIMARY KEY")
+      yield* sql`INSERT INTO ${sql(t)} VALUES (1)`
+      const err = yield* Effect.flip(
+        sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`INSERT INTO ${sql(t)} VALUES (2)`
+            // swallowed without a savepoint: the transaction is aborted
+            yield* Effect.ignore(sql`INSERT INTO ${sql(t)} VALUES (1)`)
+          })
+        )
+      )
+      expect(err._tag).toBe("SqlError")
+      expect(err.reason.operation).toBe("commit")
+      expect(err.message).toContain("COMMIT rolled the transaction back")
+      expect((yield* sql<{ id: number }>`SELECT id FROM ${sql(t)}`).map((r) => r.id)).toEqual([1])
+    })))
+
+  it.live("a transaction sees its own rows in a stream; BeginTransaction sets the isolation level", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const t = yield* table("sql_txstream", "id int4 PRIMARY KEY")
+      const inside = yield* sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`INSERT INTO ${sql(t)} SELECT generate_series(1, 300)`
+          return yield* Stream.runCollect(sql`SELECT id FROM ${sql(t)}`.stream)
+        })
+      )
+      expect(inside.length).toBe(300)
+      const [row] = yield* sql.withTransaction(sql`SELECT current_setting('transaction_isolation') AS level`).pipe(
+        Effect.provideService(SqlClient.BeginTransaction, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+      )
+      expect(row).toEqual({ level: "serializable" })
+    })))
+
+  it.live("an interrupted transaction is rolled back and its connection goes back to the pool", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const pool = yield* PgPool
+      const t = yield* table("sql_interrupt", "id int4 PRIMARY KEY")
+      const fiber = yield* Effect.forkChild(
+        sql.withTransaction(Effect.andThen(sql`INSERT INTO ${sql(t)} VALUES (1)`, sql`SELECT pg_sleep(30)`))
+      )
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(fiber)
+      // released by the time the interrupt returns (a pool-level query would
+      // count as borrowed until its lane is handed back, so look first)
+      expect(pool.stats().borrowed).toBe(0)
+      expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([])
+    })))
+
+  it.live("raw returns the command status; errors of the client map to SqlError reasons", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const t = yield* table("sql_raw", "id int4")
+      expect(yield* sql`INSERT INTO ${sql(t)} VALUES (1), (2)`.raw).toBe("INSERT 0 2")
+      const timeout = yield* Effect.flip(sql`SELECT pg_sleep(5)`)
+      expect(timeout.reason._tag).toBe("StatementTimeoutError")
+      expect(timeout.reason.cause).toBeInstanceOf(Errors.CommandTimeoutError)
+      // the client keeps working
+      expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(PgSqlClient.layer({ dsn: TEST_DSN, minSize: 1, maxSize: 2, commandTimeout: "300 millis" }))
+    ))
+
+  it.live("a server that refuses connections fails the layer with a ConnectionError", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const err = yield* Effect.flip(
+        Effect.provide(Effect.asVoid(SqlClient.SqlClient), PgSqlClient.layer({ dsn: `postgres://root@127.0.0.1:${port}/test`, minSize: 1, maxSize: 1, timeout: "2 seconds" }))
+      )
+      expect(err.reason._tag).toBe("ConnectionError")
+      expect(err.reason.cause).toBeInstanceOf(Errors.PostgresConnectionError)
+      expect(err.message).toContain("PostgresConnectionError")
+    }))
+})
