@@ -82,6 +82,14 @@ export interface PgSqlClient extends SqlClient.SqlClient {
   readonly pool: Pool.PgPoolShape
   /** A parameter sent as `jsonb`: `` sql`INSERT INTO t (doc) VALUES (${sql.json(doc)})` ``. */
   readonly json: (value: unknown) => Statement.Fragment
+  /**
+   * The notifications of `channel` as a stream, on a connection of its own
+   * held while the stream runs (LISTEN when it starts, UNLISTEN and release
+   * when it ends).
+   */
+  readonly listen: (channel: string) => Stream.Stream<Connection.Notification, SqlError.SqlError>
+  /** `NOTIFY channel, payload` (through `pg_notify`, so any channel name and payload are safe). */
+  readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError.SqlError>
 }
 
 /** The service of {@link PgSqlClient} (also provided as `SqlClient.SqlClient` by the layers). */
@@ -191,12 +199,21 @@ const makeClient = (
       prepareTransactionControls: true,
       commit,
       releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
-      // after a failure the server may have ended the transaction already
-      isTransaction: (conn) => conn instanceof PgSqlConnection && conn.conn !== undefined ? conn.conn.isInTransaction() : true
+      // after a failure the server may have ended the transaction already;
+      // a closed connection has no transaction left to roll back (trying
+      // would turn the statement's error into a defect)
+      isTransaction: (conn) =>
+        conn instanceof PgSqlConnection && conn.conn !== undefined ? !conn.conn.isClosed() && conn.conn.isInTransaction() : true
     })
+    const listen = (channel: string): Stream.Stream<Connection.Notification, SqlError.SqlError> =>
+      Stream.mapError(Stream.unwrap(Effect.map(pool.acquire(), (conn) => conn.listen(channel))), (e) => Internal.toSqlError(e, "listen"))
+    const notify = (channel: string, payload: string): Effect.Effect<void, SqlError.SqlError> =>
+      Effect.mapError(Effect.asVoid(pool.execute("SELECT pg_notify($1, $2)", [channel, payload])), (e) => Internal.toSqlError(e, "notify"))
     return Object.assign(client, {
       pool,
-      json: (value: unknown) => Statement.fragment([Internal.PgJson(value, undefined, undefined)])
+      json: (value: unknown) => Statement.fragment([Internal.PgJson(value, undefined, undefined)]),
+      listen,
+      notify
     })
   })
 

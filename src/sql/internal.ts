@@ -142,7 +142,11 @@ type ReasonProps = { readonly cause: PgError; readonly message: string; readonly
 const classify = (error: PgError, props: ReasonProps): SqlError.SqlErrorReason => {
   if (Errors.isPostgresError(error)) {
     const code = error.sqlstate
-    if (code.startsWith("08")) return new SqlError.ConnectionError(props)
+    // 57P01-57P03: the server shut the session down or is not accepting
+    // sessions (a terminated backend, a restart): the connection is gone
+    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") {
+      return new SqlError.ConnectionError(props)
+    }
     if (code.startsWith("28")) return new SqlError.AuthenticationError(props)
     if (code === "42501") return new SqlError.AuthorizationError(props)
     if (code.startsWith("42")) return new SqlError.SqlSyntaxError(props)

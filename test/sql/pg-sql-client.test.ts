@@ -5,9 +5,11 @@
  * ROLLBACK, interruption, and what `raw` returns.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as String from "effect/String"
@@ -129,6 +131,42 @@ describe("effect-pg/sql PgSqlClient", () => {
       // count as borrowed until its lane is handed back, so look first)
       expect(pool.stats().borrowed).toBe(0)
       expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([])
+    })))
+
+  it.live("a connection killed inside a transaction fails it with a ConnectionError, not a defect", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const pool = yield* PgPool
+      const exit = yield* Effect.exit(
+        sql.withTransaction(sql`SELECT pg_terminate_backend(pg_backend_pid())`)
+      )
+      expect(exit._tag).toBe("Failure")
+      if (exit._tag === "Failure") {
+        const error = Cause.findErrorOption(exit.cause)
+        expect(error._tag).toBe("Some")
+        if (error._tag === "Some") {
+          expect(error.value.reason._tag).toBe("ConnectionError")
+          expect(error.value.reason.cause).toBeInstanceOf(Errors.AdminShutdownError)
+        }
+        expect(Cause.hasDies(exit.cause)).toBe(false)
+      }
+      expect(pool.stats().borrowed).toBe(0)
+      expect(yield* sql`SELECT 1 AS one`).toEqual([{ one: 1 }])
+    })))
+
+  it.live("listen / notify", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* PgSqlClient.PgSqlClientService
+      const channel = uniqueName("sql_chan")
+      const received = yield* Effect.forkChild(Stream.runCollect(Stream.take(sql.listen(channel), 2)))
+      // LISTEN is issued when the stream starts: notify until two are heard
+      const sender = yield* Effect.forkChild(
+        Effect.repeat(sql.notify(channel, "it's \"quoted\""), Schedule.spaced("30 millis"))
+      )
+      const got = yield* Fiber.join(received)
+      yield* Fiber.interrupt(sender)
+      expect(got.map((n) => n.payload)).toEqual(["it's \"quoted\"", "it's \"quoted\""])
+      expect(got[0]!.channel).toBe(channel)
     })))
 
   it.live("raw returns the command status; errors of the client map to SqlError reasons", () =>
