@@ -39,6 +39,16 @@
  * statements per connection by its own rules; pool `prepare: false` turns
  * that off).
  *
+ * Values are decoded by effect-pg's codecs. int2/int4/float, int8 (bigint),
+ * numeric (string), bool, text, uuid, json/jsonb, arrays and timestamptz /
+ * timestamp (Date) come out as `@effect/sql-pg` gives them; these differ:
+ * `date` is a `Date` (sql-pg: the text `"2024-01-02"`), `time` the text
+ * `"12:00:00"` (sql-pg: a bigint of microseconds), `interval` effect-pg's
+ * `Interval` (sql-pg: `{ months, days, microseconds }`), `bytea` a `Buffer`
+ * (a `Uint8Array`). Pool options `types` (`int8`, `numeric`, `timestamps`
+ * modes) and an `init` hook with `conn.setTypeCodec(...)` change them.
+ * `SqlClient.SafeIntegers` is not consulted (int8 is a bigint already).
+ *
  * @since 0.1.0
  */
 import type * as Arr from "effect/Array"

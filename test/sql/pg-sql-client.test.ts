@@ -117,6 +117,19 @@ describe("effect-pg/sql PgSqlClient", () => {
       expect(row).toEqual({ level: "serializable" })
     })))
 
+  it.live("a stream ended early gives its connection back", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const pool = yield* PgPool
+      const first = yield* Stream.runCollect(Stream.take(sql`SELECT n FROM generate_series(1, 100000) AS n`.stream, 3))
+      expect(first).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+      expect(pool.stats().borrowed).toBe(0)
+      const failed = yield* Effect.flip(Stream.runCollect(sql`SELECT 1 / (n - 500) AS x FROM generate_series(1, 1000) AS n`.stream))
+      expect(failed.reason._tag).toBe("UnknownError")
+      expect(failed.reason.cause).toBeInstanceOf(Errors.DivisionByZeroError)
+      expect(pool.stats().borrowed).toBe(0)
+    })))
+
   it.live("an interrupted transaction is rolled back and its connection goes back to the pool", () =>
     run(Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

@@ -117,6 +117,34 @@ for (const driver of drivers) {
         expect(Schema.isSchemaError(err)).toBe(true)
       }))
 
+    it.effect("common types decode to the same values on both drivers", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const at = new Date("2024-05-06T07:08:09.123Z")
+        const [row] = yield* sql`SELECT
+          2::int4 AS i4, 10000000000::int8 AS i8, 1.25::numeric AS num, 1.5::float8 AS f8, true AS b,
+          'hé'::text AS s, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,
+          '{"a":[1,null]}'::jsonb AS jb, ARRAY[1,2]::int4[] AS arr, NULL::text AS nothing,
+          ${at}::timestamptz AS ts, ${new Uint8Array([1, 2, 255])}::bytea AS bytes, ${5n}::int8 AS param8`
+        const { bytes, ...rest } = row!
+        expect(rest).toEqual({
+          i4: 2,
+          i8: 10000000000n,
+          num: "1.25",
+          f8: 1.5,
+          b: true,
+          s: "hé",
+          u: "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+          jb: { a: [1, null] },
+          arr: [1, 2],
+          nothing: null,
+          ts: at,
+          param8: 5n
+        })
+        expect(bytes).toBeInstanceOf(Uint8Array)
+        expect(Array.from(bytes as Uint8Array)).toEqual([1, 2, 255])
+      }))
+
     it.effect("a SqlModel repository: insert, findById, update, delete", () =>
       Effect.gen(function* () {
         const t = yield* table("sql_model", "id serial PRIMARY KEY, name text NOT NULL, age int4 NOT NULL, \"createdAt\" timestamptz NOT NULL")
