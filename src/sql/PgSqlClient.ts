@@ -102,8 +102,12 @@ export interface PgSqlClient extends SqlClient.SqlClient {
   readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError.SqlError>
 }
 
-/** The service of {@link PgSqlClient} (also provided as `SqlClient.SqlClient` by the layers). */
-export class PgSqlClientService extends Context.Service<PgSqlClientService, PgSqlClient>()("effect-pg/sql/PgSqlClient") {}
+/**
+ * The service of the client (`yield* PgSqlClient.PgSqlClient`), for the
+ * pool and the jsonb / listen / notify helpers; the layers provide the same
+ * client as `SqlClient.SqlClient` too.
+ */
+export const PgSqlClient: Context.Service<PgSqlClient, PgSqlClient> = Context.Service<PgSqlClient>("effect-pg/sql/PgSqlClient")
 
 /** The part of a pool or of a connection that statements need. */
 interface Runner {
@@ -251,19 +255,19 @@ export const make = (options: PgSqlClientConfig = {}): Effect.Effect<PgSqlClient
     })
   })
 
-const provideClient = (client: PgSqlClient) => Context.make(PgSqlClientService, client).pipe(Context.add(SqlClient.SqlClient, client))
+const provideClient = (client: PgSqlClient) => Context.make(PgSqlClient, client).pipe(Context.add(SqlClient.SqlClient, client))
 
 /**
- * `SqlClient` (and `PgSqlClientService` and the `PgPool` it runs on) from
+ * `SqlClient` (and `PgSqlClient` and the `PgPool` it runs on) from
  * pool options; `Reactivity` is provided too.
  */
-export const layer = (options: PgSqlClientConfig = {}): Layer.Layer<SqlClient.SqlClient | PgSqlClientService | Pool.PgPool, SqlError.SqlError> =>
+export const layer = (options: PgSqlClientConfig = {}): Layer.Layer<SqlClient.SqlClient | PgSqlClient | Pool.PgPool, SqlError.SqlError> =>
   Layer.effectContext(
     Effect.map(make(options), (client) => provideClient(client).pipe(Context.add(Pool.PgPool, client.pool)))
   ).pipe(Layer.provide(Reactivity.layer))
 
-/** `SqlClient` (and `PgSqlClientService`) on the `PgPool` of the context; `Reactivity` is provided too. */
-export const layerFromPool = (options: PgSqlClientOptions = {}): Layer.Layer<SqlClient.SqlClient | PgSqlClientService, never, Pool.PgPool> =>
+/** `SqlClient` (and `PgSqlClient`) on the `PgPool` of the context; `Reactivity` is provided too. */
+export const layerFromPool = (options: PgSqlClientOptions = {}): Layer.Layer<SqlClient.SqlClient | PgSqlClient, never, Pool.PgPool> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const pool = yield* Pool.PgPool

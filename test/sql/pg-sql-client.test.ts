@@ -21,7 +21,7 @@ import { freePort, TEST_DSN, uniqueName } from "../support/db.js"
 
 const SqlLive = PgSqlClient.layer({ dsn: TEST_DSN, minSize: 1, maxSize: 3 })
 
-const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | PgSqlClient.PgSqlClientService | PgPool | Scope.Scope>) =>
+const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | PgSqlClient.PgSqlClient | PgPool | Scope.Scope>) =>
   Effect.provide(Effect.scoped(effect), SqlLive)
 
 /** A table dropped when the scope closes. */
@@ -37,7 +37,7 @@ const table = (prefix: string, columns: string) =>
 describe("effect-pg/sql PgSqlClient", () => {
   it.live("json: a value sent as jsonb comes back as the same value", () =>
     run(Effect.gen(function* () {
-      const sql = yield* PgSqlClient.PgSqlClientService
+      const sql = yield* PgSqlClient.PgSqlClient
       const t = yield* table("sql_json", "id int4 PRIMARY KEY, doc jsonb NOT NULL")
       const doc = { a: 1, list: [1, "two", null], nested: { ok: true } }
       yield* sql`INSERT INTO ${sql(t)} (id, doc) VALUES (1, ${sql.json(doc)}), (2, ${sql.json("just a string")})`
@@ -73,7 +73,7 @@ describe("effect-pg/sql PgSqlClient", () => {
       yield* sql`INSERT INTO ${sql(t)} ${sql.insert({ id: 7 })}`
       const rows = yield* pool.fetch(`SELECT id FROM ${t}`)
       expect(rows.map((r) => r.get("id"))).toEqual([7])
-      const client = yield* PgSqlClient.PgSqlClientService
+      const client = yield* PgSqlClient.PgSqlClient
       expect(client.pool).toBe(pool)
     }).pipe(
       Effect.scoped,
@@ -169,7 +169,7 @@ describe("effect-pg/sql PgSqlClient", () => {
 
   it.live("listen / notify", () =>
     run(Effect.gen(function* () {
-      const sql = yield* PgSqlClient.PgSqlClientService
+      const sql = yield* PgSqlClient.PgSqlClient
       const channel = uniqueName("sql_chan")
       const received = yield* Effect.forkChild(Stream.runCollect(Stream.take(sql.listen(channel), 2)))
       // LISTEN is issued when the stream starts: notify until two are heard
