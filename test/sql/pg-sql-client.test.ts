@@ -117,6 +117,28 @@ describe("effect-pg/sql PgSqlClient", () => {
       expect(row).toEqual({ level: "serializable" })
     })))
 
+  it.live("session state set on a reserved connection does not reach the next statements", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* Effect.scoped(Effect.gen(function* () {
+        const conn = yield* sql.reserve
+        yield* conn.executeRaw("SET application_name = 'sql_leak'; SET search_path = pg_catalog", [])
+        yield* conn.executeRaw("SELECT pg_advisory_lock(4242)", [])
+      }))
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 6 }, (_, i) => i),
+        () => sql<{ app: string; path: string; locks: number }>`SELECT current_setting('application_name') AS app,
+          current_setting('search_path') AS path,
+          (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242) AS locks`,
+        { concurrency: 3 }
+      )
+      for (const [row] of rows) {
+        expect(row!.app).not.toBe("sql_leak")
+        expect(row!.path).not.toBe("pg_catalog")
+        expect(row!.locks).toBe(0)
+      }
+    })))
+
   it.live("a stream ended early gives its connection back", () =>
     run(Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient

@@ -238,6 +238,26 @@ for (const driver of drivers) {
         expect(yield* PgMigrator.run({ loader: PgMigrator.fromRecord(fixed), table: migrations })).toEqual([[3, "more"]])
       }))
 
+    it.effect("two Migrators started at once run each migration once", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const migrations = uniqueName("sql_migrations_race")
+        const t = uniqueName("sql_migrated_race")
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${t}; DROP TABLE IF EXISTS ${migrations}`).raw))
+        const loader = PgMigrator.fromRecord({
+          "1_create": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE ${sql(t)} (id int4 PRIMARY KEY)`),
+          "2_seed": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            Effect.andThen(sql`SELECT pg_sleep(0.2)`, sql`INSERT INTO ${sql(t)} VALUES (1)`))
+        })
+        const [a, b] = yield* Effect.all([
+          PgMigrator.run({ loader, table: migrations }),
+          PgMigrator.run({ loader, table: migrations })
+        ], { concurrency: 2 })
+        expect([...a, ...b]).toEqual([[1, "create"], [2, "seed"]])
+        expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([{ id: 1 }])
+      }))
+
     it.effect("nested transactions: a failed inner one rolls back to its savepoint", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
