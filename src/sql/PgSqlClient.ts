@@ -39,6 +39,14 @@
  * statements per connection by its own rules; pool `prepare: false` turns
  * that off).
  *
+ * Parameters are typed from their JavaScript value as `@effect/sql-pg`
+ * types them (integer → int4, or int8 past int4; other numbers → float8;
+ * bigint → int8; boolean → bool; Date → timestamptz; bytes → bytea), by a
+ * cast on the placeholder (`$1::int4`); strings, null, arrays and objects
+ * are typed by the server from the statement. So `` sql`SELECT ${1}` ``
+ * and `updateValues` lists work as on sql-pg, where effect-pg alone (like
+ * asyncpg) refuses a number for a parameter the server typed as text.
+ *
  * Values are decoded by effect-pg's codecs. int2/int4/float, int8 (bigint),
  * numeric (string), bool, text, uuid, json/jsonb, arrays and timestamptz /
  * timestamp (Date) come out as `@effect/sql-pg` gives them; these differ:

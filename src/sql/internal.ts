@@ -21,8 +21,41 @@ export const PgJson = Statement.custom<PgJson>("PgJson")
 
 const escape = Statement.defaultEscape("\"")
 
+const INT4_MIN = -2147483648
+const INT4_MAX = 2147483647
+
 /**
- * The PostgreSQL compiler: `$1` placeholders, identifiers quoted with `"`
+ * The type a parameter gets from its JavaScript value, as `@effect/sql-pg`
+ * binds it (an integer as int4, or int8 beyond int4, other numbers float8,
+ * bigint int8, boolean bool, Date timestamptz, bytes bytea), written as a
+ * cast on the placeholder: the server then types the parameter exactly as a
+ * declared parameter type would. Strings, null, arrays and objects get no
+ * cast: the server types them from the statement. Without the casts
+ * `` sql`SELECT ${1}` `` or an `updateValues` list would type numbers as
+ * text, which effect-pg (like asyncpg) refuses to encode from a number.
+ */
+const castOf = (value: unknown): string => {
+  switch (typeof value) {
+    case "number":
+      if (Number.isInteger(value)) {
+        if (value >= INT4_MIN && value <= INT4_MAX) return "::int4"
+        if (Number.isSafeInteger(value)) return "::int8"
+      }
+      return "::float8"
+    case "bigint":
+      return "::int8"
+    case "boolean":
+      return "::bool"
+    case "object":
+      return value instanceof Date ? "::timestamptz" : value instanceof Uint8Array ? "::bytea" : ""
+    default:
+      return ""
+  }
+}
+
+/**
+ * The PostgreSQL compiler: `$1` placeholders (cast by value type, see
+ * `castOf`), identifiers quoted with `"`
  * (after `transform`, unless the segment asks for none), `updateValues` as a
  * `VALUES` list with an alias, and `PgJson` as a `$n::jsonb` parameter.
  */
@@ -30,15 +63,16 @@ export const makeCompiler = (transform?: (name: string) => string, transformJson
   const transformValue = transformJson && transform !== undefined ? Statement.defaultTransforms(transform).value : undefined
   return Statement.makeCompiler<PgJson>({
     dialect: "pg",
-    placeholder: (index) => `$${index}`,
+    placeholder: (index, value) => `$${index}${castOf(value)}`,
     onIdentifier: transform === undefined
       ? (value) => escape(value)
       : (value, withoutTransform) => escape(withoutTransform ? value : transform(value)),
     onRecordUpdate: (placeholders, alias, columns, values, returning) => {
       const sql = `(values ${placeholders}) AS ${alias}${columns}`
+      const params = values.flat()
       return returning === undefined
-        ? [sql, values.flat()]
-        : [`${sql} RETURNING ${returning[0]}`, [...values.flat(), ...returning[1]]]
+        ? [sql, params]
+        : [`${sql} RETURNING ${returning[0]}`, [...params, ...returning[1]]]
     },
     onCustom: (custom, placeholder, withoutTransform) => {
       // the only custom kind this compiler knows (the type parameter says so)

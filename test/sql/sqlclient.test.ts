@@ -143,6 +143,33 @@ for (const driver of drivers) {
         })
         expect(bytes).toBeInstanceOf(Uint8Array)
         expect(Array.from(bytes as Uint8Array)).toEqual([1, 2, 255])
+        // parameters without a type in the statement are typed by their value
+        const [untyped] = yield* sql`SELECT ${1} AS i, ${-1.5} AS f, ${true} AS b, ${2 ** 40} AS big, ${2n ** 62n} AS i8,
+          ${at} AS ts, ${"s"} AS s, ${5} + 1 AS sum, ${null}::int4 AS n`
+        expect(untyped).toEqual({ i: 1, f: -1.5, b: true, big: 2n ** 40n, i8: 2n ** 62n, ts: at, s: "s", sum: 6, n: null })
+      }))
+
+    it.effect("insert / update / updateValues / in helpers compile for PostgreSQL", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const t = yield* table(
+          "sql_helpers",
+          "id int4 PRIMARY KEY, name text NOT NULL, \"Mixed Case\" text, score float8, active bool, at timestamptz"
+        )
+        const inserted = yield* sql<{ id: number }>`INSERT INTO ${sql(t)} ${
+          sql.insert([{ id: 1, name: "a", "Mixed Case": "x" }, { id: 2, name: "b", "Mixed Case": null }])
+        } RETURNING id`
+        expect(inserted).toEqual([{ id: 1 }, { id: 2 }])
+        yield* sql`UPDATE ${sql(t)} SET ${sql.update({ name: "a2", id: 1 }, ["id"])} WHERE id = ${1}`
+        const at = new Date("2024-01-02T03:04:05.678Z")
+        yield* sql`UPDATE ${sql(t)} SET name = data.name, score = data.score, active = data.active, at = data.at
+          FROM ${sql.updateValues([{ id: 2, name: "b2", score: 0.1, active: true, at }], "data")}
+          WHERE ${sql(t)}.id = data.id`
+        expect(yield* sql`SELECT score, active, at FROM ${sql(t)} WHERE id = 2`).toEqual([{ score: 0.1, active: true, at }])
+        const rows = yield* sql`SELECT id, name, ${sql("Mixed Case")} FROM ${sql(t)} WHERE ${sql.in("id", [1, 2])} ORDER BY id`
+        expect(rows).toEqual([{ id: 1, name: "a2", "Mixed Case": "x" }, { id: 2, name: "b2", "Mixed Case": null }])
+        const ors = yield* sql`SELECT id FROM ${sql(t)} WHERE ${sql.or([sql`id = ${1}`, sql`name = ${"b2"}`])} ORDER BY id`
+        expect(ors).toEqual([{ id: 1 }, { id: 2 }])
       }))
 
     it.effect("a SqlModel repository: insert, findById, update, delete", () =>
