@@ -6,8 +6,10 @@
  *
  * ```ts
  * import { Effect, Layer } from "effect"
- * import { PgMigrator } from "effect-pg/sql"
+ * import { SqlClient } from "effect/sql"
+ * import { PgMigrator, PgSqlClient } from "effect-pg/sql"
  *
+ * const SqlLive = PgSqlClient.layer({ dsn: process.env.DATABASE_URL })
  * const MigratorLive = PgMigrator.layer({
  *   loader: PgMigrator.fromRecord({
  *     "1_create_users": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE users (...)`)

@@ -14,8 +14,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as String from "effect/String"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Errors from "../../src/Errors.js"
 import { PgPool } from "../../src/Pool.js"
+import * as PgMigrator from "../../src/sql/PgMigrator.js"
 import * as PgSqlClient from "../../src/sql/PgSqlClient.js"
 import { freePort, TEST_DSN, uniqueName } from "../support/db.js"
 
@@ -202,6 +206,21 @@ describe("effect-pg/sql PgSqlClient", () => {
       yield* Fiber.interrupt(sender)
       expect(got.map((n) => n.payload)).toEqual(["it's \"quoted\"", "it's \"quoted\""])
       expect(got[0]!.channel).toBe(channel)
+    })))
+
+  it.live("PgMigrator with a schemaDirectory runs the migrations and writes no dump", () =>
+    run(Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const migrations = uniqueName("sql_migrations_dump")
+      const dir = path.join(os.tmpdir(), uniqueName("sql_schema"))
+      yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${migrations}`)))
+      const ran = yield* PgMigrator.run({
+        loader: PgMigrator.fromRecord({ "1_noop": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`) }),
+        table: migrations,
+        schemaDirectory: dir
+      })
+      expect(ran).toEqual([[1, "noop"]])
+      expect(fs.existsSync(dir)).toBe(false)
     })))
 
   it.live("raw returns the command status; errors of the client map to SqlError reasons", () =>
