@@ -41,7 +41,7 @@ export const WORKLOADS: ReadonlyArray<Workload> = [
 export const workloadById = (id: WorkloadId): Workload => WORKLOADS.find((w) => w.id === id)!
 
 /** Which child process runs a case. `pgbench` cases run in the parent (they spawn pgbench). */
-export type DriverId = "pg" | "postgres" | "sql-pg" | "effect-pg" | "pgbench"
+export type DriverId = "pg" | "postgres" | "sql-pg" | "effect-pg" | "sql-client" | "pgbench"
 
 export interface Case {
   /** unique id: `${peer}/${workload}/${variant}` */
@@ -141,6 +141,15 @@ const PEERS: ReadonlyArray<PeerSpec> = [
     cases: [
       ...every(["W1", "W2", "W3", "W5", "W6"]),
       { workload: "W4i", variant: "insert", label: "@effect/sql-pg · sql.insert(rows) (5,000 rows/stmt)" }
+    ]
+  },
+  {
+    peer: "sql-client",
+    driver: "sql-client",
+    name: "effect-pg/sql · SqlClient",
+    cases: [
+      ...every(["W1", "W2", "W3", "W5", "W6"]),
+      { workload: "W4i", variant: "insert", label: "effect-pg/sql · sql.insert(rows) (5,000 rows/stmt)" }
     ]
   },
   {

@@ -252,6 +252,7 @@ const PEER_NAMES: Record<string, string> = {
   postgres: "postgres.js",
   "sql-pg": "@effect/sql-pg",
   "sql-pg-mux": "@effect/sql-pg · multiplex",
+  "sql-client": "effect-pg/sql · SqlClient",
   pgbench: "pgbench (libpq)",
   "pgbench-pipeline": "pgbench · 32-query pipelines"
 }
@@ -269,6 +270,7 @@ const COLORS: Record<string, string> = {
   postgres: "#16a34a",
   "sql-pg": "#9333ea",
   "sql-pg-mux": "#c084fc",
+  "sql-client": "#0891b2",
   pgbench: "#6b7280",
   "pgbench-pipeline": "#9ca3af"
 }

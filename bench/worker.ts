@@ -21,6 +21,8 @@ const load = async (): Promise<Driver> => {
       return (await import("./peers/sql-pg.js")).driver
     case "effect-pg":
       return (await import("./peers/effect-pg.js")).driver
+    case "sql-client":
+      return (await import("./peers/sql-client.js")).driver
     default:
       throw new Error(`unknown driver ${String(driverId)}`)
   }
