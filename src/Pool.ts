@@ -65,7 +65,7 @@ export type Hook = (conn: Connection.Connection) => Effect.Effect<unknown, unkno
 
 /** Pool options: asyncpg's `create_pool` arguments plus every `Connection.connect` option. */
 export interface PoolOptions extends Connection.ConnectOptions {
-  /** connections opened at start and kept open (default 10) */
+  /** connections opened at start and kept open (default 10, or maxSize when that is smaller) */
   readonly minSize?: number
   /** hard cap on live connections (default 10) */
   readonly maxSize?: number
@@ -317,7 +317,7 @@ const hookError = (hook: string, cause: unknown) =>
   })
 
 const validate = (o: PoolOptions): Errors.InterfaceError | undefined => {
-  const min = o.minSize ?? 10
+  const min = o.minSize ?? Math.min(10, o.maxSize ?? 10)
   const max = o.maxSize ?? 10
   const bad = (what: string) => new Errors.InterfaceError({ message: `invalid pool options: ${what}` })
   if (!Number.isInteger(max) || max <= 0) return bad(`maxSize must be a positive integer, got ${max}`)
@@ -382,7 +382,7 @@ class PgPoolImpl implements PgPoolShape {
   private readonly leakMs: number
 
   constructor(readonly options: PoolOptions) {
-    this.minSize = options.minSize ?? 10
+    this.minSize = options.minSize ?? Math.min(10, options.maxSize ?? 10)
     this.maxSize = options.maxSize ?? 10
     // with hooks, every pool-level query borrows a connection of its own so the hooks run around it
     this.pipelining = (options.pipelining ?? true) && options.setup === undefined && options.reset === undefined

@@ -150,6 +150,7 @@ export type PgError =
   | Errors.CommandTimeoutError
   | Errors.AcquireTimeoutError
   | Errors.PoolClosedError
+  | Errors.PoolExhaustedError
   | Errors.PoolHookError
 
 const describe = (error: PgError): string => {
@@ -202,6 +203,7 @@ const classify = (error: PgError, props: ReasonProps): SqlError.SqlErrorReason =
     case "ConnectionDoesNotExistError":
     case "AcquireTimeoutError":
     case "PoolClosedError":
+    case "PoolExhaustedError":
     case "PoolHookError":
       return new SqlError.ConnectionError(props)
     default:
