@@ -34,9 +34,10 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import type { ConnectionImpl, QueryError } from "./Connection.js"
+import type { SessionHandle } from "./connection/Core.js"
+import type { QueryError } from "./connection/query.js"
 import * as Errors from "./Errors.js"
-import type { Session } from "./internal/Session.js"
+import type { Session } from "./connection/Session.js"
 
 /** The isolation levels `BEGIN` accepts. */
 export type IsolationLevel = "read_committed" | "read_uncommitted" | "repeatable_read" | "serializable"
@@ -103,7 +104,7 @@ class TransactionImpl implements Transaction {
   readonly [TypeId]: typeof TypeId = TypeId
   state: TransactionState = "started"
   constructor(
-    readonly conn: ConnectionImpl,
+    readonly conn: SessionHandle,
     readonly nested: boolean,
     readonly savepoint: string | undefined,
     readonly options: TransactionOptions
@@ -144,7 +145,7 @@ const pop = (tx: TransactionImpl, state: TransactionState): void => {
  *
  * @internal
  */
-export const begin = (conn: ConnectionImpl, options: TransactionOptions = {}): Effect.Effect<Transaction, QueryError> =>
+export const begin = (conn: SessionHandle, options: TransactionOptions = {}): Effect.Effect<Transaction, QueryError> =>
   Effect.suspend(() => {
     const bad = conn.guard()
     if (bad !== undefined) return Effect.fail(bad)
@@ -289,7 +290,7 @@ export const finalize = (tx: Transaction, exit: Exit.Exit<unknown, unknown>): Ef
  *
  * @internal
  */
-export const scoped = (conn: ConnectionImpl, options?: TransactionOptions): Effect.Effect<Transaction, QueryError, Scope.Scope> =>
+export const scoped = (conn: SessionHandle, options?: TransactionOptions): Effect.Effect<Transaction, QueryError, Scope.Scope> =>
   Effect.acquireRelease(begin(conn, options), finalize)
 
 /**
@@ -300,7 +301,7 @@ export const scoped = (conn: ConnectionImpl, options?: TransactionOptions): Effe
  * @internal
  */
 export const around = <A, E, R>(
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   effect: Effect.Effect<A, E, R>,
   options?: TransactionOptions
 ): Effect.Effect<A, E | QueryError, R> => Effect.acquireUseRelease(begin(conn, options), () => effect, end)

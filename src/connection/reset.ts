@@ -14,7 +14,8 @@
  * @internal
  */
 import * as Reader from "../protocol/Reader.js"
-import { errorFromFields, type Request, type Session, type SessionError } from "./Session.js"
+import { errorFromFields, type Request, type SessionError } from "./request.js"
+import type { Session } from "./Session.js"
 
 /** What asyncpg's reset clears, plus the session authorization (as DISCARD ALL does). */
 const PARTS = [

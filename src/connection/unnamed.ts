@@ -15,7 +15,7 @@ import type * as Reader from "../protocol/Reader.js"
 import * as PgRecord from "../Record.js"
 import type { Codec } from "../types/Codec.js"
 import type { TypeRegistry } from "../types/Registry.js"
-import type { Statement } from "./Session.js"
+import type { Statement } from "./statement.js"
 
 /** Codecs and row factory for columns that differ from the description. */
 export interface Plan {

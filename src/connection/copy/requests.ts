@@ -15,7 +15,8 @@
  */
 import * as Errors from "../../Errors.js"
 import * as Reader from "../../protocol/Reader.js"
-import { errorFromFields, type Request, type Session, type SessionError } from "../Session.js"
+import { errorFromFields, type Request, type SessionError } from "../request.js"
+import type { Session } from "../Session.js"
 
 const B = Reader.Backend
 

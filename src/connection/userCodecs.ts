@@ -10,7 +10,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { ConnectionImpl, QueryError } from "../Connection.js"
+import type { SessionHandle } from "./Core.js"
+import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
@@ -31,7 +32,7 @@ interface FoundType {
 }
 
 /** Looks a type up by name and schema, or fails naming it. */
-const lookup = (conn: ConnectionImpl, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
+const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
   Effect.flatMap(conn.fetchrow<PgRecord.Record>(TYPE_BY_NAME_SQL, [typeName, schema]), (row) =>
     row === null
       ? Effect.fail(
@@ -95,7 +96,7 @@ export type TypeCodecOptions<A> =
   )
 
 /** Sets a codec for `schema.typeName` on this connection. */
-export const setTypeCodec = <A>(conn: ConnectionImpl, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
+export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.flatMap(lookup(conn, typeName, schema), (t) => {
     const bad = checkSettable(t, schema)
@@ -127,7 +128,7 @@ interface TextForm {
  * Declares `schema.typeName` wire-compatible with a built-in type: its
  * values are encoded and decoded with that type's codec.
  */
-export const setBuiltinTypeCodec = (conn: ConnectionImpl, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
+export const setBuiltinTypeCodec = (conn: SessionHandle, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.gen(function* () {
     const target = yield* lookup(conn, typeName, schema)
@@ -177,7 +178,7 @@ export const setBuiltinTypeCodec = (conn: ConnectionImpl, typeName: string, opti
 }
 
 /** Removes the codec set for `schema.typeName`, restoring the default one. */
-export const resetTypeCodec = (conn: ConnectionImpl, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
+export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
   const schema = options?.schema ?? "public"
   return Effect.flatMap(lookup(conn, typeName, schema), (t) =>
     Effect.sync(() => {

@@ -27,16 +27,18 @@ import * as Effect from "effect/Effect"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import type { QueryError } from "../Connection.js"
-import * as Errors from "../Errors.js"
-import * as Reader from "../protocol/Reader.js"
-import type * as PgRecord from "../Record.js"
-import type { Codec } from "../types/Codec.js"
-import { CopyIn, CopyOut, OUT_CHUNK } from "./copy/ops.js"
-import { canUseBinary, FLUSH_AT, RecordEncoder, unencodable, type RecordColumn } from "./copy/records.js"
-import * as Sql from "./copy/sql.js"
-import { checkText } from "./sqltext.js"
-import { errorFromFields, type Request, type Session, type SessionError } from "./Session.js"
+import type { QueryError } from "../query.js"
+import * as Errors from "../../Errors.js"
+import * as Raw from "../../protocol/buffer.js"
+import * as Reader from "../../protocol/Reader.js"
+import type * as PgRecord from "../../Record.js"
+import type { Codec } from "../../types/Codec.js"
+import { CopyIn, CopyOut, OUT_CHUNK } from "./requests.js"
+import { canUseBinary, FLUSH_AT, RecordEncoder, unencodable, type RecordColumn } from "./records.js"
+import * as Sql from "./sql.js"
+import { checkText } from "../sqltext.js"
+import { errorFromFields, type Request, type SessionError } from "../request.js"
+import type { Session } from "../Session.js"
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -525,7 +527,7 @@ const inlineArgs = (host: CopyHost, query: string, args: ReadonlyArray<unknown>)
               for (let i = 0; i < n; i++) {
                 const len = buf.readInt32BE(at)
                 at += 4
-                texts[i] = len < 0 ? "NULL" : buf.utf8Slice(at, at + len)
+                texts[i] = len < 0 ? "NULL" : Raw.utf8Slice(buf, at, at + len)
                 if (len > 0) at += len
               }
             } else if (type === Reader.Backend.ErrorResponse) {

@@ -22,25 +22,15 @@ import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
-import * as Dsn from "./dsn.js"
+import * as Dsn from "./options.js"
 import * as Unnamed from "./unnamed.js"
-import type { ResolvedConnectOptions } from "./dsn.js"
-import type { LoggedQuery } from "../Connection.js"
-import "./buffer.js"
+import type { ResolvedConnectOptions } from "./options.js"
+import type { LoggedQuery } from "./query.js"
+import { errorFromFields, type Callback, type NoticeListener, type NotificationListener, type Request, type SessionError, type TerminationListener } from "./request.js"
+import { decodeRow, type ExecuteResult } from "./rows.js"
+import type { Statement } from "./statement.js"
 
 const B = Reader.Backend
-
-/** Completion callback of every request. */
-export type Callback<A> = (error: SessionError | undefined, value: A | undefined) => void
-
-/** Every error a request can end with. */
-export type SessionError =
-  | Errors.PostgresError
-  | Errors.PostgresConnectionError
-  | Errors.ConnectionDoesNotExistError
-  | Errors.InterfaceError
-  | Errors.ProtocolError
-  | Errors.DataError
 
 /** Settings of a session beyond where to connect. */
 export interface SessionOptions {
@@ -57,131 +47,6 @@ export interface SessionOptions {
    * `statementCacheSize` of 0. Default true.
    */
   readonly prepare?: boolean
-}
-
-/** A request in the queue: receives every message up to its ReadyForQuery. */
-interface Request {
-  /** a message that belongs to this request */
-  handle(type: number, buf: Buffer, start: number, end: number): void
-  /** its ReadyForQuery arrived: settle */
-  done(): void
-  /** the connection died before its ReadyForQuery */
-  fail(error: SessionError): void
-  /** set when the caller went away: results are dropped, a cancel may be sent */
-  abandoned: boolean
-  /** called once settled, for an abandoned request's waiting canceler */
-  onSettled: (() => void) | undefined
-  /** the request holds the socket alone (COPY): later writes wait */
-  readonly exclusive?: boolean
-  /** NoticeResponses received while this request ran (when the session collects them) */
-  notices?: Array<Errors.PostgresError>
-  /** when it was written (performance.now()), for server-time estimates */
-  sentAt?: number
-  /** the server's time on it: from when the server could start it to its ReadyForQuery, ms */
-  serverMs?: number
-}
-
-/** A prepared statement, cached by SQL text or used once. */
-export interface Statement {
-  /** "" for a description of the unnamed statement (nothing kept on the server) */
-  readonly name: string
-  readonly sql: string
-  /** owned by a cache of the session (a named one is closed when evicted) */
-  readonly cached: boolean
-  /**
-   * a description only: each execution parses the SQL again as the unnamed
-   * statement, in the same unit as its Bind/Execute
-   */
-  readonly unnamed: boolean
-  /** unnamed: the RowDescription body of a portal whose columns matched, to compare later ones cheaply */
-  portalRowDescription?: Buffer
-  state: "preparing" | "ready" | "failed"
-  waiters: Array<(error: SessionError | undefined) => void>
-  paramOids: Array<number>
-  fields: Array<Reader.FieldDescription>
-  paramCodecs: Array<Codec>
-  paramFormats: Array<number>
-  resultCodecs: Array<Codec>
-  resultFormats: Array<number>
-  make: ((values: Array<unknown>) => unknown) | undefined
-  preparedAt: number
-  /** the SQL calls functions that change session state (advisory locks, set_config) */
-  touchesSession: boolean
-  /** moving average of the server's time per execution, ms (undefined until measured) */
-  serverMs: number | undefined
-}
-
-/** The result of one Execute: its rows and command tag. */
-export interface ExecuteResult {
-  readonly rows: Array<unknown>
-  readonly status: string
-}
-
-/**
- * Decodes one DataRow body into its values with the statement's codecs.
- * On a decoder failure it returns a DataError naming the row and column.
- */
-export const decodeRow = (
-  buf: Buffer,
-  start: number,
-  codecs: ReadonlyArray<Codec>,
-  names: ReadonlyArray<{ readonly name: string }>,
-  rowIndex: number
-): Array<unknown> | Errors.DataError => {
-  const n = buf.readUInt16BE(start)
-  const values = new Array<unknown>(n)
-  let at = start + 2
-  let i = 0
-  try {
-    for (; i < n; i++) {
-      const len = buf.readInt32BE(at)
-      at += 4
-      if (len < 0) values[i] = null
-      else {
-        values[i] = codecs[i]!.decode(buf, at, at + len)
-        at += len
-      }
-    }
-  } catch (e) {
-    const column = names[i]?.name ?? String(i)
-    return new Errors.DataError({
-      message: `could not decode row ${rowIndex}, column "${column}" (type ${codecs[i]?.name ?? "?"}): ${e instanceof Error ? e.message : String(e)}`,
-      row: rowIndex,
-      column
-    })
-  }
-  return values
-}
-
-/** Builds the typed error of an ErrorResponse/NoticeResponse body's fields. */
-export const errorFromFields = (fields: Map<string, string>, query?: string): Errors.PostgresError => {
-  const num = (k: string) => {
-    const v = fields.get(k)
-    return v === undefined ? undefined : Number(v)
-  }
-  return Errors.fromServerFields(
-    {
-      severity: fields.get("S") ?? fields.get("V") ?? "ERROR",
-      severityLocal: fields.get("S"),
-      code: fields.get("C") ?? "XX000",
-      message: fields.get("M") ?? "unknown error",
-      detail: fields.get("D"),
-      hint: fields.get("H"),
-      position: num("P"),
-      internalPosition: num("p"),
-      internalQuery: fields.get("q"),
-      where: fields.get("W"),
-      schema: fields.get("s"),
-      table: fields.get("t"),
-      column: fields.get("c"),
-      dataType: fields.get("d"),
-      constraint: fields.get("n"),
-      file: fields.get("F"),
-      line: num("L"),
-      routine: fields.get("R")
-    },
-    query
-  )
 }
 
 /**
@@ -212,13 +77,6 @@ const thrownMessage = (e: unknown): string => {
     return "an exception that could not be read"
   }
 }
-
-/** A Notice/Warning from the server. */
-export type NoticeListener = (notice: Errors.PostgresError) => void
-/** A NOTIFY on a channel this session listens to. */
-export type NotificationListener = (n: Reader.Notification) => void
-/** The session ended, with the reason. */
-export type TerminationListener = (cause: SessionError | undefined) => void
 
 /**
  * A random part of the statement names of one session: names cannot collide
@@ -1782,8 +1640,6 @@ export class Task implements Progress {
     }
   }
 }
-
-export type { Request }
 
 /** What target_session_attrs looks at. */
 export interface SessionKind {

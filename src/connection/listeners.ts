@@ -9,14 +9,15 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type { ConnectionImpl, LoggedQuery, QueryError } from "../Connection.js"
+import type { SessionHandle } from "./Core.js"
+import { report } from "./logging.js"
+import type { QueryError } from "./query.js"
 import type * as Errors from "../Errors.js"
 import { checkText, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
-import { redactDsn } from "../errors/redact.js"
-import type { NoticeListener, Session } from "./Session.js"
+import type { NoticeListener } from "./request.js"
+import type { Session } from "./Session.js"
 
 /** Called with each NOTIFY on a channel. */
 export type NotificationCallback = (notification: Notification) => void
@@ -44,17 +45,6 @@ const stateOf = (session: Session): Listening => {
   return s
 }
 
-/** Runs a user callback; what it throws is rethrown outside the protocol's stack. */
-const report = (f: () => void): void => {
-  try {
-    f()
-  } catch (e) {
-    queueMicrotask(() => {
-      throw e
-    })
-  }
-}
-
 /** Quotes an SQL identifier (`my "chan"` → `"my ""chan"""`). */
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
 
@@ -69,7 +59,7 @@ const channelName = (channel: string): string | Errors.InterfaceError => {
 }
 
 /** Adds a callback for `channel`, sending LISTEN for the channel's first one. */
-export const addListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const addListener = (conn: SessionHandle, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const bad = conn.guard()
     if (bad !== undefined) return Effect.fail(bad)
@@ -94,7 +84,7 @@ export const addListener = (conn: ConnectionImpl, given: string, callback: Notif
   })
 
 /** Removes a callback; UNLISTEN when it was the channel's last. Nothing to do on a closed connection. */
-export const removeListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const removeListener = (conn: SessionHandle, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const channel = channelName(given)
     if (typeof channel !== "string") return Effect.void
@@ -111,7 +101,7 @@ export const removeListener = (conn: ConnectionImpl, given: string, callback: No
  * The notifications of `channel` as a stream: LISTEN when it starts,
  * UNLISTEN when it ends; fails when the connection closes.
  */
-export const listen = (conn: ConnectionImpl, channel: string): Stream.Stream<Notification, QueryError> =>
+export const listen = (conn: SessionHandle, channel: string): Stream.Stream<Notification, QueryError> =>
   Stream.callback<Notification, QueryError>((queue) =>
     Effect.gen(function* () {
       const onNotify: NotificationCallback = (n) => {
@@ -150,63 +140,4 @@ export const clear = (session: Session): void => {
   s.channels.clear()
   for (const l of s.logListeners) session.noticeListeners.delete(l)
   s.logListeners.clear()
-}
-
-// ---------------------------------------------------------------------------
-// notices → Effect's logger
-// ---------------------------------------------------------------------------
-
-const levelOf = (severity: string | undefined): "Warn" | "Info" | "Debug" => {
-  switch (severity) {
-    case "WARNING":
-      return "Warn"
-    case "NOTICE":
-    case "INFO":
-      return "Info"
-    default:
-      return "Debug" // LOG, DEBUG1..5
-  }
-}
-
-/**
- * Logs the notices a query received, in the fiber that ran it (so its log
- * annotations and spans apply), at the level matching their severity:
- * WARNING → Warn, NOTICE/INFO → Info, LOG/DEBUG → Debug.
- */
-export const logNotices = (notices: ReadonlyArray<Errors.PostgresError>): Effect.Effect<void> =>
-  Effect.forEach(
-    notices,
-    (n) => {
-      const annotations: { [k: string]: unknown } = { sqlstate: n.sqlstate, severity: n.severity }
-      if (n.detail !== undefined) annotations.detail = n.detail
-      if (n.hint !== undefined) annotations.hint = n.hint
-      return Effect.annotateLogs(Effect.logWithLevel(levelOf(n.severity))(`PostgreSQL ${n.severity}: ${n.message}`), annotations)
-    },
-    { discard: true }
-  )
-
-// ---------------------------------------------------------------------------
-// query loggers
-// ---------------------------------------------------------------------------
-
-/** Calls every query logger of the session with one finished query. */
-export const logQuery = (
-  session: Session,
-  loggers: ReadonlySet<(entry: LoggedQuery) => void>,
-  sql: string,
-  args: ReadonlyArray<unknown> | undefined,
-  startedAt: number,
-  error: QueryError | undefined,
-  interrupted: boolean
-): void => {
-  const entry: LoggedQuery = {
-    sql: redactDsn(sql),
-    args: Redacted.make(args ?? [], { label: "query arguments" }),
-    durationMs: performance.now() - startedAt,
-    status: error === undefined && !interrupted ? session.lastStatus : undefined,
-    error,
-    interrupted,
-    processId: session.processId
-  }
-  for (const l of loggers) report(() => l(entry))
 }
