@@ -33,6 +33,7 @@ import * as Core from "./connection/Core.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
 import type { ExecuteResult } from "./connection/rows.js"
 import { Session, Task } from "./connection/Session.js"
+import * as Startup from "./connection/startup.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
 import type * as PgRecord from "./Record.js"
@@ -608,7 +609,7 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
     const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
     const connectTimeoutMs = resolved.connectTimeoutMs ?? 60_000
     return Effect.callback<Connection, ConnectError>((resume) => {
-      const attempt = Session.connect(
+      const attempt = Startup.connect(
         { ...resolved, connectTimeoutMs },
         {
           statementCacheSize: options.statementCacheSize ?? 100,

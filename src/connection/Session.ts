@@ -12,17 +12,16 @@
  */
 import { randomBytes } from "node:crypto"
 import * as net from "node:net"
-import * as tls from "node:tls"
-import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { MAX_COUNT, Writer, type WireValue } from "../protocol/Writer.js"
-import { checkStartupParams, checkStatementText, copyRefused } from "./sqltext.js"
+import { checkStatementText, copyRefused } from "./sqltext.js"
 import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type Codec, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
-import * as Dsn from "./options.js"
+import * as Cancel from "./cancel.js"
+import { connectionError, describeAddress } from "./socket.js"
 import * as Unnamed from "./unnamed.js"
 import type { ResolvedConnectOptions } from "./options.js"
 import type { LoggedQuery } from "./query.js"
@@ -101,18 +100,20 @@ const flushLazySessions = (): void => {
   Session.flushLazy(sessions)
 }
 
-/** One PostgreSQL session. Create with {@link Session.connect}. */
+/** One PostgreSQL session. Create with `Startup.connect`. */
 export class Session {
   readonly parameters = new Map<string, string>()
   processId = 0
-  private secretKey = 0
+  /** @internal set by the startup (BackendKeyData) */
+  secretKey = 0
   /** I idle, T in transaction, E failed transaction */
   txStatus = 0x49
   closed = false
   private closeError: SessionError | undefined
   private readonly queue: Array<Request> = []
   private queueHead = 0
-  private readonly writer = new Writer()
+  /** @internal */
+  readonly writer = new Writer()
   private flushScheduled = false
   /** requests waiting for an exclusive request to finish before they are written */
   private held: Array<() => void> | undefined
@@ -168,8 +169,10 @@ export class Session {
   /** set by `setRegistry` (reloadSchemaState): replaces `settings.registry` */
   private registryOverride: TypeRegistry | undefined = undefined
 
-  private constructor(
-    private socket: net.Socket,
+  /** @internal use `Startup.connect` */
+  constructor(
+    /** @internal */
+    public socket: net.Socket,
     readonly options: ResolvedConnectOptions,
     readonly settings: SessionOptions,
     address: ResolvedConnectOptions["addresses"][number]
@@ -246,315 +249,11 @@ export class Session {
   }
 
   // -------------------------------------------------------------------------
-  // Connecting
-  // -------------------------------------------------------------------------
-
-  /** Opens a socket to the first address that answers, negotiates TLS, authenticates. */
-  static connect(options: ResolvedConnectOptions, settings: SessionOptions, cb: Callback<Session>): { abort(): void } {
-    let aborted = false
-    let current: net.Socket | undefined
-    let session: Session | undefined
-    let timer: NodeJS.Timeout | undefined
-    const finish = (err: SessionError | undefined, s?: Session) => {
-      if (timer) clearTimeout(timer)
-      timer = undefined
-      if (aborted) return
-      aborted = true
-      if (err) {
-        current?.destroy()
-        session?.destroy(err)
-      }
-      cb(err, s)
-    }
-    if (options.connectTimeoutMs && options.connectTimeoutMs > 0) {
-      timer = setTimeout(() => {
-        finish(
-          new Errors.PostgresConnectionError({
-            message: `could not connect to ${options.addresses.map(describeAddress).join(", ")} within ${options.connectTimeoutMs} ms; check that the server is up and reachable, or raise the connect timeout`,
-            host: options.addresses[0]?.host,
-            port: options.addresses[0]?.port,
-            reason: "timeout"
-          })
-        )
-      }, options.connectTimeoutMs)
-    }
-    const want = options.targetSessionAttrs ?? "any"
-    // prefer-standby: a first pass takes only standbys, a second pass anything
-    let pass: 1 | 2 = 1
-    const tryAddress = (i: number, lastError: SessionError | undefined) => {
-      if (aborted) return
-      const address = options.addresses[i]
-      if (address === undefined) {
-        if (want === "prefer-standby" && pass === 1) {
-          pass = 2
-          tryAddress(0, lastError)
-          return
-        }
-        finish(
-          lastError ??
-            new Errors.PostgresConnectionError({ message: "no host to connect to", reason: "other" })
-        )
-        return
-      }
-      openSocket(options, address, (sockErr, socket) => {
-        if (aborted) {
-          socket?.destroy()
-          return
-        }
-        if (sockErr || !socket) {
-          tryAddress(i + 1, sockErr)
-          return
-        }
-        current = socket
-        const s = new Session(socket, options, settings, address)
-        session = s
-        s.startup((err) => {
-          if (err) {
-            // a server error (bad password, no such database) is final; a socket error tries the next host
-            if (err._tag === "PostgresConnectionError" && i + 1 < options.addresses.length) {
-              s.destroy(err)
-              tryAddress(i + 1, err)
-            } else finish(err)
-            return
-          }
-          if (want === "any" || (want === "prefer-standby" && pass === 2)) {
-            finish(undefined, s)
-            return
-          }
-          s.sessionKind((kindErr, kind) => {
-            if (kindErr !== undefined || kind === undefined) {
-              finish(kindErr)
-              return
-            }
-            if (matchesTarget(want, kind)) {
-              finish(undefined, s)
-              return
-            }
-            // not the kind of server asked for: close it and try the next host
-            s.close(() => {})
-            tryAddress(
-              i + 1,
-              new Errors.PostgresConnectionError({
-                message: `no server matched target_session_attrs=${want}: ${describeAddress(address)} is ${kind.standby ? "a standby" : "a primary"}${kind.readOnly ? " (read-only)" : ""}`,
-                host: address.host,
-                port: address.port,
-                reason: "other"
-              })
-            )
-          })
-        })
-      })
-    }
-    tryAddress(0, undefined)
-    return {
-      abort: () => {
-        finish(
-          new Errors.PostgresConnectionError({ message: "connection attempt interrupted", reason: "other" })
-        )
-      }
-    }
-  }
-
-  private startup(cb: (err: SessionError | undefined) => void): void {
-    const params: { [k: string]: string } = {
-      user: this.options.user,
-      database: this.options.database,
-      client_encoding: "UTF8",
-      DateStyle: "ISO",
-      ...this.options.serverSettings
-    }
-    const refused = checkStartupParams(params)
-    if (refused !== undefined) {
-      // nothing is sent: the server would cut a NUL-containing value or drop an oversized packet
-      cb(refused)
-      return
-    }
-    let scram: { state: unknown; expected?: string } | undefined
-    const secret = Dsn.passwordFor(this.options, this.target)
-    const password = (): string | undefined => (secret === undefined ? undefined : Redacted.value(secret))
-    const noPassword = () =>
-      new Errors.PostgresConnectionError({
-        message: `the server at ${describeAddress(this.target)} asks for a password for user "${this.options.user}" and none was given (password option, DSN, PGPASSWORD or ~/.pgpass)`,
-        host: this.target.host,
-        port: this.target.port,
-        reason: "auth"
-      })
-    let error: SessionError | undefined
-    const self = this
-    const request: Request = {
-      abandoned: false,
-      onSettled: undefined,
-      handle(type, buf, start, end) {
-        switch (type) {
-          case B.Authentication: {
-            const auth = Reader.parseAuthentication(buf, start, end)
-            try {
-              self.authenticate(auth, password, noPassword, (s) => (scram = s), () => scram)
-            } catch (e) {
-              error = e as SessionError
-              self.destroy(error)
-            }
-            return
-          }
-          case B.BackendKeyData: {
-            const k = Reader.parseBackendKeyData(buf, start)
-            self.processId = k.processId
-            self.secretKey = k.secretKey
-            return
-          }
-          case B.ErrorResponse:
-            // during startup every error is fatal: fail now rather than wait for the server (or a proxy) to close
-            error = errorFromFields(Reader.parseErrorFields(buf, start, end))
-            self.destroy(error)
-            return
-          case B.NegotiateProtocolVersion:
-            return
-          default:
-            error = new Errors.ProtocolError({ message: `unexpected message 0x${type.toString(16)} during startup` })
-        }
-      },
-      done() {
-        cb(error)
-      },
-      fail(e) {
-        cb(error ?? e)
-      }
-    }
-    this.enqueue(request)
-    this.writer.startup(params)
-    this.flushNow()
-  }
-
-  private authenticate(
-    auth: Reader.AuthRequest,
-    password: () => string | undefined,
-    noPassword: () => SessionError,
-    setScram: (s: { state: unknown; expected?: string }) => void,
-    getScram: () => { state: unknown; expected?: string } | undefined
-  ): void {
-    switch (auth.kind) {
-      case "ok":
-        this.authMethod ??= "none"
-        if (this.options.channelBinding === "require" && this.authMethod !== "SCRAM-SHA-256-PLUS") {
-          throw this.channelBindingRequired(`the server authenticated the session without it (method: ${this.authMethod})`)
-        }
-        return
-      case "cleartext": {
-        if (this.options.channelBinding === "require") throw this.channelBindingRequired("the server asks for a cleartext password")
-        const p = password()
-        if (p === undefined) throw noPassword()
-        this.authMethod = "password"
-        this.writer.password(p)
-        this.flushNow()
-        return
-      }
-      case "md5": {
-        if (this.options.channelBinding === "require") throw this.channelBindingRequired("the server asks for an MD5 password")
-        const p = password()
-        if (p === undefined) throw noPassword()
-        this.authMethod = "md5"
-        this.writer.password(Scram.md5Password(this.options.user, p, auth.salt))
-        this.flushNow()
-        return
-      }
-      case "sasl": {
-        const p = password()
-        if (p === undefined) throw noPassword()
-        if (!auth.mechanisms.includes("SCRAM-SHA-256")) {
-          throw new Errors.PostgresConnectionError({
-            message: `the server offers SASL mechanisms ${auth.mechanisms.join(", ")}; effect-pg supports SCRAM-SHA-256`,
-            host: this.target.host,
-            port: this.target.port,
-            reason: "auth"
-          })
-        }
-        // channel binding as libpq: PLUS when TLS is on and the server offers it (unless
-        // channelBinding=disable); "y,," when we could bind but the server did not offer it
-        const binding = this.options.channelBinding
-        const secure = this.socket instanceof tls.TLSSocket && this.socket.encrypted
-        let mechanism: Scram.ScramMechanism = "SCRAM-SHA-256"
-        let cbData: Scram.ChannelBindingData | undefined
-        if (secure && binding !== "disable" && auth.mechanisms.includes("SCRAM-SHA-256-PLUS")) {
-          try {
-            const raw = (this.socket as tls.TLSSocket).getPeerCertificate().raw
-            if (!raw) throw new Scram.ScramError("the server sent no certificate")
-            cbData = { type: "tls-server-end-point", data: Scram.tlsServerEndPointHash(raw) }
-          } catch (e) {
-            throw this.scramFailure(e)
-          }
-          mechanism = "SCRAM-SHA-256-PLUS"
-        } else if (binding === "require") {
-          throw this.channelBindingRequired(
-            secure ? "the server does not offer SCRAM-SHA-256-PLUS" : "the connection does not use TLS"
-          )
-        } else if (secure && binding !== "disable") {
-          // tells the server we support binding but it did not offer it (downgrade detection)
-          cbData = { type: "tls-server-end-point", data: Buffer.alloc(0) }
-        }
-        const start = Scram.scramStart(mechanism, undefined, cbData)
-        setScram({ state: start.state })
-        this.authMethod = mechanism
-        this.writer.saslInitialResponse(mechanism, start.clientFirstMessage)
-        this.flushNow()
-        return
-      }
-      case "sasl-continue": {
-        const s = getScram()
-        const p = password()
-        if (!s || p === undefined) throw new Errors.ProtocolError({ message: "SASL continue without a SASL exchange" })
-        try {
-          const next = Scram.scramContinue(s.state as Parameters<typeof Scram.scramContinue>[0], auth.data, p)
-          s.expected = next.expectedServerSignature
-          this.writer.saslResponse(next.clientFinalMessage)
-          this.flushNow()
-        } catch (e) {
-          throw this.scramFailure(e)
-        }
-        return
-      }
-      case "sasl-final": {
-        const s = getScram()
-        if (!s?.expected) throw new Errors.ProtocolError({ message: "SASL final without a SASL exchange" })
-        try {
-          Scram.scramFinish(s.expected, auth.data)
-        } catch (e) {
-          throw this.scramFailure(e)
-        }
-        return
-      }
-      case "unsupported":
-        throw new Errors.PostgresConnectionError({
-          message: `the server asks for authentication method ${auth.code}, which effect-pg does not support (supported: trust, password, md5, SCRAM-SHA-256)`,
-          host: this.target.host,
-          port: this.target.port,
-          reason: "auth"
-        })
-    }
-  }
-
-  private channelBindingRequired(why: string): SessionError {
-    return new Errors.PostgresConnectionError({
-      message: `channelBinding is "require" but ${why}; channel binding needs SCRAM-SHA-256-PLUS over TLS (use sslmode=require or stronger, a SCRAM password, or channelBinding=prefer)`,
-      host: this.target.host,
-      port: this.target.port,
-      reason: "auth"
-    })
-  }
-
-  private scramFailure(e: unknown): SessionError {
-    return new Errors.PostgresConnectionError({
-      message: `SCRAM authentication with ${describeAddress(this.target)} failed: ${e instanceof Error ? e.message : String(e)}`,
-      host: this.target.host,
-      port: this.target.port,
-      reason: "auth"
-    })
-  }
-
-  // -------------------------------------------------------------------------
   // The queue
   // -------------------------------------------------------------------------
 
-  private enqueue(request: Request): void {
+  /** @internal */
+  enqueue(request: Request): void {
     this.queue.push(request)
   }
 
@@ -574,7 +273,8 @@ export class Session {
   }
 
   /** Writes the batch now (startup, auth, cancel paths). */
-  private flushNow(): void {
+  /** @internal */
+  flushNow(): void {
     if (this.writer.pending > 0 && !this.closed) this.socket.write(this.writer.take())
   }
 
@@ -879,20 +579,10 @@ export class Session {
       this.cancelInFlight = false
       if (holding) this.releaseHeld()
     }
-    const w = new Writer().cancelRequest(this.processId, this.secretKey).take()
-    const done = () => {
+    Cancel.sendCancelRequest(this.target, this.processId, this.secretKey, () => {
       if (socketDone) return
       socketDone = true
       this.cancelSettle?.()
-    }
-    openPlainSocket(this.target, (err, socket) => {
-      if (err || !socket) {
-        done()
-        return
-      }
-      socket.on("error", done)
-      socket.on("close", done)
-      socket.end(w)
     })
   }
 
@@ -1050,20 +740,6 @@ export class Session {
       touchesSession: SESSION_FUNCTIONS.test(sql),
       serverMs: undefined
     }
-  }
-
-  /** Whether the server is a standby and whether new transactions are read-only (target_session_attrs). */
-  sessionKind(cb: Callback<SessionKind>): void {
-    this.query(
-      "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('transaction_read_only') = 'on'",
-      [],
-      (err, result) => {
-        if (err !== undefined || result === undefined) return cb(err, undefined)
-        const row = result.rows[0] as PgRecord.Record | undefined
-        const standby = row?.get(0) === true
-        cb(undefined, { standby, readOnly: standby || row?.get(1) === true })
-      }
-    )
   }
 
   /**
@@ -1641,28 +1317,6 @@ export class Task implements Progress {
   }
 }
 
-/** What target_session_attrs looks at. */
-export interface SessionKind {
-  readonly standby: boolean
-  readonly readOnly: boolean
-}
-
-const matchesTarget = (want: string, kind: SessionKind): boolean => {
-  switch (want) {
-    case "read-write":
-      return !kind.readOnly
-    case "read-only":
-      return kind.readOnly
-    case "primary":
-      return !kind.standby
-    case "standby":
-    case "prefer-standby":
-      return kind.standby
-    default:
-      return true
-  }
-}
-
 /** Argument sets encoded and written per turn by a large executemany. */
 const MANY_CHUNK = 1000
 
@@ -1736,130 +1390,3 @@ const toIntrospected = (row: PgRecord.Record): IntrospectedType => ({
   attrOids: ((row.get("attrOids") as ReadonlyArray<unknown> | null) ?? []).map(Number)
 })
 
-/** "host:port" or the socket path, for messages. */
-export const describeAddress = (a: ResolvedConnectOptions["addresses"][number]): string =>
-  a.kind === "unix" ? (a.path ?? `${a.host}/.s.PGSQL.${a.port}`) : a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
-
-const connectionError = (
-  a: ResolvedConnectOptions["addresses"][number],
-  err: Error & { code?: string },
-  what: string
-): Errors.PostgresConnectionError => {
-  const code = err.code ?? ""
-  const reason =
-    code === "ECONNREFUSED" || code === "ENOENT"
-      ? "refused"
-      : code === "ECONNRESET" || code === "EPIPE"
-        ? "reset"
-        : code === "ENOTFOUND" || code === "EAI_AGAIN"
-          ? "dns"
-          : code === "ETIMEDOUT"
-            ? "timeout"
-            : code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL") || /certificate|self.signed|SSL|TLS/i.test(err.message)
-              ? "tls"
-              : "other"
-  const hint =
-    reason === "refused"
-      ? "is the server running and accepting connections there?"
-      : reason === "dns"
-        ? "check the host name"
-        : reason === "tls"
-          ? "check sslmode and the certificates (sslrootcert, sslcert, sslkey)"
-          : "the server or the network dropped the connection"
-  return new Errors.PostgresConnectionError({
-    message: `${what}: ${describeAddress(a)}: ${err.message}; ${hint}`,
-    host: a.host,
-    port: a.port,
-    reason,
-    cause: { code, message: err.message }
-  })
-}
-
-const openPlainSocket = (
-  a: ResolvedConnectOptions["addresses"][number],
-  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
-): void => {
-  const socket =
-    a.kind === "unix" ? net.connect({ path: a.path ?? `${a.host}/.s.PGSQL.${a.port}` }) : net.connect({ host: a.host, port: a.port })
-  const onError = (err: Error) => {
-    socket.destroy()
-    cb(connectionError(a, err, "could not connect to the server"), undefined)
-  }
-  socket.once("error", onError)
-  socket.once("connect", () => {
-    socket.off("error", onError)
-    // libpq's keepalives (on by default) and keepalives_idle (0 = the OS default)
-    if (a.kind === "tcp") socket.setKeepAlive(a.keepalives ?? true, a.keepalivesIdleMs ?? 0)
-    cb(undefined, socket)
-  })
-}
-
-/** Opens the socket and, per sslmode, upgrades it to TLS. */
-const openSocket = (
-  options: ResolvedConnectOptions,
-  a: ResolvedConnectOptions["addresses"][number],
-  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
-): void => {
-  openPlainSocket(a, (err, socket) => {
-    if (err || !socket) {
-      cb(err, undefined)
-      return
-    }
-    const mode = options.sslmode
-    if (a.kind === "unix" || mode === "disable" || mode === "allow") {
-      cb(undefined, socket)
-      return
-    }
-    socket.write(new Writer().sslRequest().take())
-    const onError = (e: Error) => {
-      socket.destroy()
-      cb(connectionError(a, e, "could not negotiate TLS"), undefined)
-    }
-    socket.once("error", onError)
-    socket.once("data", (chunk: Buffer) => {
-      socket.off("error", onError)
-      const answer = chunk[0]
-      if (answer === 0x4e /* N */) {
-        if (mode === "prefer") {
-          cb(undefined, socket)
-        } else {
-          socket.destroy()
-          cb(
-            new Errors.PostgresConnectionError({
-              message: `the server at ${describeAddress(a)} does not support TLS, and sslmode is ${mode}; use sslmode=prefer or disable, or enable ssl on the server`,
-              host: a.host,
-              port: a.port,
-              reason: "tls"
-            }),
-            undefined
-          )
-        }
-        return
-      }
-      if (answer !== 0x53 /* S */ || chunk.length > 1) {
-        socket.destroy()
-        cb(
-          new Errors.PostgresConnectionError({
-            message: `the server at ${describeAddress(a)} answered the TLS request with something unexpected; is it a PostgreSQL server?`,
-            host: a.host,
-            port: a.port,
-            reason: "protocol"
-          }),
-          undefined
-        )
-        return
-      }
-      const tlsOptions: tls.ConnectionOptions = { ...Dsn.tlsOptionsFor(options, a), socket }
-      const secure = tls.connect(tlsOptions)
-      const onTlsError = (e: Error) => {
-        secure.destroy()
-        cb(connectionError(a, e, "TLS handshake failed"), undefined)
-      }
-      secure.once("error", onTlsError)
-      secure.once("secureConnect", () => {
-        secure.off("error", onTlsError)
-        cb(undefined, secure)
-      })
-    })
-  })
-}
