@@ -39,6 +39,7 @@ import type * as Reader from "./protocol/Reader.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
 import { TypeRegistry, type RegistryOptions } from "./types/Registry.js"
+import * as TxStatus from "./connection/txStatus.js"
 
 /** Connection options: asyncpg's `connect()` arguments, camelCased. */
 export interface ConnectOptions extends Dsn.ConnectInput {
@@ -391,7 +392,7 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
   }
 
   isInTransaction(): boolean {
-    return this.session.txStatus !== 0x49
+    return this.session.txStatus !== TxStatus.IDLE
   }
 
   copyFromTable<E = never, R = never>(
@@ -553,7 +554,7 @@ export const resetSession = (conn: Connection, options?: QueryOptions): Effect.E
   Effect.suspend(() => {
     const session = conn.session
     forgetClientState(session)
-    const script = (session.txStatus !== 0x49 ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
+    const script = (session.txStatus !== TxStatus.IDLE ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
     return Effect.andThen(
       conn.execute(script, undefined, options),
       Effect.sync(() => {

@@ -35,6 +35,7 @@ import type { Statement } from "./connection/statement.js"
 import * as Stmt from "./connection/prepare.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
+import { IDLE } from "./connection/txStatus.js"
 
 /** Options of a cursor stream. */
 export interface CursorOptions extends QueryOptions {
@@ -60,7 +61,6 @@ export interface Cursor<R = PgRecord.Record> {
   backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError>
 }
 
-const IDLE = 0x49
 
 const invalidCount = (what: string, n: number) =>
   new Errors.InterfaceError({ message: `${what}: expected a positive integer row count, got ${String(n)}` })

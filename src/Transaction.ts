@@ -38,6 +38,7 @@ import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError } from "./connection/query.js"
 import * as Errors from "./Errors.js"
 import type { Session } from "./connection/Session.js"
+import { IDLE } from "./connection/txStatus.js"
 
 /** The isolation levels `BEGIN` accepts. */
 export type IsolationLevel = "read_committed" | "read_uncommitted" | "repeatable_read" | "serializable"
@@ -75,7 +76,6 @@ export interface Transaction {
   rollback(): Effect.Effect<void, QueryError>
 }
 
-const IDLE = 0x49
 const LEVELS: { readonly [K in IsolationLevel]: string } = {
   read_committed: "READ COMMITTED",
   read_uncommitted: "READ UNCOMMITTED",

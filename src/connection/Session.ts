@@ -19,6 +19,7 @@ import type { Statement } from "./statement.js"
 
 import { StatementCache } from "./statements.js"
 import { B, changesSession, copyBothError, Task, type Progress, type SessionOptions } from "./wire.js"
+import * as TxStatus from "./txStatus.js"
 
 export type { SessionOptions }
 export { Task, type Progress }
@@ -125,7 +126,7 @@ export class Session extends StatementCache {
    * error says to use `prepare: false`.
    */
   protected retryAfter(st: Statement, err: Errors.PostgresError, bound: boolean, attempt: number): "again" | Errors.PostgresError {
-    const idle = this.txStatus === 0x49
+    const idle = this.txStatus === TxStatus.IDLE
     if (st.unnamed) {
       // the SQL was parsed again with the described parameter types and result formats
       // and refused before it ran: the schema changed since it was described

@@ -14,7 +14,7 @@ import type { SessionHandle } from "./Core.js"
 import { report } from "./logging.js"
 import type { QueryError } from "./query.js"
 import type * as Errors from "../Errors.js"
-import { checkText, truncateIdentifier } from "./sqltext.js"
+import { checkText, quoteIdent, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
 import type { NoticeListener } from "./request.js"
 import type { Session } from "./Session.js"
@@ -44,9 +44,6 @@ const stateOf = (session: Session): Listening => {
   }
   return s
 }
-
-/** Quotes an SQL identifier (`my "chan"` → `"my ""chan"""`). */
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
 
 /**
  * The channel name as the server keeps it: refused when it has a NUL or a

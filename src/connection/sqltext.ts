@@ -186,3 +186,9 @@ export const checkStartupParams = (params: Readonly<Record<string, string>>): Er
   }
   return undefined
 }
+
+/** Quotes an identifier as is (case-sensitive), like asyncpg: `a"b` → `"a""b"`. */
+export const quoteIdent = (name: string): string => {
+  if (name.includes("\0")) throw new TypeError(`an identifier cannot contain a NUL character: ${JSON.stringify(name)}`)
+  return `"${name.replace(/"/g, '""')}"`
+}

@@ -23,6 +23,7 @@ import { connectionError, describeAddress } from "./socket.js"
 import type { ResolvedConnectOptions } from "./options.js"
 import type { LoggedQuery } from "./query.js"
 import { errorFromFields, type Callback, type NoticeListener, type NotificationListener, type Request, type SessionError, type TerminationListener } from "./request.js"
+import * as TxStatus from "./txStatus.js"
 
 
 export const B = Reader.Backend
@@ -115,7 +116,7 @@ export class Wire {
   /** @internal set by the startup (BackendKeyData) */
   secretKey = 0
   /** I idle, T in transaction, E failed transaction */
-  txStatus = 0x49
+  txStatus = TxStatus.IDLE
   closed = false
   protected closeError: SessionError | undefined
   protected readonly queue: Array<Request> = []
