@@ -25,11 +25,14 @@ import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
 import * as Codecs from "./connection/userCodecs.js"
+import type * as CodecOptions from "./connection/userCodecOptions.js"
 import * as Copy from "./connection/copy/effects.js"
+import type * as CopyOptions from "./connection/copy/options.js"
 import * as Dsn from "./connection/options.js"
 import * as Notify from "./connection/listeners.js"
 import * as Reset from "./connection/reset.js"
 import * as Core from "./connection/Core.js"
+import type * as Query from "./connection/query.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
 import type { ExecuteResult } from "./connection/rows.js"
 import { Session, Task } from "./connection/Session.js"
@@ -99,7 +102,7 @@ export type {
  * Guard shared by the views of one session: a pool hands out a view per
  * lease and marks it released when the lease ends.
  */
-export type Lease = Core.Lease
+export type Lease = Query.Lease
 
 /** Every error connecting can fail with. */
 export type ConnectError = Errors.PostgresConnectionError | Errors.PostgresError | Errors.InterfaceError | Errors.ProtocolError
@@ -129,10 +132,10 @@ export type LogListener = (notice: Errors.PostgresError) => void
 export type TerminationListener = (error: QueryError | undefined) => void
 
 /** Options of `setTypeCodec`: `format` (default "text"), `encoder`, `decoder`, `schema` (default "public"). */
-export type TypeCodecOptions<A> = Codecs.TypeCodecOptions<A>
+export type TypeCodecOptions<A> = CodecOptions.TypeCodecOptions<A>
 
 /** Options of `setBuiltinTypeCodec`: `codecName` (a pg_catalog type), `schema` (default "public"). */
-export type BuiltinCodecOptions = Codecs.BuiltinCodecOptions
+export type BuiltinCodecOptions = CodecOptions.BuiltinCodecOptions
 
 export {
   /** A COPY's file, Node stream or iterable failed; the COPY was rolled back or cancelled. */
@@ -147,7 +150,7 @@ export {
   type CopyRecordsOptions,
   type CopySource,
   type CopyToTableOptions
-} from "./connection/copy/effects.js"
+} from "./connection/copy/options.js"
 
 /** A connection to a PostgreSQL server. */
 export interface Connection {
@@ -254,10 +257,10 @@ export interface Connection {
    */
   copyFromTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromTableOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /** The data of `COPY table TO STDOUT` as a stream of ~64 KiB chunks (ending the stream early cancels the COPY). */
-  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError>
+  copyFromTableStream(table: string, options?: CopyOptions.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError>
   /**
    * Copies the result of a query out with `COPY (query) TO STDOUT` into
    * `output`. COPY takes no parameters: `args` are inlined as literals
@@ -265,18 +268,18 @@ export interface Connection {
    */
   copyFromQuery<E = never, R = never>(
     query: string,
-    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   copyFromQuery<E = never, R = never>(
     query: string,
     args: ReadonlyArray<unknown>,
-    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /** The data of `COPY (query) TO STDOUT` as a stream of ~64 KiB chunks. */
   copyFromQueryStream(
     query: string,
     args?: ReadonlyArray<unknown>,
-    options?: Copy.CopyFromQueryOptions
+    options?: CopyOptions.CopyFromQueryOptions
   ): Stream.Stream<Uint8Array, QueryError>
   /**
    * Loads `source` (a file path, Node `Readable`, async iterable or
@@ -286,8 +289,8 @@ export interface Connection {
    */
   copyToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyToTableOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /**
    * Loads records (arrays of values in `columns` order) with a binary COPY,
    * encoded by the columns' codecs (text COPY when a column's type has no
@@ -296,10 +299,8 @@ export interface Connection {
    */
   copyRecordsToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyRecordsOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
-  /** @internal the session underneath */
-  readonly session: Session
+    options: CopyOptions.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
 }
 
 /** Checks the numeric connection options; throws an Error saying which one is wrong. */
@@ -397,44 +398,44 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
 
   copyFromTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyFromTableOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyFromTable(this, table, options)
   }
 
-  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
+  copyFromTableStream(table: string, options?: CopyOptions.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
     return Copy.copyFromTableStream(this, table, options)
   }
 
   copyFromQuery<E = never, R = never>(
     query: string,
-    argsOrOptions: ReadonlyArray<unknown> | (Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }),
-    maybeOptions?: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    argsOrOptions: ReadonlyArray<unknown> | (CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }),
+    maybeOptions?: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Array.isArray(argsOrOptions)
       ? Copy.copyFromQuery(this, query, argsOrOptions, maybeOptions!)
-      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> })
+      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> })
   }
 
   copyFromQueryStream(
     query: string,
     args?: ReadonlyArray<unknown>,
-    options?: Copy.CopyFromQueryOptions
+    options?: CopyOptions.CopyFromQueryOptions
   ): Stream.Stream<Uint8Array, QueryError> {
     return Copy.copyFromQueryStream(this, query, args, options)
   }
 
   copyToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyToTableOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyToTable(this, table, options)
   }
 
   copyRecordsToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyRecordsOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyRecordsToTable(this, table, options)
   }
 
@@ -534,6 +535,8 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
  * Forgets what users of the session added on the client: LISTEN callbacks,
  * log listeners, query loggers, termination listeners (but `keep`) and
  * managed transactions. Half of every reset; a pool runs it on release.
+ *
+ * @internal
  */
 export const forgetClientState = (session: Session, keep?: (cause: QueryError | undefined) => void): void => {
   Notify.clear(session)
@@ -552,7 +555,7 @@ export const forgetClientState = (session: Session, keep?: (cause: QueryError | 
  */
 export const resetSession = (conn: Connection, options?: QueryOptions): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
-    const session = conn.session
+    const session = Core.sessionOf(conn)
     forgetClientState(session)
     const script = (session.txStatus !== TxStatus.IDLE ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
     return Effect.andThen(

@@ -6,18 +6,18 @@
  * built on it. The rest of the public `Connection` API is layered on top in
  * `Connection.ts`.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import * as Logging from "./logging.js"
-import type { QueryError, QueryOptions } from "./query.js"
+import type { Lease, QueryError, QueryOptions } from "./query.js"
 import type { Callback, SessionError } from "./request.js"
 import { Task, type Session } from "./Session.js"
 
-export type { LoggedQuery, QueryError, QueryLogger, QueryOptions } from "./query.js"
+export type { Lease, LoggedQuery, QueryError, QueryLogger, QueryOptions } from "./query.js"
 
 const noop = (): void => {}
 
@@ -51,13 +51,6 @@ const releasedError = () =>
     message: "this connection has been released back to the pool; acquire a new one to run more queries"
   })
 
-/**
- * Guard shared by the views of one session: a pool hands out a view per
- * lease and marks it released when the lease ends.
- */
-export interface Lease {
-  released: boolean
-}
 
 /** A handle on one session: the guard, the Effect runner and the basic queries. */
 export class SessionHandle {
@@ -194,3 +187,9 @@ export class SessionHandle {
     )
   }
 }
+
+/**
+ * The session underneath a connection that effect-pg made (the public
+ * `Connection` type does not show it).
+ */
+export const sessionOf = (conn: object): Session => (conn as SessionHandle).session

@@ -5,7 +5,7 @@
  * a lost or outdated statement prepared again. `Connection.ts` wraps it in
  * Effects once per call; the per-row path is a loop over the buffer.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"

@@ -3,7 +3,7 @@
  * a fresh socket to the session's address. When and for which request to
  * send one is the session's decision (`Session.abandon`).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import { Writer } from "../protocol/Writer.js"
 import type { ResolvedConnectOptions } from "./options.js"

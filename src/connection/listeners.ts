@@ -4,7 +4,7 @@
  * termination, and the query loggers. State lives per session, so every
  * view of a pooled connection shares it and a pool's reset clears it.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"

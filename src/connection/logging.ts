@@ -4,7 +4,7 @@
  * query loggers' entries, and the one way a user callback is called (what it
  * throws is rethrown outside the protocol's stack).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"

@@ -6,7 +6,7 @@
  * (`FETCH` from a declared cursor). Plain callbacks, like the session: each
  * function builds one request that ends with exactly one Sync.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import { randomBytes } from "node:crypto"
 import * as Errors from "../Errors.js"

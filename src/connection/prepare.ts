@@ -3,7 +3,7 @@
  * ready statement and encoding arguments, with the connection's guard,
  * timeout and interruption handling.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"

@@ -43,3 +43,11 @@ export interface LoggedQuery {
 
 /** Called after every query of the connection (`addQueryLogger`). */
 export type QueryLogger = (entry: LoggedQuery) => void
+
+/**
+ * Guard shared by the views of one session: a pool hands out a view per
+ * lease and marks it released when the lease ends.
+ */
+export interface Lease {
+  released: boolean
+}

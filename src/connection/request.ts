@@ -4,7 +4,7 @@
  * settles once; how requests end (the error union, the callback), the
  * listeners a session calls, and the typed error of an ErrorResponse.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 import type * as Reader from "../protocol/Reader.js"

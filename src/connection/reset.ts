@@ -11,7 +11,7 @@
  * (`prepare: false`) nothing named may live on the server, so the script is
  * sent as a simple query.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Reader from "../protocol/Reader.js"
 import { errorFromFields, type Request, type SessionError } from "./request.js"

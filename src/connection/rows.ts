@@ -2,7 +2,7 @@
  * Rows: the one decoder of a DataRow body into values with a statement's
  * codecs, and the result of one Execute.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 import type { Codec } from "../types/Codec.js"

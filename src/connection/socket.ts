@@ -3,7 +3,7 @@
  * socket), negotiate TLS per sslmode, describe an address for messages, and
  * turn a socket error into a `PostgresConnectionError` with its reason.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as net from "node:net"
 import * as tls from "node:tls"

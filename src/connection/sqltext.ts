@@ -8,7 +8,7 @@
  * Each check runs once per new statement (at prepare time), not per
  * execution.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 

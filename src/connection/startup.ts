@@ -4,7 +4,7 @@
  * authentication (cleartext, MD5, SCRAM-SHA-256 with channel binding), and
  * the kind of server reached.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import type * as net from "node:net"
 import * as tls from "node:tls"

@@ -2,7 +2,7 @@
  * A prepared statement as the session keeps it: name, SQL, state, the
  * parameter and result codecs and formats, and what the lane timing learnt.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import type * as Reader from "../protocol/Reader.js"
 import type { Codec } from "../types/Codec.js"

@@ -4,7 +4,7 @@
  * Parse/Describe, introspection of unknown types through pg_type, and the
  * encoding of arguments with a statement's parameter codecs.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import { randomBytes } from "node:crypto"
 import * as Errors from "../Errors.js"

@@ -2,7 +2,7 @@
  * The transaction status byte of ReadyForQuery, as the session keeps it
  * (`Session.txStatus`).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 
 /** `I`: not in a transaction block. */

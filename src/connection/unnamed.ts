@@ -8,7 +8,7 @@
  * description and choose codecs when they differ (DDL since it was
  * described). Also the error that tells a pooler's user to use this path.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 import type * as Reader from "../protocol/Reader.js"

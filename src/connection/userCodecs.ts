@@ -7,7 +7,7 @@
  * `reloadSchemaState` builds a fresh registry with the same options and puts
  * back the codecs set here (remembered per session).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"
@@ -16,6 +16,9 @@ import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
 import type { Session } from "./Session.js"
+import type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
+
+export type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
 
 /** Codecs set through the connection, by type OID: put back after `reloadSchemaState`. */
 const userCodecs = new WeakMap<Session, Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }>>()
@@ -79,22 +82,6 @@ const install = (session: Session, oid: number, name: string, codec: UserCodec<u
   session.clearStatements(true)
 }
 
-/** Options of `setTypeCodec`: a text or binary codec, and where the type lives. */
-export type TypeCodecOptions<A> =
-  & { readonly schema?: string | undefined }
-  & (
-    | {
-      readonly format?: "text" | undefined
-      readonly encoder: (value: A) => string
-      readonly decoder: (text: string) => A
-    }
-    | {
-      readonly format: "binary"
-      readonly encoder: (value: A) => Uint8Array
-      readonly decoder: (bytes: Buffer) => A
-    }
-  )
-
 /** Sets a codec for `schema.typeName` on this connection. */
 export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
@@ -107,15 +94,6 @@ export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: 
         : { format: "text", encoder: options.encoder as (v: unknown) => string, decoder: options.decoder }
     return Effect.sync(() => install(conn.session, t.oid, t.name, codec))
   })
-}
-
-/** Options of `setBuiltinTypeCodec`. */
-export interface BuiltinCodecOptions {
-  readonly schema?: string | undefined
-  /** the built-in type whose codec to use (`"int4"`, `"text"`, `"jsonb"`, ...: a type in pg_catalog) */
-  readonly codecName: string
-  /** exchange values in this format (default: the built-in codec's own) */
-  readonly format?: "text" | "binary" | undefined
 }
 
 /** The text form of a registry codec, when it has one (the registry's codecs carry it). */

@@ -8,7 +8,7 @@
  * simple Query), so the server answers each with exactly one ReadyForQuery:
  * replies are matched to requests by order alone.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as net from "node:net"
 import * as Errors from "../Errors.js"

@@ -4,7 +4,7 @@
  * `toString`/`write` call underneath; the hot path calls them through these
  * helpers (a local cast, no global augmentation of `Buffer`).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 
 /** Node's unchecked string methods (present on every Buffer, absent from @types/node). */

@@ -11,7 +11,7 @@
  * text, timestamps, jsonb) are written in place without allocating; every
  * other value goes through its codec.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../../Errors.js"
 import { EncodeError, type Codec } from "../../types/Codec.js"

@@ -11,7 +11,7 @@
  *   consumer; when the consumer is full the socket stops being read until it
  *   asks for more.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../../Errors.js"
 import * as Reader from "../../protocol/Reader.js"

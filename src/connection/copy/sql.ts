@@ -2,7 +2,7 @@
  * SQL text for COPY: identifier and literal quoting, the option list, and
  * inlining query arguments as literals (COPY takes no parameters).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 
 export { quoteIdent } from "../sqltext.js"

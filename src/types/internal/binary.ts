@@ -3,7 +3,7 @@
  * BigInt, a small growable writer for encoders, and value descriptions for
  * `EncodeError`.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Raw from "../../protocol/buffer.js"
 import { EncodeError } from "../Codec.js"
