@@ -38,6 +38,7 @@ import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError } from "./connection/query.js"
 import * as Errors from "./Errors.js"
 import type { Session } from "./connection/Session.js"
+import * as ClientState from "./connection/clientState.js"
 import { IDLE } from "./connection/txStatus.js"
 
 /** The isolation levels `BEGIN` accepts. */
@@ -87,16 +88,10 @@ const LEVELS: { readonly [K in IsolationLevel]: string } = {
 const NO_TIMEOUT = { timeout: 0 } as const
 
 /** Managed transactions of each session, outermost first. */
-const stacks = new WeakMap<Session, Array<TransactionImpl>>()
+const stackOf = (session: Session): Array<TransactionImpl> => ClientState.of(session).transactions as Array<TransactionImpl>
 
-const stackOf = (session: Session): Array<TransactionImpl> => {
-  let s = stacks.get(session)
-  if (s === undefined) {
-    s = []
-    stacks.set(session, s)
-  }
-  return s
-}
+const stackIfAny = (session: Session): Array<TransactionImpl> | undefined =>
+  ClientState.peek(session)?.transactions as Array<TransactionImpl> | undefined
 
 let savepointCounter = 0
 
@@ -131,7 +126,7 @@ const misuse = (message: string) => Effect.fail(new Errors.InterfaceError({ mess
 
 /** Marks `tx` and every transaction opened inside it as ended. */
 const pop = (tx: TransactionImpl, state: TransactionState): void => {
-  const stack = stacks.get(tx.conn.session)
+  const stack = stackIfAny(tx.conn.session)
   tx.state = state
   if (stack === undefined) return
   const i = stack.indexOf(tx)
@@ -307,7 +302,7 @@ export const around = <A, E, R>(
 ): Effect.Effect<A, E | QueryError, R> => Effect.acquireUseRelease(begin(conn, options), () => effect, end)
 
 /** True while a managed transaction is open on the session. @internal */
-export const hasManaged = (session: Session): boolean => (stacks.get(session)?.length ?? 0) > 0
+export const hasManaged = (session: Session): boolean => (stackIfAny(session)?.length ?? 0) > 0
 
 /**
  * Forgets the managed transactions of a session (after a reset rolled them
@@ -316,7 +311,7 @@ export const hasManaged = (session: Session): boolean => (stacks.get(session)?.l
  * @internal
  */
 export const forget = (session: Session): void => {
-  const stack = stacks.get(session)
+  const stack = stackIfAny(session)
   if (stack === undefined) return
   for (const tx of stack.splice(0)) if (tx.state === "started") tx.state = "rolledback"
 }

@@ -16,27 +16,20 @@ import type { QueryError } from "./query.js"
 import type * as Errors from "../Errors.js"
 import { checkText, quoteIdent, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
+import * as ClientState from "./clientState.js"
+import type { Listening, NotificationCallback } from "./clientState.js"
 import type { NoticeListener } from "./request.js"
 import type { Session } from "./Session.js"
 
-/** Called with each NOTIFY on a channel. */
-export type NotificationCallback = (notification: Notification) => void
-
-interface Listening {
-  /** channel → callbacks; a channel is LISTENed while it has callbacks */
-  readonly channels: Map<string, Set<NotificationCallback>>
-  /** notice listeners added through `addLogListener` (the pool's reset removes them) */
-  readonly logListeners: Set<NoticeListener>
-}
-
-const states = new WeakMap<Session, Listening>()
+export type { NotificationCallback }
 
 const stateOf = (session: Session): Listening => {
-  let s = states.get(session)
+  const client = ClientState.of(session)
+  let s = client.listening
   if (s === undefined) {
     const created: Listening = { channels: new Map(), logListeners: new Set() }
     s = created
-    states.set(session, created)
+    client.listening = created
     session.notificationListeners.add((n) => {
       const callbacks = created.channels.get(n.channel)
       if (callbacks !== undefined) for (const cb of callbacks) report(() => cb(n))
@@ -85,7 +78,7 @@ export const removeListener = (conn: SessionHandle, given: string, callback: Not
   Effect.suspend(() => {
     const channel = channelName(given)
     if (typeof channel !== "string") return Effect.void
-    const s = states.get(conn.session)
+    const s = ClientState.peek(conn.session)?.listening
     const callbacks = s?.channels.get(channel)
     if (callbacks === undefined || !callbacks.delete(callback)) return Effect.void
     if (callbacks.size > 0) return Effect.void
@@ -126,13 +119,13 @@ export const addLogListener = (session: Session, listener: NoticeListener): void
 
 /** Removes a notice listener. */
 export const removeLogListener = (session: Session, listener: NoticeListener): void => {
-  states.get(session)?.logListeners.delete(listener)
+  ClientState.peek(session)?.listening?.logListeners.delete(listener)
   session.noticeListeners.delete(listener)
 }
 
 /** Forgets LISTEN callbacks and log listeners (a reset sends UNLISTEN *). */
 export const clear = (session: Session): void => {
-  const s = states.get(session)
+  const s = ClientState.peek(session)?.listening
   if (s === undefined) return
   s.channels.clear()
   for (const l of s.logListeners) session.noticeListeners.delete(l)

@@ -15,13 +15,12 @@ import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
 import type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
 
 export type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
 
-/** Codecs set through the connection, by type OID: put back after `reloadSchemaState`. */
-const userCodecs = new WeakMap<Session, Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }>>()
 
 const TYPE_BY_NAME_SQL = `SELECT t.oid, t.typname::text AS name, t.typtype::text AS kind, t.typcategory::text AS category
 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
@@ -72,10 +71,11 @@ const checkSettable = (t: FoundType, schema: string): Errors.InterfaceError | un
 
 const install = (session: Session, oid: number, name: string, codec: UserCodec<unknown>): void => {
   session.registry.setTypeCodec(oid, name, codec)
-  let m = userCodecs.get(session)
+  const client = ClientState.of(session)
+  let m = client.userCodecs
   if (m === undefined) {
     m = new Map()
-    userCodecs.set(session, m)
+    client.userCodecs = m
   }
   m.set(oid, { name, codec })
   // cached statements resolved their codecs already
@@ -162,7 +162,7 @@ export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: 
     Effect.sync(() => {
       const session = conn.session
       session.registry.resetTypeCodec(t.oid)
-      userCodecs.get(session)?.delete(t.oid)
+      ClientState.peek(session)?.userCodecs?.delete(t.oid)
       session.clearStatements(true)
     })
   )
@@ -174,7 +174,7 @@ export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: 
  */
 export const reloadSchemaState = (session: Session): void => {
   const fresh = new TypeRegistry(session.registry.options)
-  const mine = userCodecs.get(session)
+  const mine = ClientState.peek(session)?.userCodecs
   if (mine !== undefined) for (const [oid, { codec, name }] of mine) fresh.setTypeCodec(oid, name, codec)
   session.setRegistry(fresh)
   session.clearStatements(true)
