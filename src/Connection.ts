@@ -20,22 +20,29 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
-import * as Codecs from "./internal/codecs.js"
-import * as Copy from "./internal/copy.js"
-import * as Dsn from "./internal/dsn.js"
-import * as Notify from "./internal/notify.js"
-import * as Reset from "./internal/reset.js"
-import { Session, Task, type Callback, type ExecuteResult, type SessionError } from "./internal/Session.js"
+import * as Codecs from "./connection/userCodecs.js"
+import type * as CodecOptions from "./connection/userCodecOptions.js"
+import * as Copy from "./connection/copy/effects.js"
+import type * as CopyOptions from "./connection/copy/options.js"
+import * as Dsn from "./connection/options.js"
+import * as Notify from "./connection/listeners.js"
+import * as Reset from "./connection/reset.js"
+import * as Core from "./connection/Core.js"
+import type * as Query from "./connection/query.js"
+import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
+import type { ExecuteResult } from "./connection/rows.js"
+import { Session, Task } from "./connection/Session.js"
+import * as Startup from "./connection/startup.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
 import { TypeRegistry, type RegistryOptions } from "./types/Registry.js"
+import * as TxStatus from "./connection/txStatus.js"
 
 /** Connection options: asyncpg's `connect()` arguments, camelCased. */
 export interface ConnectOptions extends Dsn.ConnectInput {
@@ -80,21 +87,22 @@ export interface ConnectOptions extends Dsn.ConnectInput {
   readonly logNotices?: boolean
 }
 
-/** Options every query method takes. */
-export interface QueryOptions {
-  /** fail with `CommandTimeoutError` (and cancel the query on the server) after this long */
-  readonly timeout?: Duration.Input
-}
+export type {
+  /** One finished query, as query loggers see it. */
+  LoggedQuery,
+  /** Every error a query can fail with. */
+  QueryError,
+  /** Called after every query of the connection (`addQueryLogger`). */
+  QueryLogger,
+  /** Options every query method takes. */
+  QueryOptions
+} from "./connection/query.js"
 
-/** Every error a query can fail with. */
-export type QueryError =
-  | Errors.PostgresError
-  | Errors.PostgresConnectionError
-  | Errors.ConnectionDoesNotExistError
-  | Errors.InterfaceError
-  | Errors.ProtocolError
-  | Errors.DataError
-  | Errors.CommandTimeoutError
+/**
+ * Guard shared by the views of one session: a pool hands out a view per
+ * lease and marks it released when the lease ends.
+ */
+export type Lease = Query.Lease
 
 /** Every error connecting can fail with. */
 export type ConnectError = Errors.PostgresConnectionError | Errors.PostgresError | Errors.InterfaceError | Errors.ProtocolError
@@ -123,31 +131,11 @@ export type LogListener = (notice: Errors.PostgresError) => void
 /** Called once when the connection closes: `undefined` for a normal close, else why it broke. */
 export type TerminationListener = (error: QueryError | undefined) => void
 
-/** One finished query, as query loggers see it. */
-export interface LoggedQuery {
-  readonly sql: string
-  /** the arguments, redacted: `Redacted.value(entry.args)` shows them */
-  readonly args: Redacted.Redacted<ReadonlyArray<unknown>>
-  /** wall time from sending to the result, in milliseconds */
-  readonly durationMs: number
-  /** the command tag (`"SELECT 3"`) when it succeeded */
-  readonly status: string | undefined
-  /** why it failed (timeouts included) */
-  readonly error: QueryError | undefined
-  /** the calling fiber was interrupted (the query was cancelled) */
-  readonly interrupted: boolean
-  /** the backend process that ran it */
-  readonly processId: number
-}
-
-/** Called after every query of the connection (`addQueryLogger`). */
-export type QueryLogger = (entry: LoggedQuery) => void
-
 /** Options of `setTypeCodec`: `format` (default "text"), `encoder`, `decoder`, `schema` (default "public"). */
-export type TypeCodecOptions<A> = Codecs.TypeCodecOptions<A>
+export type TypeCodecOptions<A> = CodecOptions.TypeCodecOptions<A>
 
 /** Options of `setBuiltinTypeCodec`: `codecName` (a pg_catalog type), `schema` (default "public"). */
-export type BuiltinCodecOptions = Codecs.BuiltinCodecOptions
+export type BuiltinCodecOptions = CodecOptions.BuiltinCodecOptions
 
 export {
   /** A COPY's file, Node stream or iterable failed; the COPY was rolled back or cancelled. */
@@ -162,7 +150,7 @@ export {
   type CopyRecordsOptions,
   type CopySource,
   type CopyToTableOptions
-} from "./internal/copy.js"
+} from "./connection/copy/options.js"
 
 /** A connection to a PostgreSQL server. */
 export interface Connection {
@@ -269,10 +257,10 @@ export interface Connection {
    */
   copyFromTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromTableOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /** The data of `COPY table TO STDOUT` as a stream of ~64 KiB chunks (ending the stream early cancels the COPY). */
-  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError>
+  copyFromTableStream(table: string, options?: CopyOptions.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError>
   /**
    * Copies the result of a query out with `COPY (query) TO STDOUT` into
    * `output`. COPY takes no parameters: `args` are inlined as literals
@@ -280,18 +268,18 @@ export interface Connection {
    */
   copyFromQuery<E = never, R = never>(
     query: string,
-    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   copyFromQuery<E = never, R = never>(
     query: string,
     args: ReadonlyArray<unknown>,
-    options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /** The data of `COPY (query) TO STDOUT` as a stream of ~64 KiB chunks. */
   copyFromQueryStream(
     query: string,
     args?: ReadonlyArray<unknown>,
-    options?: Copy.CopyFromQueryOptions
+    options?: CopyOptions.CopyFromQueryOptions
   ): Stream.Stream<Uint8Array, QueryError>
   /**
    * Loads `source` (a file path, Node `Readable`, async iterable or
@@ -301,8 +289,8 @@ export interface Connection {
    */
   copyToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyToTableOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
+    options: CopyOptions.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
   /**
    * Loads records (arrays of values in `columns` order) with a binary COPY,
    * encoded by the columns' codecs (text COPY when a column's type has no
@@ -311,37 +299,8 @@ export interface Connection {
    */
   copyRecordsToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyRecordsOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R>
-  /** @internal the session underneath */
-  readonly session: Session
-}
-
-const noop = (): void => {}
-
-const toMillis = (d: Duration.Input | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
-
-/** Node's timers fire at once beyond this (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/**
- * A timeout in ms for a timer: 0 for none (unset, 0 or Infinity), or a
- * message saying why the value cannot be a timeout (negative, NaN, beyond
- * what a Node timer can wait, which would fire at once).
- */
-const timeoutMillis = (d: Duration.Input | undefined, what: string): number | string => {
-  let ms: number
-  // Duration reads a NaN number as 0 ms: a NaN is a mistake, never "no timeout"
-  if (typeof d === "number" && Number.isNaN(d)) return `${what} must be a duration of 0 or more (or Infinity for none), got NaN`
-  try {
-    ms = toMillis(d)
-  } catch (e) {
-    return `${what} is not a duration (${e instanceof Error ? e.message : String(e)})`
-  }
-  if (ms === Infinity) return 0
-  if (!(ms >= 0)) return `${what} must be a duration of 0 or more (or Infinity for none), got ${String(d)}`
-  if (ms > MAX_TIMER_MS) return `${what} of ${ms} ms is longer than a Node timer can wait (about 24.8 days); use Infinity for no timeout`
-  return ms
+    options: CopyOptions.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
 }
 
 /** Checks the numeric connection options; throws an Error saying which one is wrong. */
@@ -356,165 +315,19 @@ const checkNumericOptions = (options: ConnectOptions): void => {
   }
   for (const [name, d] of [["commandTimeout", options.commandTimeout], ["timeout", options.timeout]] as const) {
     if (d === undefined) continue
-    const ms = timeoutMillis(d, name)
+    const ms = Core.timeoutMillis(d, name)
     if (typeof ms === "string") throw new Error(ms)
   }
   // a lifetime is compared with Date.now(), not put in a timer: any length is fine
   const lifetime = options.maxCachedStatementLifetime
-  if (lifetime !== undefined && ((typeof lifetime === "number" && Number.isNaN(lifetime)) || !(toMillis(lifetime) >= 0))) {
+  if (lifetime !== undefined && ((typeof lifetime === "number" && Number.isNaN(lifetime)) || !(Core.toMillis(lifetime) >= 0))) {
     throw new Error(`maxCachedStatementLifetime must be a duration of 0 or more (0 = forever), got ${String(lifetime)}`)
   }
 }
 
-const releasedError = () =>
-  new Errors.InterfaceError({
-    message: "this connection has been released back to the pool; acquire a new one to run more queries"
-  })
-
-/**
- * Guard shared by the views of one session: a pool hands out a view per
- * lease and marks it released when the lease ends.
- */
-export interface Lease {
-  released: boolean
-}
-
 /** @internal */
-export class ConnectionImpl implements Connection {
+export class ConnectionImpl extends Core.SessionHandle implements Connection {
   readonly [TypeId]: typeof TypeId = TypeId
-  constructor(
-    readonly session: Session,
-    readonly commandTimeoutMs: number,
-    readonly lease: Lease | undefined = undefined
-  ) {}
-
-  /** Fails when this view may no longer be used. */
-  guard(): SessionError | Errors.InterfaceError | undefined {
-    if (this.lease !== undefined && this.lease.released) return releasedError()
-    if (this.session.closed) {
-      return new Errors.ConnectionDoesNotExistError({ message: "the connection is closed; acquire or open a new one" })
-    }
-    return undefined
-  }
-
-  /**
-   * Runs one protocol task as an Effect: interruption or a timeout abandons
-   * it (cancel on the server, drain to ReadyForQuery) before the Effect ends.
-   */
-  run<A>(
-    options: QueryOptions | undefined,
-    sql: string,
-    start: (cb: Callback<A>) => Task,
-    args?: ReadonlyArray<unknown>,
-    log = true
-  ): Effect.Effect<A, QueryError> {
-    const ct = this.commandTimeoutMs
-    // the common case (no per-query timeout, a valid commandTimeout) costs two comparisons
-    const timeout = options?.timeout !== undefined
-      ? timeoutMillis(options.timeout, "the query timeout")
-      : ct >= 0 && ct <= MAX_TIMER_MS
-        ? ct
-        : timeoutMillis(ct, "commandTimeout")
-    const session = this.session
-    return Effect.callback<A, QueryError>((resume) => {
-      const bad = this.guard()
-      if (bad !== undefined) {
-        resume(Effect.fail(bad))
-        return
-      }
-      if (typeof timeout === "string") {
-        resume(Effect.fail(new Errors.InterfaceError({ message: timeout })))
-        return
-      }
-      const timeoutMs = timeout
-      // query loggers: one property read when there are none
-      const loggers = log ? session.queryLoggers : undefined
-      const startedAt = loggers === undefined ? 0 : performance.now()
-      let timer: NodeJS.Timeout | undefined
-      let task: Task | undefined = undefined
-      task = start((err, value) => {
-        if (timer !== undefined) clearTimeout(timer)
-        if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, err, false)
-        const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
-        // notices the query caused: logged in this fiber, before it resumes
-        const notices = task?.request?.notices
-        resume(notices === undefined ? exit : Effect.andThen(Notify.logNotices(notices), exit))
-      })
-      const started = task
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => {
-          timer = undefined
-          // a deadline is a deadline: the caller hears now, even when the network is black-holed;
-          // the session cancels the query in the background (later writes wait for that, and a
-          // cancel that does not land in time destroys the session)
-          started.abandon(session, noop)
-          const error = new Errors.CommandTimeoutError({
-            message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
-            timeoutMs,
-            query: sql
-          })
-          if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, error, false)
-          resume(Effect.fail(error))
-        }, timeoutMs)
-      }
-      return Effect.sync(() => {
-        if (timer !== undefined) clearTimeout(timer)
-        started.abandon(session, noop)
-        if (loggers !== undefined) Notify.logQuery(session, loggers, sql, args, startedAt, undefined, true)
-      })
-    })
-  }
-
-  execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, QueryError> {
-    if (args === undefined || args.length === 0) {
-      return this.run<string>(options, sql, (cb) => {
-        const task = new Task()
-        task.request = this.session.simpleQuery(sql, cb)
-        return task
-      })
-    }
-    return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)), args)
-  }
-
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    return this.run<ReadonlyArray<R>>(
-      options,
-      sql,
-      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r?.rows as Array<R> | undefined)),
-      args
-    )
-  }
-
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError> {
-    return this.run<R | null>(
-      options,
-      sql,
-      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : ((r.rows[0] as R | undefined) ?? null))),
-      args
-    )
-  }
-
-  fetchval(
-    sql: string,
-    args?: ReadonlyArray<unknown>,
-    options?: QueryOptions & { readonly column?: number | string }
-  ): Effect.Effect<unknown, QueryError> {
-    const column = options?.column ?? 0
-    return this.run<unknown>(options, sql, (cb) =>
-      this.session.query(sql, args ?? [], (err, r) => {
-        if (err !== undefined || r === undefined) return cb(err, undefined)
-        const row = r.rows[0] as PgRecord.Record | undefined
-        if (row === undefined) return cb(undefined, null)
-        try {
-          cb(undefined, row.get(column))
-        } catch (e) {
-          cb(new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` }), undefined)
-        }
-      }),
-      args
-    )
-  }
-
   private many(
     sql: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
@@ -580,49 +393,49 @@ export class ConnectionImpl implements Connection {
   }
 
   isInTransaction(): boolean {
-    return this.session.txStatus !== 0x49
+    return this.session.txStatus !== TxStatus.IDLE
   }
 
   copyFromTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyFromTableOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyFromTable(this, table, options)
   }
 
-  copyFromTableStream(table: string, options?: Copy.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
+  copyFromTableStream(table: string, options?: CopyOptions.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
     return Copy.copyFromTableStream(this, table, options)
   }
 
   copyFromQuery<E = never, R = never>(
     query: string,
-    argsOrOptions: ReadonlyArray<unknown> | (Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }),
-    maybeOptions?: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    argsOrOptions: ReadonlyArray<unknown> | (CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }),
+    maybeOptions?: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Array.isArray(argsOrOptions)
       ? Copy.copyFromQuery(this, query, argsOrOptions, maybeOptions!)
-      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> })
+      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> })
   }
 
   copyFromQueryStream(
     query: string,
     args?: ReadonlyArray<unknown>,
-    options?: Copy.CopyFromQueryOptions
+    options?: CopyOptions.CopyFromQueryOptions
   ): Stream.Stream<Uint8Array, QueryError> {
     return Copy.copyFromQueryStream(this, query, args, options)
   }
 
   copyToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyToTableOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyToTableOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyToTable(this, table, options)
   }
 
   copyRecordsToTable<E = never, R = never>(
     table: string,
-    options: Copy.CopyRecordsOptions<E, R>
-  ): Effect.Effect<string, QueryError | Copy.CopyStreamError | E, R> {
+    options: CopyOptions.CopyRecordsOptions<E, R>
+  ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
     return Copy.copyRecordsToTable(this, table, options)
   }
 
@@ -718,13 +531,19 @@ export class ConnectionImpl implements Connection {
   }
 }
 
-/** Termination listeners that belong to the library (a pool's), not to a user: a reset keeps them. */
+/**
+ * Termination listeners that belong to the library (a pool's), not to a user: a reset keeps them.
+ *
+ * @internal
+ */
 export const ownListeners = new WeakSet<object>()
 
 /**
  * Forgets what users of the session added on the client: LISTEN callbacks,
  * log listeners, query loggers, termination listeners (but the library's own)
  * and managed transactions. Half of every reset; a pool runs it on release.
+ *
+ * @internal
  */
 export const forgetClientState = (session: Session): void => {
   Notify.clear(session)
@@ -743,9 +562,9 @@ export const forgetClientState = (session: Session): void => {
  */
 export const resetSession = (conn: Connection, options?: QueryOptions): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
-    const session = conn.session
+    const session = Core.sessionOf(conn)
     forgetClientState(session)
-    const script = (session.txStatus !== 0x49 ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
+    const script = (session.txStatus !== TxStatus.IDLE ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
     return Effect.andThen(
       conn.execute(script, undefined, options),
       Effect.sync(() => {
@@ -786,7 +605,7 @@ export const resolveOptions = (input: string | ConnectOptions | undefined): Effe
       const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
       checkNumericOptions(options)
       // Infinity: no connect timeout (0 means none)
-      const timeout = options.timeout !== undefined ? (timeoutMillis(options.timeout, "timeout") as number) : undefined
+      const timeout = options.timeout !== undefined ? (Core.timeoutMillis(options.timeout, "timeout") as number) : undefined
       return Dsn.resolveConnectOptions({ ...options, ...(timeout !== undefined ? { connectTimeout: timeout } : {}) })
     },
     catch: (e) =>
@@ -801,13 +620,13 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
     const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
     const connectTimeoutMs = resolved.connectTimeoutMs ?? 60_000
     return Effect.callback<Connection, ConnectError>((resume) => {
-      const attempt = Session.connect(
+      const attempt = Startup.connect(
         { ...resolved, connectTimeoutMs },
         {
           statementCacheSize: options.statementCacheSize ?? 100,
           maxCacheableStatementSize: options.maxCacheableStatementSize ?? 15 * 1024,
           maxCachedStatementLifetime:
-            options.maxCachedStatementLifetime === undefined ? 300_000 : toMillis(options.maxCachedStatementLifetime),
+            options.maxCachedStatementLifetime === undefined ? 300_000 : Core.toMillis(options.maxCachedStatementLifetime),
           recordFactory: options.recordClass,
           registry: new TypeRegistry(options.types),
           prepare: options.prepare ?? true
@@ -816,7 +635,7 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
           if (err !== undefined || session === undefined) resume(Effect.fail(err as ConnectError))
           else {
             session.collectNotices = options.logNotices ?? true
-            resume(Effect.succeed(new ConnectionImpl(session, toMillis(options.commandTimeout))))
+            resume(Effect.succeed(new ConnectionImpl(session, Core.toMillis(options.commandTimeout))))
           }
         }
       )

@@ -26,13 +26,16 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ConnectionImpl, QueryError, QueryOptions } from "./Connection.js"
+import type { SessionHandle } from "./connection/Core.js"
+import type { QueryError, QueryOptions } from "./connection/query.js"
 import * as Errors from "./Errors.js"
-import * as Portal from "./internal/portal.js"
-import { Task, type Statement } from "./internal/Session.js"
-import * as Stmt from "./internal/statement.js"
+import * as Portal from "./connection/portal.js"
+import { Task } from "./connection/Session.js"
+import type { Statement } from "./connection/statement.js"
+import * as Stmt from "./connection/prepare.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
+import { IDLE } from "./connection/txStatus.js"
 
 /** Options of a cursor stream. */
 export interface CursorOptions extends QueryOptions {
@@ -58,7 +61,6 @@ export interface Cursor<R = PgRecord.Record> {
   backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError>
 }
 
-const IDLE = 0x49
 
 const invalidCount = (what: string, n: number) =>
   new Errors.InterfaceError({ message: `${what}: expected a positive integer row count, got ${String(n)}` })
@@ -67,7 +69,7 @@ const invalidCount = (what: string, n: number) =>
  * Opens a transaction for the caller's scope when the connection is not in
  * one: what lets a portal or cursor live across requests.
  */
-const ensureTransaction = (conn: ConnectionImpl): Effect.Effect<boolean, QueryError, Scope.Scope> =>
+const ensureTransaction = (conn: SessionHandle): Effect.Effect<boolean, QueryError, Scope.Scope> =>
   Effect.suspend(() => {
     if (conn.session.txStatus !== IDLE || Transaction.hasManaged(conn.session)) return Effect.succeed(false)
     return Effect.as(Effect.acquireRelease(Transaction.begin(conn), Transaction.finalize), true)
@@ -81,7 +83,7 @@ const ensureTransaction = (conn: ConnectionImpl): Effect.Effect<boolean, QueryEr
  * @internal
  */
 export const stream = <R>(
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   sql: string,
   args: ReadonlyArray<unknown> | undefined,
   options: CursorOptions | undefined,
@@ -153,7 +155,7 @@ class CursorImpl<R> implements Cursor<R> {
   readonly [TypeId]: typeof TypeId = TypeId
   closed = false
   constructor(
-    readonly conn: ConnectionImpl,
+    readonly conn: SessionHandle,
     readonly name: string,
     readonly shape: Portal.RowShape,
     readonly resultFormats: ReadonlyArray<number>
@@ -203,7 +205,7 @@ const moved = (b: Portal.Batch): number => Number(/(\d+)$/.exec(b.status ?? "")?
  * @internal
  */
 export const manual = <R>(
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   sql: string,
   args: ReadonlyArray<unknown> | undefined,
   options?: QueryOptions

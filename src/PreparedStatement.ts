@@ -18,12 +18,14 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { ConnectionImpl, QueryError, QueryOptions } from "./Connection.js"
+import type { SessionHandle } from "./connection/Core.js"
+import type { QueryError, QueryOptions } from "./connection/query.js"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
-import * as Portal from "./internal/portal.js"
-import { Task, type Session, type Statement } from "./internal/Session.js"
-import * as Stmt from "./internal/statement.js"
+import * as Portal from "./connection/portal.js"
+import { Task, type Session } from "./connection/Session.js"
+import type { Statement } from "./connection/statement.js"
+import * as Stmt from "./connection/prepare.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
 
@@ -119,7 +121,7 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
   private closed = false
   private types: Effect.Effect<ReadonlyMap<number, TypeInfo>, QueryError> | undefined
   constructor(
-    readonly conn: ConnectionImpl,
+    readonly conn: SessionHandle,
     readonly st: Statement
   ) {
     collected.register(this, { session: conn.session, st }, this)
@@ -274,7 +276,7 @@ const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)
  * @internal
  */
 export const make = <R = PgRecord.Record>(
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   sql: string,
   options?: QueryOptions
 ): Effect.Effect<PreparedStatement<R>, QueryError> =>

@@ -34,9 +34,12 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import type { ConnectionImpl, QueryError } from "./Connection.js"
+import type { SessionHandle } from "./connection/Core.js"
+import type { QueryError } from "./connection/query.js"
 import * as Errors from "./Errors.js"
-import type { Session } from "./internal/Session.js"
+import type { Session } from "./connection/Session.js"
+import * as ClientState from "./connection/clientState.js"
+import { IDLE } from "./connection/txStatus.js"
 
 /** The isolation levels `BEGIN` accepts. */
 export type IsolationLevel = "read_committed" | "read_uncommitted" | "repeatable_read" | "serializable"
@@ -74,7 +77,6 @@ export interface Transaction {
   rollback(): Effect.Effect<void, QueryError>
 }
 
-const IDLE = 0x49
 const LEVELS: { readonly [K in IsolationLevel]: string } = {
   read_committed: "READ COMMITTED",
   read_uncommitted: "READ UNCOMMITTED",
@@ -86,16 +88,10 @@ const LEVELS: { readonly [K in IsolationLevel]: string } = {
 const NO_TIMEOUT = { timeout: 0 } as const
 
 /** Managed transactions of each session, outermost first. */
-const stacks = new WeakMap<Session, Array<TransactionImpl>>()
+const stackOf = (session: Session): Array<TransactionImpl> => ClientState.of(session).transactions as Array<TransactionImpl>
 
-const stackOf = (session: Session): Array<TransactionImpl> => {
-  let s = stacks.get(session)
-  if (s === undefined) {
-    s = []
-    stacks.set(session, s)
-  }
-  return s
-}
+const stackIfAny = (session: Session): Array<TransactionImpl> | undefined =>
+  ClientState.peek(session)?.transactions as Array<TransactionImpl> | undefined
 
 let savepointCounter = 0
 
@@ -103,7 +99,7 @@ class TransactionImpl implements Transaction {
   readonly [TypeId]: typeof TypeId = TypeId
   state: TransactionState = "started"
   constructor(
-    readonly conn: ConnectionImpl,
+    readonly conn: SessionHandle,
     readonly nested: boolean,
     readonly savepoint: string | undefined,
     readonly options: TransactionOptions
@@ -130,7 +126,7 @@ const misuse = (message: string) => Effect.fail(new Errors.InterfaceError({ mess
 
 /** Marks `tx` and every transaction opened inside it as ended. */
 const pop = (tx: TransactionImpl, state: TransactionState): void => {
-  const stack = stacks.get(tx.conn.session)
+  const stack = stackIfAny(tx.conn.session)
   tx.state = state
   if (stack === undefined) return
   const i = stack.indexOf(tx)
@@ -144,7 +140,7 @@ const pop = (tx: TransactionImpl, state: TransactionState): void => {
  *
  * @internal
  */
-export const begin = (conn: ConnectionImpl, options: TransactionOptions = {}): Effect.Effect<Transaction, QueryError> =>
+export const begin = (conn: SessionHandle, options: TransactionOptions = {}): Effect.Effect<Transaction, QueryError> =>
   Effect.suspend(() => {
     const bad = conn.guard()
     if (bad !== undefined) return Effect.fail(bad)
@@ -289,7 +285,7 @@ export const finalize = (tx: Transaction, exit: Exit.Exit<unknown, unknown>): Ef
  *
  * @internal
  */
-export const scoped = (conn: ConnectionImpl, options?: TransactionOptions): Effect.Effect<Transaction, QueryError, Scope.Scope> =>
+export const scoped = (conn: SessionHandle, options?: TransactionOptions): Effect.Effect<Transaction, QueryError, Scope.Scope> =>
   Effect.acquireRelease(begin(conn, options), finalize)
 
 /**
@@ -300,13 +296,13 @@ export const scoped = (conn: ConnectionImpl, options?: TransactionOptions): Effe
  * @internal
  */
 export const around = <A, E, R>(
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   effect: Effect.Effect<A, E, R>,
   options?: TransactionOptions
 ): Effect.Effect<A, E | QueryError, R> => Effect.acquireUseRelease(begin(conn, options), () => effect, end)
 
 /** True while a managed transaction is open on the session. @internal */
-export const hasManaged = (session: Session): boolean => (stacks.get(session)?.length ?? 0) > 0
+export const hasManaged = (session: Session): boolean => (stackIfAny(session)?.length ?? 0) > 0
 
 /**
  * Forgets the managed transactions of a session (after a reset rolled them
@@ -315,7 +311,7 @@ export const hasManaged = (session: Session): boolean => (stacks.get(session)?.l
  * @internal
  */
 export const forget = (session: Session): void => {
-  const stack = stacks.get(session)
+  const stack = stackIfAny(session)
   if (stack === undefined) return
   for (const tx of stack.splice(0)) if (tx.state === "started") tx.state = "rolledback"
 }

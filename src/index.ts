@@ -32,3 +32,12 @@ export * as Transaction from "./Transaction.js"
 export * as Cursor from "./Cursor.js"
 /** Prepared statements (`conn.prepare(sql)`). */
 export * as PreparedStatement from "./PreparedStatement.js"
+
+/** PostgreSQL values and codec types: `Range`, `Interval`, geometric shapes, `Codec`. */
+export * as Types from "./Types.js"
+
+/** A PostgreSQL range value (also `Types.Range`). */
+export { Range } from "./types/Range.js"
+
+/** A PostgreSQL `interval` value (also `Types.Interval`). */
+export { Interval } from "./types/Interval.js"

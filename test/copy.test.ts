@@ -10,7 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { PassThrough, Readable, Writable } from "node:stream"
 import * as Connection from "../src/Connection.js"
-import { findPlaceholders, formatCopyOptions, quoteIdent, quoteLiteral } from "../src/internal/copy/sql.js"
+import { findPlaceholders, formatCopyOptions, quoteIdent, quoteLiteral } from "../src/connection/copy/sql.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 
 const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })

@@ -13,7 +13,7 @@ import {
   resolveConnectOptions,
   type ResolvedConnectOptions,
   tlsOptionsFor
-} from "../src/internal/dsn.js"
+} from "../src/connection/options.js"
 
 /** A fake file system: files with modes, existing directories, a home and an OS user. */
 const fakeFs = (

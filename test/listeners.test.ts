@@ -8,6 +8,7 @@ import * as Stream from "effect/Stream"
 import * as Connection from "../src/Connection.js"
 import type * as Errors from "../src/Errors.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
+import { sessionOf } from "../src/connection/Core.js"
 
 const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })
 
@@ -150,7 +151,7 @@ describe("notices, termination, query loggers", () => {
       const logger = (q: Connection.LoggedQuery) => {
         entries.push(q)
       }
-      expect(conn.session.queryLoggers).toBe(undefined)
+      expect(sessionOf(conn).queryLoggers).toBe(undefined)
       conn.addQueryLogger(logger)
       yield* conn.fetch("SELECT $1::text AS secret", ["hunter2"])
       yield* conn.execute("SET application_name = 'x'")
@@ -176,7 +177,7 @@ describe("notices, termination, query loggers", () => {
       expect(first.processId).toBe(conn.getServerPid())
       expect(entries[4]!.durationMs).toBeGreaterThanOrEqual(45)
       conn.removeQueryLogger(logger)
-      expect(conn.session.queryLoggers).toBe(undefined)
+      expect(sessionOf(conn).queryLoggers).toBe(undefined)
       yield* conn.fetch("SELECT 1")
       expect(entries.length).toBe(6)
     }))
@@ -193,11 +194,11 @@ describe("reset", () => {
       const logs: Array<unknown> = []
       conn.addLogListener((n) => logs.push(n))
       yield* conn.execute("BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT 1; COMMIT; BEGIN")
-      expect(conn.session.stateDirty).toBe(true)
+      expect(sessionOf(conn).stateDirty).toBe(true)
       expect(conn.isInTransaction()).toBe(true)
       yield* conn.reset()
       expect(conn.isInTransaction()).toBe(false)
-      expect(conn.session.stateDirty).toBe(false)
+      expect(sessionOf(conn).stateDirty).toBe(false)
       expect(yield* conn.fetchval("SHOW statement_timeout")).toBe("0")
       expect(yield* channels(conn)).toEqual([])
       expect(yield* conn.fetchval("SELECT count(*)::int4 FROM pg_cursors WHERE name <> ''")).toBe(0)

@@ -15,6 +15,7 @@ import * as Connection from "../src/Connection.js"
 import * as Errors from "../src/Errors.js"
 import { type Cluster, throwawayCluster } from "./support/cluster.js"
 import { type CertFiles, type TestCerts, makeCerts, sslServerFiles } from "./support/certs.js"
+import { sessionOf } from "../src/connection/Core.js"
 
 delete process.env["PGPASSWORD"]
 delete process.env["PGSSLMODE"]
@@ -201,7 +202,7 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
       const conn = yield* connect(tlsCluster, "u_tls", { sslmode: "require" })
       expect(yield* conn.fetchval("SELECT current_user")).toBe("u_tls")
       yield* expectEncrypted(conn)
-      expect(conn.session.authMethod).toBe("none")
+      expect(sessionOf(conn).authMethod).toBe("none")
       // the same role without TLS has no pg_hba line: a server error, not a silent plain session
       const err = yield* failureOf(connect(tlsCluster, "u_tls", { sslmode: "disable" }))
       expect(err).toBeInstanceOf(Errors.InvalidAuthorizationSpecificationError)
@@ -291,7 +292,7 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
       expect(yield* conn.fetchval("SELECT current_user")).toBe("u_scram")
       yield* expectEncrypted(conn)
       // the server offered SCRAM-SHA-256-PLUS over TLS and channelBinding defaults to prefer
-      expect(conn.session.authMethod).toBe("SCRAM-SHA-256-PLUS")
+      expect(sessionOf(conn).authMethod).toBe("SCRAM-SHA-256-PLUS")
       const err = yield* failureOf(connect(tlsCluster, "u_scram", { sslmode: "require", password: "wrong-pw" }))
       expect(err).toBeInstanceOf(Errors.InvalidPasswordError)
       expect((err as Errors.InvalidPasswordError).sqlstate).toBe("28P01")
@@ -301,16 +302,16 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
     Effect.gen(function*() {
       const { tlsCluster } = yield* TestEnv
       const plain = yield* connect(tlsCluster, "u_scram", { sslmode: "require", password: SCRAM_PASSWORD, channelBinding: "disable" })
-      expect(plain.session.authMethod).toBe("SCRAM-SHA-256")
+      expect(sessionOf(plain).authMethod).toBe("SCRAM-SHA-256")
       yield* expectEncrypted(plain)
       const bound = yield* connect(tlsCluster, "u_scram", { sslmode: "require", password: SCRAM_PASSWORD, channelBinding: "require" })
-      expect(bound.session.authMethod).toBe("SCRAM-SHA-256-PLUS")
+      expect(sessionOf(bound).authMethod).toBe("SCRAM-SHA-256-PLUS")
       expect(yield* bound.fetchval("SELECT current_user")).toBe("u_scram")
       // in a DSN
       const viaDsn = yield* Connection.connect(
         `postgres://u_scram:${encodeURIComponent(SCRAM_PASSWORD)}@127.0.0.1:${tlsCluster.port}/postgres?sslmode=require&channel_binding=require`
       )
-      expect(viaDsn.session.authMethod).toBe("SCRAM-SHA-256-PLUS")
+      expect(sessionOf(viaDsn).authMethod).toBe("SCRAM-SHA-256-PLUS")
     }))
 
   it.effect("channelBinding=require fails with reason auth without TLS or without SCRAM", () =>
@@ -323,7 +324,7 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
       )
       // without channel binding the same connects
       const conn = yield* connect(plainCluster, "u_scram", { password: SCRAM_PASSWORD })
-      expect(conn.session.authMethod).toBe("SCRAM-SHA-256")
+      expect(sessionOf(conn).authMethod).toBe("SCRAM-SHA-256")
       // TLS, but trust: the server never proved it knows the password
       expectAuthError(
         yield* failureOf(connect(tlsCluster, "u_tls", { sslmode: "require", channelBinding: "require" })),
@@ -367,7 +368,7 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
         password: SCRAM_PASSWORD,
         channelBinding: "require"
       })
-      expect(direct.session.authMethod).toBe("SCRAM-SHA-256-PLUS")
+      expect(sessionOf(direct).authMethod).toBe("SCRAM-SHA-256-PLUS")
     }))
 
   it.effect("a downgrade (PLUS removed from the offer) is refused: the client says it could bind (y,,)", () =>
@@ -390,7 +391,7 @@ layer(EnvLive, { excludeTestServices: true, timeout: "60 seconds" })("TLS", (it)
       expectAuthError(yield* failureOf(viaProxy({ channelBinding: "require" })), /does not offer SCRAM-SHA-256-PLUS/)
       // disable: "n,," and the relay goes unnoticed
       const fooled = yield* viaProxy({ channelBinding: "disable" })
-      expect(fooled.session.authMethod).toBe("SCRAM-SHA-256")
+      expect(sessionOf(fooled).authMethod).toBe("SCRAM-SHA-256")
       expect(yield* fooled.fetchval("SELECT current_user")).toBe("u_scram")
     }))
 })

@@ -17,8 +17,8 @@
  * @internal
  */
 import { type ConnectionImpl, ownListeners } from "../Connection.js"
-import type { Session } from "../internal/Session.js"
-import * as Reset from "../internal/reset.js"
+import type { Session } from "../connection/Session.js"
+import * as Reset from "../connection/reset.js"
 
 /** Why a connection left the pool (stats, logs). */
 export type RetireReason =

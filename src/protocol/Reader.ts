@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import "../internal/buffer.js"
+import * as Raw from "./buffer.js"
 
 /** Receives each complete message: its type byte and its body `buf[start..end)`. */
 export type MessageHandler = (type: number, buf: Buffer, start: number, end: number) => void
@@ -169,7 +169,7 @@ export const Backend = {
 const cstringAt = (buf: Buffer, at: number, end: number): [string, number] => {
   const nul = buf.indexOf(0, at)
   if (nul < 0 || nul >= end) throw new ProtocolViolation("unterminated string in message")
-  return [buf.utf8Slice(at, nul), nul + 1]
+  return [Raw.utf8Slice(buf, at, nul), nul + 1]
 }
 
 /** One column of a RowDescription. */
@@ -304,9 +304,9 @@ export const parseAuthentication = (buf: Buffer, start: number, end: number): Au
       return { kind: "sasl", mechanisms }
     }
     case 11:
-      return { kind: "sasl-continue", data: buf.utf8Slice(start + 4, end) }
+      return { kind: "sasl-continue", data: Raw.utf8Slice(buf, start + 4, end) }
     case 12:
-      return { kind: "sasl-final", data: buf.utf8Slice(start + 4, end) }
+      return { kind: "sasl-final", data: Raw.utf8Slice(buf, start + 4, end) }
     default:
       return { kind: "unsupported", code }
   }

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 
-import "../internal/buffer.js"
+import * as Raw from "./buffer.js"
 
 const MIN_SLAB = 64 * 1024
 
@@ -91,7 +91,7 @@ export class Writer {
   private cstring(s: string): void {
     const max = s.length * 3 + 1
     this.ensure(max)
-    this.pos += this.buf.utf8Write(s, this.pos)
+    this.pos += Raw.utf8Write(this.buf, s, this.pos)
     this.buf[this.pos++] = 0
   }
 
@@ -226,7 +226,7 @@ export class Writer {
         this.ensure(4 + v.length * 3)
         const lenAt = this.pos
         this.pos += 4
-        const n = this.buf.utf8Write(v, this.pos)
+        const n = Raw.utf8Write(this.buf, v, this.pos)
         this.buf.writeInt32BE(n, lenAt)
         this.pos += n
       } else {

@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as Effect from "effect/Effect"
 import * as Connection from "../../src/Connection.js"
-import { resolveConnectOptions } from "../../src/internal/dsn.js"
+import { resolveConnectOptions } from "../../src/connection/options.js"
 import { tcpProxy } from "../support/proxy.js"
 
 /** The kernel timer of the client socket(s) connected to 127.0.0.1:port, from `ss -tno`, e.g. "keepalive,4.9sec,0". */

@@ -3,28 +3,19 @@
  * BigInt, a small growable writer for encoders, and value descriptions for
  * `EncodeError`.
  *
- * @internal
+ * Internal: not exported by the package.
  */
+import * as Raw from "../../protocol/buffer.js"
 import { EncodeError } from "../Codec.js"
 
-/** Node's unchecked slice methods (present on every Buffer, absent from @types/node). */
-interface RawBuffer {
-  utf8Slice(start: number, end: number): string
-  latin1Slice(start: number, end: number): string
-  hexSlice(start: number, end: number): string
-}
-
 /** UTF-8 text of `buf[start..end)` without the encoding switch of `toString`. */
-export const utf8 = (buf: Buffer, start: number, end: number): string =>
-  (buf as unknown as RawBuffer).utf8Slice(start, end)
+export const utf8 = Raw.utf8Slice
 
 /** Latin-1 (one char per byte) text of `buf[start..end)`: for ASCII-only payloads. */
-export const latin1 = (buf: Buffer, start: number, end: number): string =>
-  (buf as unknown as RawBuffer).latin1Slice(start, end)
+export const latin1 = Raw.latin1Slice
 
 /** Lower-case hex of `buf[start..end)`. */
-export const hex = (buf: Buffer, start: number, end: number): string =>
-  (buf as unknown as RawBuffer).hexSlice(start, end)
+export const hex = Raw.hexSlice
 
 /** 2^32 */
 export const TWO_32 = 4294967296

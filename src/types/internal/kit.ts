@@ -1,7 +1,7 @@
 /**
  * The registry's internal codec shape and small constructors.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import type { Codec, FormatCode } from "../Codec.js"
 import { utf8 } from "./binary.js"

@@ -2,14 +2,11 @@
  * SQL text for COPY: identifier and literal quoting, the option list, and
  * inlining query arguments as literals (COPY takes no parameters).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 
-/** Quotes an identifier as is (case-sensitive), like asyncpg: `a"b` → `"a""b"`. */
-export const quoteIdent = (name: string): string => {
-  if (name.includes("\0")) throw new TypeError(`an identifier cannot contain a NUL character: ${JSON.stringify(name)}`)
-  return `"${name.replace(/"/g, '""')}"`
-}
+export { quoteIdent } from "../sqltext.js"
+import { quoteIdent } from "../sqltext.js"
 
 /** Quotes a string literal; a backslash makes it an `E''` literal so any `standard_conforming_strings` reads it right. */
 export const quoteLiteral = (value: string): string => {

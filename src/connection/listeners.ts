@@ -4,38 +4,32 @@
  * termination, and the query loggers. State lives per session, so every
  * view of a pooled connection shares it and a pool's reset clears it.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type { ConnectionImpl, LoggedQuery, QueryError } from "../Connection.js"
+import type { SessionHandle } from "./Core.js"
+import { report } from "./logging.js"
+import type { QueryError } from "./query.js"
 import type * as Errors from "../Errors.js"
-import { checkText, truncateIdentifier } from "./sqltext.js"
+import { checkText, quoteIdent, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
-import { redactDsn } from "../errors/redact.js"
-import type { NoticeListener, Session } from "./Session.js"
+import * as ClientState from "./clientState.js"
+import type { Listening, NotificationCallback } from "./clientState.js"
+import type { NoticeListener } from "./request.js"
+import type { Session } from "./Session.js"
 
-/** Called with each NOTIFY on a channel. */
-export type NotificationCallback = (notification: Notification) => void
-
-interface Listening {
-  /** channel → callbacks; a channel is LISTENed while it has callbacks */
-  readonly channels: Map<string, Set<NotificationCallback>>
-  /** notice listeners added through `addLogListener` (the pool's reset removes them) */
-  readonly logListeners: Set<NoticeListener>
-}
-
-const states = new WeakMap<Session, Listening>()
+export type { NotificationCallback }
 
 const stateOf = (session: Session): Listening => {
-  let s = states.get(session)
+  const client = ClientState.of(session)
+  let s = client.listening
   if (s === undefined) {
     const created: Listening = { channels: new Map(), logListeners: new Set() }
     s = created
-    states.set(session, created)
+    client.listening = created
     session.notificationListeners.add((n) => {
       const callbacks = created.channels.get(n.channel)
       if (callbacks !== undefined) for (const cb of callbacks) report(() => cb(n))
@@ -43,20 +37,6 @@ const stateOf = (session: Session): Listening => {
   }
   return s
 }
-
-/** Runs a user callback; what it throws is rethrown outside the protocol's stack. */
-const report = (f: () => void): void => {
-  try {
-    f()
-  } catch (e) {
-    queueMicrotask(() => {
-      throw e
-    })
-  }
-}
-
-/** Quotes an SQL identifier (`my "chan"` → `"my ""chan"""`). */
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
 
 /**
  * The channel name as the server keeps it: refused when it has a NUL or a
@@ -69,7 +49,7 @@ const channelName = (channel: string): string | Errors.InterfaceError => {
 }
 
 /** Adds a callback for `channel`, sending LISTEN for the channel's first one. */
-export const addListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const addListener = (conn: SessionHandle, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const bad = conn.guard()
     if (bad !== undefined) return Effect.fail(bad)
@@ -94,11 +74,11 @@ export const addListener = (conn: ConnectionImpl, given: string, callback: Notif
   })
 
 /** Removes a callback; UNLISTEN when it was the channel's last. Nothing to do on a closed connection. */
-export const removeListener = (conn: ConnectionImpl, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
+export const removeListener = (conn: SessionHandle, given: string, callback: NotificationCallback): Effect.Effect<void, QueryError> =>
   Effect.suspend(() => {
     const channel = channelName(given)
     if (typeof channel !== "string") return Effect.void
-    const s = states.get(conn.session)
+    const s = ClientState.peek(conn.session)?.listening
     const callbacks = s?.channels.get(channel)
     if (callbacks === undefined || !callbacks.delete(callback)) return Effect.void
     if (callbacks.size > 0) return Effect.void
@@ -111,7 +91,7 @@ export const removeListener = (conn: ConnectionImpl, given: string, callback: No
  * The notifications of `channel` as a stream: LISTEN when it starts,
  * UNLISTEN when it ends; fails when the connection closes.
  */
-export const listen = (conn: ConnectionImpl, channel: string): Stream.Stream<Notification, QueryError> =>
+export const listen = (conn: SessionHandle, channel: string): Stream.Stream<Notification, QueryError> =>
   Stream.callback<Notification, QueryError>((queue) =>
     Effect.gen(function* () {
       const onNotify: NotificationCallback = (n) => {
@@ -139,74 +119,15 @@ export const addLogListener = (session: Session, listener: NoticeListener): void
 
 /** Removes a notice listener. */
 export const removeLogListener = (session: Session, listener: NoticeListener): void => {
-  states.get(session)?.logListeners.delete(listener)
+  ClientState.peek(session)?.listening?.logListeners.delete(listener)
   session.noticeListeners.delete(listener)
 }
 
 /** Forgets LISTEN callbacks and log listeners (a reset sends UNLISTEN *). */
 export const clear = (session: Session): void => {
-  const s = states.get(session)
+  const s = ClientState.peek(session)?.listening
   if (s === undefined) return
   s.channels.clear()
   for (const l of s.logListeners) session.noticeListeners.delete(l)
   s.logListeners.clear()
-}
-
-// ---------------------------------------------------------------------------
-// notices → Effect's logger
-// ---------------------------------------------------------------------------
-
-const levelOf = (severity: string | undefined): "Warn" | "Info" | "Debug" => {
-  switch (severity) {
-    case "WARNING":
-      return "Warn"
-    case "NOTICE":
-    case "INFO":
-      return "Info"
-    default:
-      return "Debug" // LOG, DEBUG1..5
-  }
-}
-
-/**
- * Logs the notices a query received, in the fiber that ran it (so its log
- * annotations and spans apply), at the level matching their severity:
- * WARNING → Warn, NOTICE/INFO → Info, LOG/DEBUG → Debug.
- */
-export const logNotices = (notices: ReadonlyArray<Errors.PostgresError>): Effect.Effect<void> =>
-  Effect.forEach(
-    notices,
-    (n) => {
-      const annotations: { [k: string]: unknown } = { sqlstate: n.sqlstate, severity: n.severity }
-      if (n.detail !== undefined) annotations.detail = n.detail
-      if (n.hint !== undefined) annotations.hint = n.hint
-      return Effect.annotateLogs(Effect.logWithLevel(levelOf(n.severity))(`PostgreSQL ${n.severity}: ${n.message}`), annotations)
-    },
-    { discard: true }
-  )
-
-// ---------------------------------------------------------------------------
-// query loggers
-// ---------------------------------------------------------------------------
-
-/** Calls every query logger of the session with one finished query. */
-export const logQuery = (
-  session: Session,
-  loggers: ReadonlySet<(entry: LoggedQuery) => void>,
-  sql: string,
-  args: ReadonlyArray<unknown> | undefined,
-  startedAt: number,
-  error: QueryError | undefined,
-  interrupted: boolean
-): void => {
-  const entry: LoggedQuery = {
-    sql: redactDsn(sql),
-    args: Redacted.make(args ?? [], { label: "query arguments" }),
-    durationMs: performance.now() - startedAt,
-    status: error === undefined && !interrupted ? session.lastStatus : undefined,
-    error,
-    interrupted,
-    processId: session.processId
-  }
-  for (const l of loggers) report(() => l(entry))
 }

@@ -11,7 +11,7 @@
  * text, timestamps, jsonb) are written in place without allocating; every
  * other value goes through its codec.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../../Errors.js"
 import { EncodeError, type Codec } from "../../types/Codec.js"
@@ -20,7 +20,7 @@ import { encodeBool, encodeFloat4, encodeFloat8, encodeInt2, encodeInt4, encodeI
 import { TypeRegistry } from "../../types/Registry.js"
 import { encodeString } from "../../types/text.js"
 import { isWellFormed } from "../sqltext.js"
-import "../buffer.js"
+import * as Raw from "../../protocol/buffer.js"
 
 /** The binary and text forms a registry codec may carry besides `encode`. */
 interface CodecForms {
@@ -158,7 +158,7 @@ export class RecordEncoder {
   textField(s: string): void {
     const t = NEEDS_ESCAPE.test(s) ? s.replace(ESCAPES, escapeChar) : s
     this.ensure(t.length * 3)
-    this.pos += this.buf.utf8Write(t, this.pos)
+    this.pos += Raw.utf8Write(this.buf, t, this.pos)
   }
 
   /**
@@ -314,7 +314,7 @@ const writeUtf8 = (buf: Buffer, s: string, p: number): number => {
     }
     if (j === len) return len
   }
-  return buf.utf8Write(s, p)
+  return Raw.utf8Write(buf, s, p)
 }
 
 const f64 = new Float64Array(1)

@@ -6,14 +6,17 @@
  * (`FETCH` from a declared cursor). Plain callbacks, like the session: each
  * function builds one request that ends with exactly one Sync.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import { randomBytes } from "node:crypto"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { WireValue } from "../protocol/Writer.js"
 import type { Codec } from "../types/Codec.js"
-import { decodeRow, errorFromFields, type Callback, type Request, type Session, type SessionError, type Statement } from "./Session.js"
+import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
+import { decodeRow } from "./rows.js"
+import type { Session } from "./Session.js"
+import type { Statement } from "./statement.js"
 
 const B = Reader.Backend
 

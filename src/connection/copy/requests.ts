@@ -11,11 +11,12 @@
  *   consumer; when the consumer is full the socket stops being read until it
  *   asks for more.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../../Errors.js"
 import * as Reader from "../../protocol/Reader.js"
-import { errorFromFields, type Request, type Session, type SessionError } from "../Session.js"
+import { errorFromFields, type Request, type SessionError } from "../request.js"
+import type { Session } from "../Session.js"
 
 const B = Reader.Backend
 

@@ -7,17 +7,20 @@
  * `reloadSchemaState` builds a fresh registry with the same options and puts
  * back the codecs set here (remembered per session).
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
-import type { ConnectionImpl, QueryError } from "../Connection.js"
+import type { SessionHandle } from "./Core.js"
+import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
+import type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
 
-/** Codecs set through the connection, by type OID: put back after `reloadSchemaState`. */
-const userCodecs = new WeakMap<Session, Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }>>()
+export type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
+
 
 const TYPE_BY_NAME_SQL = `SELECT t.oid, t.typname::text AS name, t.typtype::text AS kind, t.typcategory::text AS category
 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
@@ -31,7 +34,7 @@ interface FoundType {
 }
 
 /** Looks a type up by name and schema, or fails naming it. */
-const lookup = (conn: ConnectionImpl, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
+const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
   Effect.flatMap(conn.fetchrow<PgRecord.Record>(TYPE_BY_NAME_SQL, [typeName, schema]), (row) =>
     row === null
       ? Effect.fail(
@@ -68,34 +71,19 @@ const checkSettable = (t: FoundType, schema: string): Errors.InterfaceError | un
 
 const install = (session: Session, oid: number, name: string, codec: UserCodec<unknown>): void => {
   session.registry.setTypeCodec(oid, name, codec)
-  let m = userCodecs.get(session)
+  const client = ClientState.of(session)
+  let m = client.userCodecs
   if (m === undefined) {
     m = new Map()
-    userCodecs.set(session, m)
+    client.userCodecs = m
   }
   m.set(oid, { name, codec })
   // cached statements resolved their codecs already
   session.clearStatements(true)
 }
 
-/** Options of `setTypeCodec`: a text or binary codec, and where the type lives. */
-export type TypeCodecOptions<A> =
-  & { readonly schema?: string | undefined }
-  & (
-    | {
-      readonly format?: "text" | undefined
-      readonly encoder: (value: A) => string
-      readonly decoder: (text: string) => A
-    }
-    | {
-      readonly format: "binary"
-      readonly encoder: (value: A) => Uint8Array
-      readonly decoder: (bytes: Buffer) => A
-    }
-  )
-
 /** Sets a codec for `schema.typeName` on this connection. */
-export const setTypeCodec = <A>(conn: ConnectionImpl, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
+export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.flatMap(lookup(conn, typeName, schema), (t) => {
     const bad = checkSettable(t, schema)
@@ -108,15 +96,6 @@ export const setTypeCodec = <A>(conn: ConnectionImpl, typeName: string, options:
   })
 }
 
-/** Options of `setBuiltinTypeCodec`. */
-export interface BuiltinCodecOptions {
-  readonly schema?: string | undefined
-  /** the built-in type whose codec to use (`"int4"`, `"text"`, `"jsonb"`, ...: a type in pg_catalog) */
-  readonly codecName: string
-  /** exchange values in this format (default: the built-in codec's own) */
-  readonly format?: "text" | "binary" | undefined
-}
-
 /** The text form of a registry codec, when it has one (the registry's codecs carry it). */
 interface TextForm {
   readonly parseText?: ((text: string) => unknown) | undefined
@@ -127,7 +106,7 @@ interface TextForm {
  * Declares `schema.typeName` wire-compatible with a built-in type: its
  * values are encoded and decoded with that type's codec.
  */
-export const setBuiltinTypeCodec = (conn: ConnectionImpl, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
+export const setBuiltinTypeCodec = (conn: SessionHandle, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.gen(function* () {
     const target = yield* lookup(conn, typeName, schema)
@@ -177,13 +156,13 @@ export const setBuiltinTypeCodec = (conn: ConnectionImpl, typeName: string, opti
 }
 
 /** Removes the codec set for `schema.typeName`, restoring the default one. */
-export const resetTypeCodec = (conn: ConnectionImpl, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
+export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
   const schema = options?.schema ?? "public"
   return Effect.flatMap(lookup(conn, typeName, schema), (t) =>
     Effect.sync(() => {
       const session = conn.session
       session.registry.resetTypeCodec(t.oid)
-      userCodecs.get(session)?.delete(t.oid)
+      ClientState.peek(session)?.userCodecs?.delete(t.oid)
       session.clearStatements(true)
     })
   )
@@ -195,7 +174,7 @@ export const resetTypeCodec = (conn: ConnectionImpl, typeName: string, options?:
  */
 export const reloadSchemaState = (session: Session): void => {
   const fresh = new TypeRegistry(session.registry.options)
-  const mine = userCodecs.get(session)
+  const mine = ClientState.peek(session)?.userCodecs
   if (mine !== undefined) for (const [oid, { codec, name }] of mine) fresh.setTypeCodec(oid, name, codec)
   session.setRegistry(fresh)
   session.clearStatements(true)

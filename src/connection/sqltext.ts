@@ -8,7 +8,7 @@
  * Each check runs once per new statement (at prepare time), not per
  * execution.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 
@@ -185,4 +185,10 @@ export const checkStartupParams = (params: Readonly<Record<string, string>>): Er
     })
   }
   return undefined
+}
+
+/** Quotes an identifier as is (case-sensitive), like asyncpg: `a"b` → `"a""b"`. */
+export const quoteIdent = (name: string): string => {
+  if (name.includes("\0")) throw new TypeError(`an identifier cannot contain a NUL character: ${JSON.stringify(name)}`)
+  return `"${name.replace(/"/g, '""')}"`
 }

@@ -8,14 +8,14 @@
  * description and choose codecs when they differ (DDL since it was
  * described). Also the error that tells a pooler's user to use this path.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
 import type * as Reader from "../protocol/Reader.js"
 import * as PgRecord from "../Record.js"
 import type { Codec } from "../types/Codec.js"
 import type { TypeRegistry } from "../types/Registry.js"
-import type { Statement } from "./Session.js"
+import type { Statement } from "./statement.js"
 
 /** Codecs and row factory for columns that differ from the description. */
 export interface Plan {

@@ -11,10 +11,12 @@
  * (`prepare: false`) nothing named may live on the server, so the script is
  * sent as a simple query.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Reader from "../protocol/Reader.js"
-import { errorFromFields, type Request, type Session, type SessionError } from "./Session.js"
+import { errorFromFields, type Request, type SessionError } from "./request.js"
+import type { Session } from "./Session.js"
+import * as TxStatus from "./txStatus.js"
 
 /** What asyncpg's reset clears, plus the session authorization (as DISCARD ALL does). */
 const PARTS = [
@@ -54,14 +56,14 @@ export const write = (session: Session): void => {
   }
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
-  if (session.txStatus !== 0x49) session.simpleQuery("ROLLBACK", fail, true)
+  if (session.txStatus !== TxStatus.IDLE) session.simpleQuery("ROLLBACK", fail, true)
   if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || scriptOnly.has(session)) {
     session.simpleQuery(RESET_SCRIPT, fail, true)
   } else batch(session, fail)
   session.queryCount = queries
   // what the session will be once the reset ran (the next borrower reads it before the
   // reset's ReadyForQuery arrives: isInTransaction, transaction() choosing BEGIN or SAVEPOINT)
-  session.txStatus = 0x49
+  session.txStatus = TxStatus.IDLE
 }
 
 const batch = (session: Session, fail: (err: SessionError | undefined) => void): void => {

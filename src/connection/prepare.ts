@@ -3,13 +3,15 @@
  * ready statement and encoding arguments, with the connection's guard,
  * timeout and interruption handling.
  *
- * @internal
+ * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
-import type { ConnectionImpl, QueryError, QueryOptions } from "../Connection.js"
+import type { SessionHandle } from "./Core.js"
+import type { QueryError, QueryOptions } from "./query.js"
 import type { WireValue } from "../protocol/Writer.js"
 import * as Portal from "./portal.js"
-import { Task, type Session, type Statement } from "./Session.js"
+import { Task, type Session } from "./Session.js"
+import type { Statement } from "./statement.js"
 
 /**
  * A ready statement for `sql`: the session's cached one, or (`dedicated`) a
@@ -17,7 +19,7 @@ import { Task, type Session, type Statement } from "./Session.js"
  * {@link closeStatement}. A syntax error fails here, with its position.
  */
 export const prepare = (
-  conn: ConnectionImpl,
+  conn: SessionHandle,
   sql: string,
   options: QueryOptions | undefined,
   dedicated: boolean

@@ -1,0 +1,195 @@
+/**
+ * The narrow contract the public modules share (`Connection`, `Cursor`,
+ * `Transaction`, `PreparedStatement`, the pool): a handle on one session
+ * with the lease guard, the one place a protocol task becomes an Effect
+ * (timeouts, interruption, query loggers, notices), and the basic queries
+ * built on it. The rest of the public `Connection` API is layered on top in
+ * `Connection.ts`.
+ *
+ * Internal: not exported by the package.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Errors from "../Errors.js"
+import type * as PgRecord from "../Record.js"
+import * as Logging from "./logging.js"
+import type { Lease, QueryError, QueryOptions } from "./query.js"
+import type { Callback, SessionError } from "./request.js"
+import { Task, type Session } from "./Session.js"
+
+export type { Lease, LoggedQuery, QueryError, QueryLogger, QueryOptions } from "./query.js"
+
+const noop = (): void => {}
+
+export const toMillis = (d: Duration.Input | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
+
+/** Node's timers fire at once beyond this (about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A timeout in ms for a timer: 0 for none (unset, 0 or Infinity), or a
+ * message saying why the value cannot be a timeout (negative, NaN, beyond
+ * what a Node timer can wait, which would fire at once).
+ */
+export const timeoutMillis = (d: Duration.Input | undefined, what: string): number | string => {
+  let ms: number
+  // Duration reads a NaN number as 0 ms: a NaN is a mistake, never "no timeout"
+  if (typeof d === "number" && Number.isNaN(d)) return `${what} must be a duration of 0 or more (or Infinity for none), got NaN`
+  try {
+    ms = toMillis(d)
+  } catch (e) {
+    return `${what} is not a duration (${e instanceof Error ? e.message : String(e)})`
+  }
+  if (ms === Infinity) return 0
+  if (!(ms >= 0)) return `${what} must be a duration of 0 or more (or Infinity for none), got ${String(d)}`
+  if (ms > MAX_TIMER_MS) return `${what} of ${ms} ms is longer than a Node timer can wait (about 24.8 days); use Infinity for no timeout`
+  return ms
+}
+
+const releasedError = () =>
+  new Errors.InterfaceError({
+    message: "this connection has been released back to the pool; acquire a new one to run more queries"
+  })
+
+
+/** A handle on one session: the guard, the Effect runner and the basic queries. */
+export class SessionHandle {
+  constructor(
+    readonly session: Session,
+    readonly commandTimeoutMs: number,
+    readonly lease: Lease | undefined = undefined
+  ) {}
+
+  /** Fails when this view may no longer be used. */
+  guard(): SessionError | Errors.InterfaceError | undefined {
+    if (this.lease !== undefined && this.lease.released) return releasedError()
+    if (this.session.closed) {
+      return new Errors.ConnectionDoesNotExistError({ message: "the connection is closed; acquire or open a new one" })
+    }
+    return undefined
+  }
+
+  /**
+   * Runs one protocol task as an Effect: interruption or a timeout abandons
+   * it (cancel on the server, drain to ReadyForQuery) before the Effect ends.
+   */
+  run<A>(
+    options: QueryOptions | undefined,
+    sql: string,
+    start: (cb: Callback<A>) => Task,
+    args?: ReadonlyArray<unknown>,
+    log = true
+  ): Effect.Effect<A, QueryError> {
+    const ct = this.commandTimeoutMs
+    // the common case (no per-query timeout, a valid commandTimeout) costs two comparisons
+    const timeout = options?.timeout !== undefined
+      ? timeoutMillis(options.timeout, "the query timeout")
+      : ct >= 0 && ct <= MAX_TIMER_MS
+        ? ct
+        : timeoutMillis(ct, "commandTimeout")
+    const session = this.session
+    return Effect.callback<A, QueryError>((resume) => {
+      const bad = this.guard()
+      if (bad !== undefined) {
+        resume(Effect.fail(bad))
+        return
+      }
+      if (typeof timeout === "string") {
+        resume(Effect.fail(new Errors.InterfaceError({ message: timeout })))
+        return
+      }
+      const timeoutMs = timeout
+      // query loggers: one property read when there are none
+      const loggers = log ? session.queryLoggers : undefined
+      const startedAt = loggers === undefined ? 0 : performance.now()
+      let timer: NodeJS.Timeout | undefined
+      let task: Task | undefined = undefined
+      task = start((err, value) => {
+        if (timer !== undefined) clearTimeout(timer)
+        if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, err, false)
+        const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
+        // notices the query caused: logged in this fiber, before it resumes
+        const notices = task?.request?.notices
+        resume(notices === undefined ? exit : Effect.andThen(Logging.logNotices(notices), exit))
+      })
+      const started = task
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timer = undefined
+          // a deadline is a deadline: the caller hears now, even when the network is black-holed;
+          // the session cancels the query in the background (later writes wait for that, and a
+          // cancel that does not land in time destroys the session)
+          started.abandon(session, noop)
+          const error = new Errors.CommandTimeoutError({
+            message: `the query did not finish within ${timeoutMs} ms and was cancelled; raise the timeout or make the query faster`,
+            timeoutMs,
+            query: sql
+          })
+          if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, error, false)
+          resume(Effect.fail(error))
+        }, timeoutMs)
+      }
+      return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
+        started.abandon(session, noop)
+        if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, undefined, true)
+      })
+    })
+  }
+
+  execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, QueryError> {
+    if (args === undefined || args.length === 0) {
+      return this.run<string>(options, sql, (cb) => {
+        const task = new Task()
+        task.request = this.session.simpleQuery(sql, cb)
+        return task
+      })
+    }
+    return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)), args)
+  }
+
+  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
+    return this.run<ReadonlyArray<R>>(
+      options,
+      sql,
+      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r?.rows as Array<R> | undefined)),
+      args
+    )
+  }
+
+  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError> {
+    return this.run<R | null>(
+      options,
+      sql,
+      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : ((r.rows[0] as R | undefined) ?? null))),
+      args
+    )
+  }
+
+  fetchval(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: QueryOptions & { readonly column?: number | string }
+  ): Effect.Effect<unknown, QueryError> {
+    const column = options?.column ?? 0
+    return this.run<unknown>(options, sql, (cb) =>
+      this.session.query(sql, args ?? [], (err, r) => {
+        if (err !== undefined || r === undefined) return cb(err, undefined)
+        const row = r.rows[0] as PgRecord.Record | undefined
+        if (row === undefined) return cb(undefined, null)
+        try {
+          cb(undefined, row.get(column))
+        } catch (e) {
+          cb(new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` }), undefined)
+        }
+      }),
+      args
+    )
+  }
+}
+
+/**
+ * The session underneath a connection that effect-pg made (the public
+ * `Connection` type does not show it).
+ */
+export const sessionOf = (conn: object): Session => (conn as SessionHandle).session

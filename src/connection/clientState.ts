@@ -1,0 +1,48 @@
+/**
+ * What the users of a session keep on the client beside it: managed
+ * transactions, LISTEN callbacks and log listeners, codecs set through the
+ * connection. One side table keyed by session, so every view of a pooled
+ * connection shares it and a reset finds it in one place.
+ *
+ * Internal: not exported by the package.
+ */
+import type { Notification } from "../protocol/Reader.js"
+import type { UserCodec } from "../types/Registry.js"
+import type { NoticeListener } from "./request.js"
+import type { Wire } from "./wire.js"
+
+/** Called with each NOTIFY on a channel. */
+export type NotificationCallback = (notification: Notification) => void
+
+/** LISTEN state of a session. */
+export interface Listening {
+  /** channel → callbacks; a channel is LISTENed while it has callbacks */
+  readonly channels: Map<string, Set<NotificationCallback>>
+  /** notice listeners added through `addLogListener` (the pool's reset removes them) */
+  readonly logListeners: Set<NoticeListener>
+}
+
+/** The client-side state of one session. */
+export interface ClientState {
+  /** managed transactions, outermost first (`Transaction.ts` keeps its own objects here) */
+  readonly transactions: Array<object>
+  /** LISTEN callbacks and log listeners, once a listener was added */
+  listening: Listening | undefined
+  /** codecs set through the connection, by type OID: put back after `reloadSchemaState` */
+  userCodecs: Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }> | undefined
+}
+
+const table = new WeakMap<Wire, ClientState>()
+
+/** The client state of `session`, made on first use. */
+export const of = (session: Wire): ClientState => {
+  let s = table.get(session)
+  if (s === undefined) {
+    s = { transactions: [], listening: undefined, userCodecs: undefined }
+    table.set(session, s)
+  }
+  return s
+}
+
+/** The client state of `session`, when any was made. */
+export const peek = (session: Wire): ClientState | undefined => table.get(session)

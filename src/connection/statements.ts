@@ -1,0 +1,390 @@
+/**
+ * The statement cache of a session: named statements by SQL text (an LRU
+ * with a lifetime and a size limit), descriptions of the unnamed statement,
+ * Parse/Describe, introspection of unknown types through pg_type, and the
+ * encoding of arguments with a statement's parameter codecs.
+ *
+ * Internal: not exported by the package.
+ */
+import { randomBytes } from "node:crypto"
+import * as Errors from "../Errors.js"
+import * as Reader from "../protocol/Reader.js"
+import { MAX_COUNT, type WireValue } from "../protocol/Writer.js"
+import { checkStatementText } from "./sqltext.js"
+import * as PgRecord from "../Record.js"
+import { EncodeError, type IntrospectedType } from "../types/Codec.js"
+import { TypeRegistry } from "../types/Registry.js"
+import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
+import type { ExecuteResult } from "./rows.js"
+import type { Statement } from "./statement.js"
+
+import { B, SESSION_FUNCTIONS, safeCall, Task, Wire } from "./wire.js"
+
+/**
+ * A short description of an argument for error messages. Never throws: a
+ * Proxy whose traps throw, a revoked Proxy or a throwing `constructor` getter
+ * is described without being inspected further.
+ */
+const describeValue = (v: unknown): string => {
+  try {
+    if (v === null) return "null"
+    if (typeof v === "string") return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string "${v}"`
+    if (typeof v === "symbol") return "a symbol"
+    if (typeof v === "object" || typeof v === "function") {
+      const name: unknown = (v as { constructor?: { name?: unknown } }).constructor?.name
+      return typeof name === "string" && name !== "" ? `${name} ${typeof v}` : typeof v
+    }
+    return `${typeof v} ${String(v)}`
+  } catch {
+    return `${typeof v} that could not be inspected (reading it threw)`
+  }
+}
+
+/** The message of something thrown, without trusting it (it may be a hostile object). */
+const thrownMessage = (e: unknown): string => {
+  try {
+    return e instanceof Error ? e.message : String(e)
+  } catch {
+    return "an exception that could not be read"
+  }
+}
+
+/**
+ * A random part of the statement names of one session: names cannot collide
+ * with another connection's or process's behind a pooler that hands one
+ * server connection to many clients. 48 bits, base 36.
+ */
+const sessionNameId = (): string => randomBytes(6).readUIntBE(0, 6).toString(36)
+
+/** Descriptions of the unnamed statement kept per session (metadata only) when the statement cache is off. */
+const DESCRIPTION_CACHE_SIZE = 100
+
+const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)}...` : sql)
+
+const toIntrospected = (row: PgRecord.Record): IntrospectedType => ({
+  oid: Number(row.get("oid")),
+  name: String(row.get("name")),
+  schema: String(row.get("schema")),
+  kind: String(row.get("kind")),
+  elemOid: Number(row.get("elemOid") ?? 0),
+  baseOid: Number(row.get("baseOid") ?? 0),
+  rangeSubtypeOid: Number(row.get("rangeSubtypeOid") ?? 0),
+  attrNames: (row.get("attrNames") as ReadonlyArray<string> | null) ?? [],
+  attrOids: ((row.get("attrOids") as ReadonlyArray<unknown> | null) ?? []).map(Number)
+})
+
+/** A session's statements, on its wire; `Session` adds execution (and `query`, which introspection runs). */
+export abstract class StatementCache extends Wire {
+  protected readonly statements = new Map<string, Statement>()
+  /** descriptions of the unnamed statement by SQL (statement cache off, or SQL too long to cache) */
+  protected readonly descriptions = new Map<string, Statement>()
+  /** prefix of every statement name of this session: random, so names never collide across sessions or processes */
+  readonly namePrefix = `__epg_${sessionNameId()}_`
+  protected nameCounter = 0
+  /** only the unnamed statement: `prepare: false` or a statement cache of 0 */
+  readonly unnamedOnly: boolean = this.settings.prepare === false || this.settings.statementCacheSize <= 0
+
+  /** Runs `sql` with `args` and collects its rows (execution, in `Session`). */
+  abstract query(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task?: Task): Task
+
+  // -------------------------------------------------------------------------
+  // Statements
+  // -------------------------------------------------------------------------
+
+  /**
+   * Gets a ready statement for `sql`: from the cache, or by sending
+   * Parse/Describe/Sync (and introspecting unknown types). `cb` receives it.
+   * With the statement cache off (or SQL too long to cache) it is a
+   * description of the unnamed statement, which every execution parses
+   * again. `dedicated`: a named statement of the caller's own, which the
+   * caller closes (prepared statements, cursors).
+   */
+  statement(sql: string, cb: Callback<Statement>, dedicated = false): void {
+    if (!dedicated && (this.unnamedOnly || sql.length > this.settings.maxCacheableStatementSize)) {
+      this.describe(sql, cb)
+      return
+    }
+    const cacheable = !dedicated
+    if (cacheable) {
+      const hit = this.lookup(this.statements, sql, cb)
+      if (hit) return
+    }
+    const st = this.newStatement(`${this.namePrefix}${(++this.nameCounter).toString(36)}`, sql, cacheable, false)
+    if (cacheable) this.remember(this.statements, st, this.settings.statementCacheSize)
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /**
+   * Gets the description of `sql` as the unnamed statement (parameter and
+   * result types, codecs) from the session's LRU of descriptions, or by
+   * Parse("")/Describe/Sync. Nothing stays prepared on the server.
+   */
+  describe(sql: string, cb: Callback<Statement>): void {
+    const keep = sql.length <= this.settings.maxCacheableStatementSize
+    if (keep && this.lookup(this.descriptions, sql, cb)) return
+    const st = this.newStatement("", sql, keep, true)
+    if (keep) this.remember(this.descriptions, st, Math.max(this.settings.statementCacheSize, DESCRIPTION_CACHE_SIZE))
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /** A cache hit for `sql` handed to `cb` (or queued while it is prepared): true; false when there is none. */
+  protected lookup(cache: Map<string, Statement>, sql: string, cb: Callback<Statement>): boolean {
+    const hit = cache.get(sql)
+    if (hit === undefined) return false
+    const lifetime = this.settings.maxCachedStatementLifetime
+    if (hit.state === "ready" && lifetime > 0 && Date.now() - hit.preparedAt > lifetime) {
+      this.evict(hit)
+      return false
+    }
+    // LRU: move to the end
+    cache.delete(sql)
+    cache.set(sql, hit)
+    if (hit.state === "ready") cb(undefined, hit)
+    else hit.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, hit)))
+    return true
+  }
+
+  /** Adds a statement to a cache, evicting the least recently used beyond `size`. */
+  protected remember(cache: Map<string, Statement>, st: Statement, size: number): void {
+    cache.set(st.sql, st)
+    if (cache.size > size) {
+      const oldest = cache.values().next().value
+      if (oldest !== undefined && oldest !== st) this.evict(oldest)
+    }
+  }
+
+  protected newStatement(name: string, sql: string, cached: boolean, unnamed: boolean): Statement {
+    return {
+      name,
+      sql,
+      cached,
+      unnamed,
+      state: "preparing",
+      waiters: [],
+      paramOids: [],
+      fields: [],
+      paramCodecs: [],
+      paramFormats: [],
+      resultCodecs: [],
+      resultFormats: [],
+      make: undefined,
+      preparedAt: Date.now(),
+      touchesSession: SESSION_FUNCTIONS.test(sql),
+      serverMs: undefined
+    }
+  }
+
+  /**
+   * The server's average time for `sql`, ms, when this session has run it
+   * (a pool uses it to pipeline fast statements deeply and spread slow ones).
+   */
+  statementServerMs(sql: string): number | undefined {
+    return (this.statements.get(sql) ?? this.descriptions.get(sql))?.serverMs
+  }
+
+  /** Drops a statement from its cache and closes it on the server (a description: nothing to close). */
+  evict(st: Statement): void {
+    const cache = st.unnamed ? this.descriptions : this.statements
+    if (cache.get(st.sql) === st) cache.delete(st.sql)
+    if (st.state === "ready" && !st.unnamed) this.closeStatement(st.name)
+  }
+
+  /** Forgets every cached statement and description (after DISCARD ALL, or on reloadSchemaState). */
+  clearStatements(closeOnServer: boolean): void {
+    for (const st of this.statements.values()) {
+      if (closeOnServer && st.state === "ready") this.closeStatement(st.name)
+    }
+    for (const cache of [this.statements, this.descriptions]) {
+      for (const [sql, st] of cache) if (st.state !== "preparing") cache.delete(sql)
+    }
+  }
+
+  protected closeStatement(name: string): void {
+    if (this.closed) return
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle() {},
+      done() {},
+      fail() {}
+    }
+    this.send(r, (w) => w.close("S", name).sync())
+  }
+
+  protected prepare(st: Statement): void {
+    // NUL, lone surrogates, COPY FROM STDIN/TO STDOUT: refused before anything is sent (once per statement)
+    const refused = checkStatementText(st.sql)
+    if (refused !== undefined) {
+      this.statementFailed(st, refused)
+      return
+    }
+    let error: SessionError | undefined
+    const self = this
+    const r: Request = {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start, end) {
+        switch (type) {
+          case B.ParameterDescription:
+            st.paramOids = Reader.parseParameterDescription(buf, start, end)
+            return
+          case B.RowDescription:
+            st.fields = Reader.parseRowDescription(buf, start, end)
+            return
+          case B.ErrorResponse:
+            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
+            return
+          case B.ParseComplete:
+          case B.NoData:
+            return
+          default:
+            // rows or results in answer to Parse/Describe: the stream is out of step
+            throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} in answer to Parse/Describe`)
+        }
+      },
+      done() {
+        if (error) self.statementFailed(st, error)
+        else self.resolveTypes(st)
+      },
+      fail(e) {
+        self.statementFailed(st, error ?? e)
+      }
+    }
+    this.send(r, (w) => w.parse(st.name, st.sql).describe("S", st.name).sync())
+  }
+
+  protected statementFailed(st: Statement, error: SessionError): void {
+    st.state = "failed"
+    const cache = st.unnamed ? this.descriptions : this.statements
+    if (cache.get(st.sql) === st) cache.delete(st.sql)
+    const waiters = st.waiters
+    st.waiters = []
+    for (const w of waiters) safeCall(() => w(error))
+  }
+
+  /** Introspects unknown type OIDs if needed, then builds the statement's codecs. */
+  protected resolveTypes(st: Statement): void {
+    const unknown = new Set<number>()
+    for (const oid of st.paramOids) if (this.registry.needsIntrospection(oid)) unknown.add(oid)
+    for (const f of st.fields) if (this.registry.needsIntrospection(f.typeOid)) unknown.add(f.typeOid)
+    if (unknown.size === 0) {
+      this.finishStatement(st)
+      return
+    }
+    this.introspect([...unknown], (err) => {
+      if (err) this.statementFailed(st, err)
+      else this.finishStatement(st)
+    })
+  }
+
+  /** Fetches pg_type rows for `oids` and registers their codecs. */
+  introspect(oids: ReadonlyArray<number>, cb: (err: SessionError | undefined) => void): void {
+    this.query(TypeRegistry.INTROSPECT_SQL, [oids.map(String)], (err, result) => {
+      if (err) {
+        cb(err)
+        return
+      }
+      try {
+        this.registry.addIntrospected(
+          result!.rows.map((row) => toIntrospected(row as PgRecord.Record)),
+          oids
+        )
+        // OIDs the catalog does not know stay text; mark them as seen
+        cb(undefined)
+      } catch (e) {
+        cb(new Errors.ProtocolError({ message: `could not build codecs for types ${oids.join(", ")}: ${String(e)}`, cause: e }))
+      }
+    })
+  }
+
+  protected finishStatement(st: Statement): void {
+    const reg = this.registry
+    st.paramCodecs = st.paramOids.map((oid) => reg.get(oid) ?? reg.fallback)
+    st.paramFormats = st.paramCodecs.map((c) => c.format)
+    st.resultCodecs = st.fields.map((f) => reg.get(f.typeOid) ?? reg.fallback)
+    st.resultFormats = st.resultCodecs.map((c) => c.format)
+    if (st.resultFormats.length > 0 && st.resultFormats.every((f) => f === st.resultFormats[0])) {
+      st.resultFormats = [st.resultFormats[0]!]
+    }
+    if (st.paramFormats.length > 0 && st.paramFormats.every((f) => f === st.paramFormats[0])) {
+      st.paramFormats = [st.paramFormats[0]!]
+    }
+    if (st.fields.length > 0) {
+      const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
+      const factory = this.settings.recordFactory
+      st.make = factory ? (values) => factory(shape, values) : shape.make
+    }
+    st.state = "ready"
+    st.preparedAt = Date.now()
+    const waiters = st.waiters
+    st.waiters = []
+    for (const w of waiters) safeCall(() => w(undefined))
+  }
+
+  /** Encodes arguments with the statement's parameter codecs. */
+  encodeArgs(st: Statement, args: ReadonlyArray<unknown>): Array<WireValue> | SessionError {
+    try {
+      return this.encodeArgsUnchecked(st, args)
+    } catch (e) {
+      // the argument list itself threw (a Proxy, a throwing getter): a typed error, never a defect
+      return new Errors.DataError({
+        message: `the query arguments could not be read (${thrownMessage(e)}); pass a plain array of values`
+      })
+    }
+  }
+
+  protected encodeArgsUnchecked(st: Statement, args: ReadonlyArray<unknown>): Array<WireValue> | SessionError {
+    if (!Array.isArray(args)) {
+      return new Errors.InterfaceError({ message: `query arguments must be an array, got ${describeValue(args)}` })
+    }
+    if (args.length > MAX_COUNT) {
+      return new Errors.InterfaceError({
+        message: `${args.length} query arguments were passed; the protocol allows at most 65,535 per statement (Bind counts are 16-bit). Pass the values as an array parameter (unnest($1::int4[])) or use copyRecordsToTable`
+      })
+    }
+    if (args.length !== st.paramOids.length) {
+      return new Errors.InterfaceError({
+        message: `the statement expects ${st.paramOids.length} argument${st.paramOids.length === 1 ? "" : "s"}, ${args.length} ${args.length === 1 ? "was" : "were"} passed: ${truncate(st.sql)}`
+      })
+    }
+    const out = new Array<WireValue>(args.length)
+    for (let i = 0; i < args.length; i++) {
+      const v = args[i]
+      if (v === null || v === undefined) {
+        out[i] = null
+        continue
+      }
+      const codec = st.paramCodecs[i]!
+      try {
+        out[i] = codec.encode(v)
+      } catch (e) {
+        // anything may throw here (a hostile Proxy): build the error without trusting the value
+        const known = e instanceof EncodeError
+        const expected = known ? e.expected : codec.name
+        const given = known ? e.given : `${describeValue(v)} (${thrownMessage(e)})`
+        return new Errors.DataError({
+          message: `invalid input for query argument $${i + 1} (type ${codec.name}): expected ${expected}, got ${given}`,
+          position: i + 1,
+          expected,
+          given
+        })
+      }
+    }
+    return out
+  }
+
+  protected override dropStatements(failWith: SessionError | undefined): void {
+  for (const cache of [this.statements, this.descriptions]) {
+        for (const st of cache.values()) {
+          if (st.state === "preparing") {
+            const w = st.waiters
+            st.waiters = []
+            for (const f of w) safeCall(() => f(failWith))
+          }
+        }
+        cache.clear()
+      }
+  }
+}
