@@ -68,8 +68,14 @@ describe("Connection", () => {
       const started = Date.now()
       yield* Fiber.interrupt(fiber)
       const took = Date.now() - started
-      expect(took).toBeLessThan(1000)
-      const state = yield* observer.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", [conn.getServerPid()])
+      // the interrupt returns at once; the cancel lands in the background
+      expect(took).toBeLessThan(100)
+      let state: unknown = "active"
+      const deadline = Date.now() + 1000
+      while (state !== "idle" && Date.now() < deadline) {
+        state = yield* observer.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", [conn.getServerPid()])
+        if (state !== "idle") yield* Effect.sleep("10 millis")
+      }
       expect(state).toBe("idle")
       expect(yield* conn.fetchval("SELECT 7")).toBe(7)
     }))

@@ -480,15 +480,23 @@ export class Wire {
   }
 
   /** Sends Terminate and closes the socket once it is written. */
+  /** True when a request on the wire was abandoned by its caller. */
+  private hasAbandoned(): boolean {
+    for (let i = this.queueHead; i < this.queue.length; i++) if (this.queue[i]!.abandoned) return true
+    return false
+  }
+
   close(cb: () => void, graceMs = 5000): void {
     if (this.closed) {
       cb()
       return
     }
     this.closingGracefully = true
-    // a query still running (an abandoned one) would keep the backend busy
-    // past our Terminate: cancel it, so the server reads Terminate soon
-    if (this.inFlight > 0) this.sendCancel()
+    // a query still running for nobody (an abandoned one) would keep the backend busy
+    // past our Terminate: cancel it, so the server reads Terminate soon. Requests that
+    // still have a caller (a pool's reset on its way) finish first; no cancel is sent
+    // for them (a stray cancel through a pooler can hit another client's query)
+    if (this.hasAbandoned()) this.sendCancel()
     this.writer.terminate()
     const data = this.writer.take()
     let finished = false
