@@ -120,6 +120,8 @@ const FAST_MS = 1
 /** Growth back-off after a failed connect while the pool has connections: first and largest delay (ms). */
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 5_000
+/** The largest back-off while the server says "not now" (57P03): it is restarting, retry soon. */
+const NOT_NOW_MAX_MS = 200
 
 /** The engine. The Effect API in `Pool.ts` drives it. */
 export class PoolCore {
@@ -141,8 +143,6 @@ export class PoolCore {
   private backoffMs = 0
   private failStreak = 0
   private healthTimer: ReturnType<typeof setInterval> | undefined
-  /** the last connect failed with "the server cannot take connections now" (57P03) */
-  private notNow = false
   private growBlockedUntil = 0
   private growTimer: ReturnType<typeof setTimeout> | undefined
   private sweepTimer: ReturnType<typeof setInterval> | undefined
@@ -514,7 +514,7 @@ export class PoolCore {
 
   private mayGrow(forWaiters = true): boolean {
     // with no connection at all, callers get a fresh attempt (no back-off): a failed one fails them
-    if (forWaiters && this.slots.size === 0 && !this.notNow) return true
+    if (forWaiters && this.slots.size === 0) return true
     const now = Date.now()
     if (now >= this.growBlockedUntil) return true
     if (this.growTimer === undefined) {
@@ -588,7 +588,6 @@ export class PoolCore {
       this.backoffMs = 0
       this.failStreak = 0
       this.growBlockedUntil = 0
-      this.notNow = false
       this.counters.created++
       this.adopt(conn, generation)
     }
@@ -606,13 +605,13 @@ export class PoolCore {
     }
     this.checkQuiet()
     if (this.closing) return
-    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(BACKOFF_MAX_MS, this.backoffMs * 2)
+    // "not now" (57P03: the server is starting up or shutting down): a restart takes moments, so
+    // the floor's refill retries soon rather than after a long back-off
+    const cap = (error as { sqlstate?: string } | undefined)?.sqlstate === "57P03" ? NOT_NOW_MAX_MS : BACKOFF_MAX_MS
+    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(cap, this.backoffMs * 2)
     // full jitter: instances that failed together do not retry together
     this.growBlockedUntil = Date.now() + this.backoffMs / 2 + Math.random() * (this.backoffMs / 2)
-    // "not now" (57P03: the server is starting up or shutting down): waiters keep their place and
-    // the pool tries again after the back-off, so recovery serves them in arrival order
-    this.notNow = (error as { sqlstate?: string } | undefined)?.sqlstate === "57P03"
-    if (this.slots.size === 0 && !this.notNow) {
+    if (this.slots.size === 0) {
       // nothing can serve the waiters: they get the reason now (a later caller makes a new attempt)
       this.failWaiters(error)
     }
