@@ -74,8 +74,11 @@ const client = (bouncer: PgBouncer, spec: { who: "A" | "B"; mode: "pool" | "conn
     let err = ""
     child.stdout.on("data", (d: Buffer) => (out += d.toString()))
     child.stderr.on("data", (d: Buffer) => (err += d.toString()))
+    // a client that does not end (a hang is a failure, not an orphan burning a core) is killed
+    const killer = setTimeout(() => child.kill("SIGKILL"), (spec.durationMs ?? 0) + 30_000)
     child.on("error", reject)
     child.on("close", () => {
+      clearTimeout(killer)
       const line = out.split("\n").find((l) => l.startsWith("RESULT "))
       if (line === undefined) reject(new Error(`client ${spec.who} printed no result:\n${out}\n${err}\n${bouncer.log()}`))
       else resolve(JSON.parse(line.slice(7)) as Summary)
