@@ -8,6 +8,7 @@
 import * as SqlError from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Errors from "../Errors.js"
+import type * as Pool from "../Pool.js"
 import * as PgRecord from "../Record.js"
 
 /** A row as `effect/sql` expects it: a plain object keyed by column name. */
@@ -140,18 +141,7 @@ export const toValues = (records: ReadonlyArray<unknown>): Array<ReadonlyArray<u
 }
 
 /** What the adapter turns into a `SqlError`: any error of a pool or a connection. */
-export type PgError =
-  | Errors.PostgresError
-  | Errors.PostgresConnectionError
-  | Errors.ConnectionDoesNotExistError
-  | Errors.InterfaceError
-  | Errors.ProtocolError
-  | Errors.DataError
-  | Errors.CommandTimeoutError
-  | Errors.AcquireTimeoutError
-  | Errors.PoolClosedError
-  | Errors.PoolExhaustedError
-  | Errors.PoolHookError
+export type PgError = Pool.PoolQueryError
 
 const describe = (error: PgError): string => {
   const text = error.toString()
