@@ -608,9 +608,13 @@ export class PoolCore {
     // "not now" (57P03: the server is starting up or shutting down): a restart takes moments, so
     // the floor's refill retries soon rather than after a long back-off
     const cap = (error as { sqlstate?: string } | undefined)?.sqlstate === "57P03" ? NOT_NOW_MAX_MS : BACKOFF_MAX_MS
-    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(cap, this.backoffMs * 2)
-    // full jitter: instances that failed together do not retry together
-    this.growBlockedUntil = Date.now() + this.backoffMs / 2 + Math.random() * (this.backoffMs / 2)
+    // attempts that failed together (one burst) grow the back-off once, not once each
+    const now = Date.now()
+    if (now >= this.growBlockedUntil) {
+      this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(cap, this.backoffMs * 2)
+      // full jitter: instances that failed together do not retry together
+      this.growBlockedUntil = now + this.backoffMs / 2 + Math.random() * (this.backoffMs / 2)
+    }
     if (this.slots.size === 0) {
       // nothing can serve the waiters: they get the reason now (a later caller makes a new attempt)
       this.failWaiters(error)
