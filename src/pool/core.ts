@@ -150,7 +150,6 @@ export class PoolCore {
   private repump = false
   /** server time per statement (ms), learnt from the lanes */
   private readonly timing = new Map<string, number>()
-  lastConnectError: unknown = undefined
   /** counters for stats() */
   readonly counters = {
     acquires: 0,
@@ -596,7 +595,6 @@ export class PoolCore {
   }
 
   private openFailed(error: unknown): void {
-    this.lastConnectError = error
     this.failStreak++
     if (this.failStreak === 5 || this.failStreak % 50 === 0) {
       this.log(
@@ -922,10 +920,5 @@ export class PoolCore {
     if (this.whenQuiet.length > 0 && this.isQuiet()) {
       for (const f of this.whenQuiet.splice(0)) f()
     }
-  }
-
-  /** Logs (through the pool's logger) that growth keeps failing. */
-  warn(message: string): void {
-    this.log(message)
   }
 }
