@@ -72,7 +72,47 @@ export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/Pg
   static readonly layer = (options: PoolOptions = {}) => layer(options)
   /** The pool as a Layer configured from DATABASE_URL / PG*; see {@link layerConfig}. */
   static readonly layerConfig = (options: PoolOptions = {}) => layerConfig(options)
+  /** A pool service under a key of your own, for several pools in one app; see {@link Tag}. */
+  static readonly Tag = <const Key extends string>(key: Key) => Tag(key)
+  /** A pool as a Layer under any tag with the pool's shape; see {@link layerAs}. */
+  static readonly layerAs = <I>(tag: Context.Key<I, PgPoolShape>, options: PoolOptions = {}) => layerAs(tag, options)
 }
+
+/**
+ * A pool service class under a key of your own, so that several pools (a
+ * primary and a replica, two databases) live in one app side by side:
+ *
+ * ```ts
+ * class ReplicaPool extends PgPool.Tag("app/ReplicaPool") {}
+ * const Live = Layer.mergeAll(PgPool.layer({ dsn: primary }), ReplicaPool.layer({ dsn: replica }))
+ * const rows = yield* (yield* ReplicaPool).fetch("SELECT ...")
+ * ```
+ *
+ * The class has the `PgPool` shape and `layer` / `layerConfig` of its own;
+ * each key is a different service, so no pool shadows another.
+ */
+export const Tag = <const Key extends string>(key: Key): TaggedPoolClass<Key> => {
+  const Base = Context.Service<TaggedPool<Key>, PgPoolShape>()(key)
+  return class TaggedPool extends Base {
+    static readonly layer = (options: PoolOptions = {}) => layerAs(Base, options)
+    static readonly layerConfig = (options: PoolOptions = {}) => Layer.effect(Base, configured(options))
+  }
+}
+
+/** What a {@link Tag} class gives: `yield* ReplicaPool` is a pool; the class's identity is its key. */
+export type TaggedPool<Key extends string> = Context.ServiceClass.Shape<Key, PgPoolShape>
+
+/** The class {@link Tag} returns: a service key with the pool's shape and layers of its own. */
+export interface TaggedPoolClass<Key extends string> extends Context.ServiceClass<TaggedPool<Key>, Key, PgPoolShape> {
+  /** This pool as a Layer; see {@link layer}. */
+  readonly layer: (options?: PoolOptions) => Layer.Layer<TaggedPool<Key>, AcquireError | Errors.InterfaceError>
+  /** This pool as a Layer configured from DATABASE_URL / PG* (explicit options win); see {@link layerConfig}. */
+  readonly layerConfig: (options?: PoolOptions) => Layer.Layer<TaggedPool<Key>, AcquireError | Errors.InterfaceError | Config.ConfigError>
+}
+
+/** A pool as a Layer under `tag`: `PgPool.layerAs(ReplicaPool, { dsn })`. */
+export const layerAs = <I>(tag: Context.Key<I, PgPoolShape>, options: PoolOptions = {}): Layer.Layer<I, AcquireError | Errors.InterfaceError> =>
+  Layer.effect(tag, make(options))
 
 
 /**
@@ -104,12 +144,12 @@ export const layer = (options: PoolOptions = {}): Layer.Layer<PgPool, AcquireErr
  */
 export const layerConfig = (
   options: PoolOptions = {}
-): Layer.Layer<PgPool, AcquireError | Errors.InterfaceError | Config.ConfigError> =>
-  Layer.effect(
-    PgPool,
-    Effect.gen(function* () {
-      const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
-      const dsn = options.dsn ?? Option.getOrUndefined(Option.map(url, Redacted.value))
-      return yield* make({ ...options, ...(dsn !== undefined ? { dsn } : {}) })
-    })
-  )
+): Layer.Layer<PgPool, AcquireError | Errors.InterfaceError | Config.ConfigError> => Layer.effect(PgPool, configured(options))
+
+/** `make` with the DSN from DATABASE_URL when options give none. */
+const configured = (options: PoolOptions) =>
+  Effect.gen(function* () {
+    const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
+    const dsn = options.dsn ?? Option.getOrUndefined(Option.map(url, Redacted.value))
+    return yield* make({ ...options, ...(dsn !== undefined ? { dsn } : {}) })
+  })

@@ -24,6 +24,8 @@ export * as Errors from "./Errors.js"
 export * as Pool from "./Pool.js"
 /** The pool service (`yield* PgPool`) with `PgPool.layer(options)`. */
 export { PgPool } from "./Pool.js"
+/** A pool over a primary and its replicas that routes reads and writes (`effect-pg/ReplicatedPool`). */
+export { ReplicatedPool } from "./ReplicatedPool.js"
 /** Result rows. */
 export * as PgRecord from "./Record.js"
 /** Transactions and savepoints (also `conn.transaction(...)`). */
