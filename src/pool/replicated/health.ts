@@ -75,7 +75,11 @@ export class Topology {
     const prev = this.writer
     this.writer = next
     if (next !== undefined) this.history.add({ at: next.probedAt, lsn: next.lsn ?? 0n })
-    if (prev === next || prev === undefined) return Effect.void
+    if (prev === next) return Effect.void
+    if (prev === undefined) {
+      // at start nothing to say; after an outage, say where writes go again
+      return this.cycles === 0 || next === undefined ? Effect.void : Effect.logWarning(`effect-pg: writes go to ${next.name} (timeline ${next.timeline})`)
+    }
     this.history.clear()
     if (next !== undefined) this.history.add({ at: next.probedAt, lsn: next.lsn ?? 0n })
     const message =
