@@ -234,6 +234,30 @@ layer(DbLive, { excludeTestServices: true, timeout: 180_000 })("ReplicatedPool",
       yield* eventually(() => db.members()[1]!.inRotation, 6_000, "the replica is back in rotation once it caught up")
     }))
 
+  it.effect("typed errors: no primary at start, bad options, a closed pool", () =>
+    Effect.gen(function* () {
+      const rep = yield* Rep
+      const noPrimary = yield* Effect.flip(ReplicatedPool.make({ primary: { dsn: dsnOf(rep.replicas[0]!) }, replicas: [] }))
+      expect(noPrimary._tag).toBe("NoServerAvailableError")
+      expect(noPrimary.message).toContain("primary")
+      const bad = yield* Effect.flip(ReplicatedPool.make({ primary: { dsn: dsnOf(rep.primary) }, replicas: [], healthCheckInterval: -5 }))
+      expect(bad._tag).toBe("InterfaceError")
+      expect(bad.message).toContain("healthCheckInterval")
+      const db = yield* ReplicatedPool.make({
+        primary: { dsn: dsnOf(rep.primary) },
+        replicas: [{ dsn: dsnOf(rep.replicas[0]!) }],
+        pool: { minSize: 0, maxSize: 1 },
+        healthCheckInterval: "100 millis"
+      })
+      expect(yield* db.fetchval("SELECT 1")).toBe(1)
+      yield* db.close()
+      yield* db.refresh()
+      const read = yield* Effect.flip(db.fetchval("SELECT 1"))
+      expect(read._tag).toBe("NoServerAvailableError")
+      const write = yield* Effect.flip(db.execute("SELECT 1"))
+      expect(write._tag).toBe("NoServerAvailableError")
+    }))
+
   it.effect("two pools under two tags, each on its own server", () =>
     Effect.gen(function* () {
       const rep = yield* Rep

@@ -31,6 +31,8 @@ export class Topology {
   private lastCycle = 0
   private waiting: Array<() => void> = []
   cycles = 0
+  /** the health fiber ended (the pool closed): nothing will probe again */
+  stopped = false
 
   constructor(
     readonly members: ReadonlyArray<Member>,
@@ -110,9 +112,10 @@ export class Topology {
     }
   }
 
-  /** Waits for the end of a probe round that starts after this call. */
+  /** Waits for the end of a probe round that starts after this call (at once when the health fiber has stopped). */
   refresh(): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
+      if (this.stopped) return resume(Effect.void)
       const done = () => resume(Effect.void)
       this.waiting.push(done)
       this.kick()
@@ -147,7 +150,13 @@ export class Topology {
 
   /** The health fiber's body: a round, a pause, forever (interrupted with the pool's scope). */
   loop(): Effect.Effect<never> {
-    return Effect.forever(
+    const stop = Effect.sync(() => {
+      this.stopped = true
+      const waiting = this.waiting
+      this.waiting = []
+      for (const done of waiting) done()
+    })
+    return Effect.ensuring(Effect.forever(
       Effect.andThen(
         Effect.suspend(() => this.pause()),
         Effect.suspend(() => {
@@ -155,7 +164,7 @@ export class Topology {
           return this.cycle()
         })
       )
-    )
+    ), stop)
   }
 
   /** One line per member, for errors. */
