@@ -170,6 +170,43 @@ layer(DbLive, { excludeTestServices: true, timeout: 180_000 })("ReplicatedPool",
       }
     }))
 
+  it.effect("after a write, a caller's reads return to the replicas: once they replayed it (lsn), or after the window", () =>
+    Effect.gen(function* () {
+      const db = yield* ReplicatedPool
+      const rep = yield* Rep
+      const readPort = Effect.map(db.fetchval("SELECT inet_server_port()"), portOf)
+      const lsnBack = yield* db.session(
+        Effect.gen(function* () {
+          yield* db.execute("INSERT INTO items VALUES ($1, 'back')", [60_000])
+          expect(yield* readPort).toBe(rep.primary.port)
+          const t = Date.now()
+          while ((yield* readPort) === rep.primary.port) {
+            if (Date.now() - t > 3_000) return yield* Effect.die(new Error("reads stayed on the primary for 3 s after one write"))
+            yield* Effect.sleep(10)
+          }
+          // the replica it now reads from has the row
+          expect(yield* db.fetchval("SELECT count(*)::int FROM items WHERE id = $1", [60_000])).toBe(1)
+          return Date.now() - t
+        })
+      )
+      const windowed = yield* ReplicatedPool.make({
+        primary: { dsn: dsnOf(rep.primary) },
+        replicas: rep.replicas.map((r) => ({ dsn: dsnOf(r) })),
+        pool: { minSize: 0, maxSize: 2 },
+        readYourWrites: { window: "400 millis" }
+      })
+      const wPort = Effect.map(windowed.fetchval("SELECT inet_server_port()"), portOf)
+      yield* windowed.session(
+        Effect.gen(function* () {
+          yield* windowed.execute("INSERT INTO items VALUES ($1, 'window')", [60_001])
+          expect(yield* wPort).toBe(rep.primary.port)
+          yield* Effect.sleep(450)
+          expect(yield* wPort).not.toBe(rep.primary.port)
+        })
+      )
+      console.log(`read-your-writes (lsn, probe every 100 ms): reads back on a replica ${lsnBack} ms after the write`)
+    }))
+
   it.effect("another caller's writes do not hold a session's reads on the primary", () =>
     Effect.gen(function* () {
       const db = yield* ReplicatedPool
