@@ -81,6 +81,7 @@ layer(DbLive, { excludeTestServices: true, timeout: 180_000 })("ReplicatedPool",
           concurrency: 32
         })
       )
+      console.log(`spread over two replicas: sequential ${rep.replicas.map((r) => counts.get(r.port) ?? 0).join("/")}, 32 at a time ${rep.replicas.map((r) => concurrent.filter((p) => p === r.port).length).join("/")}`)
       for (const r of rep.replicas) {
         const n = concurrent.filter((p) => p === r.port).length
         expect(n).toBeGreaterThanOrEqual(80)

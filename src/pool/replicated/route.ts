@@ -58,15 +58,16 @@ export class Router {
   }
 
   /**
-   * Round-robin over the candidates, skipping one that has clearly more of
-   * this pool's requests in flight than the least busy (a slow or stuck
-   * server gets fewer new requests; equally busy ones get equal shares).
+   * Round-robin over the candidates, skipping one that has far more of this
+   * pool's requests in flight than the least busy (over twice as many, plus
+   * 8): a stuck or much slower server gets fewer new requests, while noise
+   * in response times does not skew the shares.
    */
   private leastBusy(candidates: ReadonlyArray<Member>): Member {
     const n = candidates.length
     let min = Infinity
     for (const m of candidates) if (m.inFlight < min) min = m.inFlight
-    const slack = 2 + (min >> 1)
+    const slack = 8 + min
     const start = this.cursor++ % n
     for (let i = 0; i < n; i++) {
       const m = candidates[(start + i) % n]!
