@@ -21,8 +21,8 @@
  * ```
  *
  * - Reads (`fetch`, `fetchrow`, `fetchval`, `fetchmany`,
- *   `transaction(f, { readonly: true })`) go to the least busy replica in
- *   rotation; `execute`, `executemany`, `acquire`, `withConnection` and
+ *   `transaction(f, { readonly: true })`) go to the replicas in rotation in
+ *   turn; `execute`, `executemany`, `acquire`, `withConnection` and
  *   read-write transactions go to the primary. `db.primary.*` and
  *   `db.replica.*` choose explicitly.
  * - Read-your-writes (default `"lsn"`): after a write, the caller's reads go

@@ -72,7 +72,13 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
     return Effect.suspend(() => {
       m.inFlight++
       m.routed++
-      return Effect.onExit(effect, () => Effect.sync(() => m.inFlight--))
+      m.started()
+      return Effect.onExit(effect, () =>
+        Effect.sync(() => {
+          m.inFlight--
+          m.finished()
+        })
+      )
     })
   }
 

@@ -43,6 +43,10 @@ export class Member {
   lagMs: number | undefined = undefined
   lastError: string | undefined = undefined
   inFlight = 0
+  /** one-shot requests (fetch, execute, ...) of this pool on it now; leases are not counted */
+  running = 0
+  /** when a one-shot request last finished here, or started with none running (performance.now()) */
+  lastProgress = 0
   routed = 0
   inRotation = false
 
@@ -51,6 +55,23 @@ export class Member {
     readonly name: string,
     readonly options: PoolOptions
   ) {}
+
+  /** A one-shot request starts here. */
+  started(): void {
+    if (this.running === 0) this.lastProgress = performance.now()
+    this.running++
+  }
+
+  /** A one-shot request finished here. */
+  finished(): void {
+    this.running--
+    this.lastProgress = performance.now()
+  }
+
+  /** Requests are running here and none has finished for `ms`: the server hangs or is far behind the others. */
+  stalled(now: number, ms: number): boolean {
+    return this.running > 0 && now - this.lastProgress > ms
+  }
 
   /** One line for errors and logs. */
   describe(): string {

@@ -1,6 +1,6 @@
 /**
- * Where one request goes: the writer for writes, the least busy replica in
- * rotation for reads (round-robin among equals) unless read-your-writes
+ * Where one request goes: the writer for writes, the replicas in rotation
+ * in turn for reads (skipping one that makes no progress) unless read-your-writes
  * needs a replica that has replayed a given WAL position, or the primary;
  * and which failures a read may run again elsewhere.
  */
@@ -24,7 +24,8 @@ export class Router {
   /** The member writes go to, or why there is none. */
   writer(): Member | NoServerAvailableError {
     const w = this.topology.writer
-    if (w !== undefined && w.pool !== undefined) return w
+    // a writer whose last probe failed is not sent writes until the next round elects again
+    if (w !== undefined && w.pool !== undefined && w.up) return w
     return new NoServerAvailableError({
       route: "write",
       message:
@@ -37,15 +38,15 @@ export class Router {
   reader(needs: Needs, tried: ReadonlySet<Member>): Member | NoServerAvailableError {
     if (needs !== "primary") {
       const candidates = this.topology.members.filter(
-        (m) => m.inRotation && !m.suspect && !tried.has(m) && m.pool !== undefined && (typeof needs !== "bigint" || (m.lsn !== undefined && m.lsn >= needs))
+        (m) => m.inRotation && m.up && !m.suspect && !tried.has(m) && m.pool !== undefined && (typeof needs !== "bigint" || (m.lsn !== undefined && m.lsn >= needs))
       )
-      if (candidates.length > 0) return this.leastBusy(candidates)
+      if (candidates.length > 0) return this.nextOf(candidates)
     }
     // read-your-writes needs the primary (no replica has the caller's writes yet), or no replica can take it
     const mustPrimary = needs !== "any"
     if (mustPrimary || this.readFallback === "primary") {
       const w = this.topology.writer
-      if (w !== undefined && w.pool !== undefined && !tried.has(w)) return w
+      if (w !== undefined && w.pool !== undefined && w.up && !tried.has(w)) return w
     }
     const why = mustPrimary
       ? "read-your-writes sends this read to the primary (no replica has replayed the caller's last write yet), and no primary is reachable"
@@ -58,24 +59,25 @@ export class Router {
   }
 
   /**
-   * Round-robin over the candidates, skipping one that has far more of this
-   * pool's requests in flight than the least busy (over twice as many, plus
-   * 8): a stuck or much slower server gets fewer new requests, while noise
-   * in response times does not skew the shares.
+   * Round-robin over the candidates, skipping one where this pool's
+   * requests run but none has finished for 500 ms (a hung server before its
+   * probe times out, or one far slower than the others): shares stay equal
+   * while every server makes progress.
    */
-  private leastBusy(candidates: ReadonlyArray<Member>): Member {
+  private nextOf(candidates: ReadonlyArray<Member>): Member {
     const n = candidates.length
-    let min = Infinity
-    for (const m of candidates) if (m.inFlight < min) min = m.inFlight
-    const slack = 8 + min
+    const now = performance.now()
     const start = this.cursor++ % n
     for (let i = 0; i < n; i++) {
       const m = candidates[(start + i) % n]!
-      if (m.inFlight <= min + slack) return m
+      if (!m.stalled(now, STALL_MS)) return m
     }
     return candidates[start]!
   }
 }
+
+/** A member with requests running and none finished for this long gets no new reads while another can take them. */
+const STALL_MS = 500
 
 /** SQLSTATEs after which a read may run again on another member: recovery conflicts and shutdowns. */
 const RETRY_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "57P04"])

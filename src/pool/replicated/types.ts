@@ -127,7 +127,7 @@ export interface MemberStatus {
 export interface ReplicatedPoolShape extends WriteRoute {
   /**
    * Reads (`fetch`, `fetchrow`, `fetchval`, `fetchmany`) go to a replica
-   * (the least busy in rotation) unless read-your-writes sends this caller
+   * (in turn, over those in rotation) unless read-your-writes sends this caller
    * to the primary; a read a replica refuses as a write
    * (`ReadOnlySQLTransactionError`), or cancels for a recovery conflict, or
    * loses its connection on, runs again elsewhere. Commands, `acquire`,
