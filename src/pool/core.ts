@@ -94,7 +94,7 @@ export class PoolCore extends SlotTable {
     }
     // a request still on the wire (a forked query outliving the lease): state unknown
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
+      this.retireBusy(slot)
       return false
     }
     if (hook) {
@@ -178,7 +178,7 @@ export class PoolCore extends SlotTable {
       return
     }
     if (slot.inFlight === 0) {
-      if (slot.draining || this.closing || this.spent(slot)) this.returnLane(slot)
+      if (slot.draining || this.closing || this.spent(slot) || slot.session.inFlight > 0) this.returnLane(slot)
       else if (this.waiting > 0) {
         // the queue first: a waiting pool-level query may take this lane as it is
         this.pump()
@@ -202,7 +202,7 @@ export class PoolCore extends SlotTable {
       return
     }
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
+      this.retireBusy(slot)
       return
     }
     if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
@@ -495,27 +495,6 @@ export class PoolCore extends SlotTable {
     if (period <= 0 || this.healthTimer !== undefined) return
     this.healthTimer = setInterval(() => this.checkHealth(), period)
     this.healthTimer.unref()
-  }
-
-  private checkHealth(): void {
-    if (this.closing) return
-    for (const slot of [...this.idle]) {
-      if (!this.needsPing(slot)) continue
-      const i = this.idle.indexOf(slot)
-      if (i < 0) continue
-      this.idle.splice(i, 1)
-      slot.state = SlotState.Resetting
-      this.ping(slot, this.config.pingTimeoutMs, (ok) => {
-        if (slot.state !== SlotState.Resetting) return
-        if (ok && !this.spent(slot)) {
-          slot.state = SlotState.Idle
-          this.idle.push(slot)
-          this.pump()
-        } else if (slot.session.closed) this.remove(slot, "health")
-        else this.retire(slot, "health")
-      })
-    }
-    this.ensureMin()
   }
 
   /** New sizes at run time: growth up to the new max, extra connections retired as they come back. */

@@ -1,13 +1,20 @@
 /**
  * The pool's table of connections: every slot it owns (idle, leased, lanes),
  * the ones opening and closing, which count against maxSize until their
- * server has closed them, why they left, and when the pool is quiet. The
- * engine (`core.ts`) decides who gets which slot.
+ * server has closed them, why they left, their health (pings, probes when a
+ * server may have stopped answering) and when the pool is quiet. The engine
+ * (`core.ts`) decides who gets which slot.
  *
  * @internal
  */
 import type { Session } from "../connection/Session.js"
+import * as Health from "./health.js"
 import { type CoreConfig, type RetireReason, type Slot, SlotState } from "./slots.js"
+
+/** A connection given back with work on the wire, its server silent this long (ms), makes the pool probe the others. */
+const PROBE_AFTER_MS = 250
+/** The longest a probe's ping may take (ms). */
+const PROBE_PING_MS = 500
 
 /** The connections a pool owns and their bookkeeping. */
 export abstract class SlotTable {
@@ -39,12 +46,16 @@ export abstract class SlotTable {
     retired: {} as Partial<Record<RetireReason, number>>
   }
   protected readonly whenQuiet: Array<() => void> = []
+  /** sessions being closed gracefully (Terminate sent, waiting for the server to close) */
+  protected readonly closingSessions = new Set<Session>()
   /** the termination listener added to every session */
   protected readonly onSessionEnd = new Map<Session, () => void>()
 
   constructor(readonly config: CoreConfig) {}
 
   protected sweepTimer: ReturnType<typeof setInterval> | undefined
+  /** a probe of the idle connections runs (see probe) */
+  private probing = false
 
   /** Serves the queue (the engine below). */
   abstract pump(): void
@@ -133,7 +144,9 @@ export abstract class SlotTable {
   }
 
   protected finishClose(session: Session): void {
+    this.closingSessions.add(session)
     session.close(() => {
+      this.closingSessions.delete(session)
       this.closingCount--
       this.checkQuiet()
       if (!this.closing) this.pump()
@@ -207,6 +220,78 @@ export abstract class SlotTable {
       this.sweepTimer = undefined
     }
     // a pool whose floor broke (connections died while nobody asked) refills
+    this.ensureMin()
+  }
+
+  /**
+   * Retires a slot that comes back with work still on the wire (its caller
+   * was interrupted or timed out). When the server has sent nothing for a
+   * while, it (or the network) may have stopped answering: the pool probes.
+   */
+  protected retireBusy(slot: Slot): void {
+    const s = slot.session
+    const silentMs = performance.now() - s.lastProgressAt
+    this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
+    if (s.inFlight > 0 && silentMs >= PROBE_AFTER_MS) this.probe()
+  }
+
+  /**
+   * Pings every idle connection at once, with a short deadline. When one
+   * does not answer, the server (or the network to it) is gone: connections
+   * still closing gracefully that have heard nothing from their server since
+   * are destroyed, so their places free at once and replacements (a failover
+   * host list walks on to the next server) open without waiting out
+   * closeTimeout. On a live server this costs one empty query per idle
+   * connection.
+   */
+  protected probe(): void {
+    if (this.probing || this.closing) return
+    this.probing = true
+    const started = performance.now()
+    let dead = false
+    const done = () => {
+      this.probing = false
+      if (!dead) return
+      for (const session of [...this.closingSessions]) if (session.lastProgressAt < started) session.destroy()
+    }
+    const slots = this.idle.splice(0)
+    let left = slots.length
+    if (left === 0) {
+      // nothing idle to ask (a live server's slow statement looks the same): nothing to conclude
+      this.probing = false
+      return
+    }
+    for (const slot of slots) {
+      slot.state = SlotState.Resetting
+      Health.ping(slot, Math.min(this.config.pingTimeoutMs, PROBE_PING_MS), (ok) => {
+        if (!ok) dead = true
+        this.pinged(slot, ok)
+        if (--left === 0) done()
+      })
+    }
+  }
+
+  /** A ping of an idle slot (health check or probe) ended. */
+  protected pinged(slot: Slot, ok: boolean): void {
+    if (slot.state !== SlotState.Resetting) return
+    if (ok && !this.spent(slot)) {
+      slot.state = SlotState.Idle
+      this.idle.push(slot)
+      this.pump()
+    } else if (slot.session.closed) this.remove(slot, "health")
+    else this.retire(slot, "health")
+  }
+
+  protected checkHealth(): void {
+    if (this.closing) return
+    for (const slot of [...this.idle]) {
+      if (!Health.needsPing(slot, this.config.pingIdleMs)) continue
+      const i = this.idle.indexOf(slot)
+      if (i < 0) continue
+      this.idle.splice(i, 1)
+      slot.state = SlotState.Resetting
+      Health.ping(slot, this.config.pingTimeoutMs, (ok) => this.pinged(slot, ok))
+    }
     this.ensureMin()
   }
 }
