@@ -14,7 +14,7 @@ import { checkStatementText } from "./sqltext.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
-import { errorFromFields, safeCall, type Callback, type Request, type SessionError } from "./request.js"
+import { serverError, safeCall, type Callback, type Request, type SessionError } from "./request.js"
 import type { ExecuteResult } from "./rows.js"
 import type { Statement } from "./statement.js"
 
@@ -238,7 +238,7 @@ export abstract class StatementCache extends Wire {
             st.fields = Reader.parseRowDescription(buf, start, end)
             return
           case B.ErrorResponse:
-            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
+            error ??= serverError(buf, start, end, st.sql)
             return
           case B.ParseComplete:
           case B.NoData:
