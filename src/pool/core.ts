@@ -19,6 +19,7 @@
 import { type ConnectionImpl, ownListeners } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
 import * as Reset from "../connection/reset.js"
+import * as TxStatus from "../connection/txStatus.js"
 import { Backoff, MAX_MS as BACKOFF_MAX_MS } from "./backoff.js"
 import * as Health from "./health.js"
 import { laneToDrain, pickLane, StatementTiming } from "./lanes.js"
@@ -102,7 +103,7 @@ export class PoolCore extends SlotTable {
       slot.state = SlotState.Resetting
       return true
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== TxStatus.IDLE) Reset.write(slot.session)
     this.toIdle(slot)
     return false
   }
@@ -205,7 +206,7 @@ export class PoolCore extends SlotTable {
       this.retireBusy(slot)
       return
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== TxStatus.IDLE) Reset.write(slot.session)
     this.toIdle(slot)
   }
 
