@@ -341,6 +341,9 @@ export class Wire {
     if (r.exclusive) this.releaseHeld()
     this.settle(r, () => r.done())
     this.lastStatus = ""
+    // an abandoned request that now runs alone can be cancelled without hitting anyone else's
+    const next = this.queue.head
+    if (next !== undefined && next.abandoned && this.queue.size === 1 && !this.cancelInFlight && !this.closed) this.sendCancel(next)
   }
 
   /** To the notice listeners, and onto the head request when notices are collected. */
