@@ -99,10 +99,18 @@ export const triesNext = (err: SessionError): boolean => {
   return typeof code === "string" && notNowCodes.has(code)
 }
 
-/** The `why` of one failure in the combined message. */
-const why = (err: SessionError): string => {
-  const code = (err as { readonly sqlstate?: unknown }).sqlstate
-  return typeof code === "string" ? `${err.message} (SQLSTATE ${code})` : err.message
+/** The `why` of one failure in the combined message (its address is said once, before it). */
+const why = ({ attempt, error }: AttemptFailure): string => {
+  const code = (error as { readonly sqlstate?: unknown }).sqlstate
+  if (typeof code === "string") return `${error.message} (SQLSTATE ${code})`
+  const where = describeAttempt(attempt)
+  const plain = describeAddress(attempt.address)
+  let m = error.message
+  for (const w of [where, plain]) {
+    if (m.startsWith(`${w} `)) m = m.slice(w.length + 1)
+    m = m.replace(`${w}: `, "")
+  }
+  return m
 }
 
 /**
@@ -124,7 +132,7 @@ export const allFailed = (
   const target = targetSessionAttrs === "any" ? "" : ` with target_session_attrs=${targetSessionAttrs}`
   return new Errors.PostgresConnectionError({
     message: `could not connect to any of ${failures.length} server addresses${target}: ` +
-      failures.map(({ attempt, error }) => `${describeAttempt(attempt)}: ${why(error)}`).join("; "),
+      failures.map((f) => `${describeAttempt(f.attempt)}: ${why(f)}`).join("; "),
     host: first.host,
     port: first.port,
     reason,
