@@ -90,10 +90,13 @@ it.live("pool, pipelining off: recovers without a restart; afterwards every writ
     expect(new Set(ports.map(Number))).toEqual(new Set([rep.replica.port]))
   }), 120_000)
 
-// Known failure of the pool (not of the connection): a pool-level query that times out on a lane
-// leaves the lane in service (inFlight back to 0, the session's abandoned query still on the wire),
-// so every later write is pipelined onto the frozen connection and times out. When this test starts
-// failing, the pool recovers: turn it into a plain `it.live` with the connect_timeout + 2 s budget.
+// Known failure of the pool (not of the connection): after a pool-level query times out on a lane,
+// the lane's pool count is back to 0 while its session still has the abandoned query on the wire
+// (session.inFlight 1; session.interrupted stays false for a statement still being prepared).
+// The lane is only handed back on the next setImmediate; a caller that writes again at once gets
+// the same lane from findLane (it checks neither spent() nor session.inFlight), so under steady
+// traffic every write lands on the frozen connection and times out. When this test starts failing,
+// the pool recovers: make it a plain `it.live`.
 it.live.fails("pool, pipelining on (default): writes resume within connect_timeout + 2 s [pool fix pending]", () =>
   Effect.gen(function*() {
     const { firstWriteMs } = yield* failoverWithPool({}, 8_000)
