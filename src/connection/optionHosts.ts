@@ -27,6 +27,7 @@ const defaultSocketDirs = (fs: DsnFileSystem): Array<string> => {
   return dirs
 }
 
+/** `dir/.s.PGSQL.port` (a full socket path is kept; `@name` becomes an abstract socket). */
 export const socketPath = (dir: string, port: number): string => {
   if (dir.includes("/.s.PGSQL.")) return dir
   const base = dir.startsWith("@") ? "\0" + dir.slice(1) : dir
@@ -39,11 +40,17 @@ const portInSocketPath = (host: string): number | undefined => {
   return m === null ? undefined : Number(m[1])
 }
 
+/** One host of the list with its port. */
 export interface HostPort {
   readonly host: string
   readonly port: number
 }
 
+/**
+ * The host list with a port each: hosts from the first source that names
+ * any (else the default socket directories and `localhost`), one port for
+ * all or one per host.
+ */
 export const resolveHostPorts = (sources: ReadonlyArray<Source>, explicit: Source, fs: DsnFileSystem): Array<HostPort> => {
   const hostSource = sources.find((s) => s.hosts !== undefined)
   const portSource = sources.find((s) => s.ports !== undefined)

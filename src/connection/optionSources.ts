@@ -55,11 +55,13 @@ export interface Source {
   serverSettings: Record<string, string>
 }
 
-export const oneOf = <A extends string>(values: ReadonlyArray<A>, value: string, what: string, origin: string): A => {
+/** `value` when it is one of `values`, else a DsnError naming it, its key and its source. */
+const oneOf = <A extends string>(values: ReadonlyArray<A>, value: string, what: string, origin: string): A => {
   if ((values as ReadonlyArray<string>).includes(value)) return value as A
   throw new DsnError(`invalid ${what} "${value}" in ${origin}: expected one of ${values.join(", ")}`)
 }
 
+/** A port 1..65535, else a DsnError naming the value and its source. */
 export const parsePort = (value: string, origin: string): number => {
   const trimmed = value.trim()
   const n = /^\d+$/.test(trimmed) ? Number(trimmed) : NaN
@@ -256,6 +258,7 @@ const envKeywords: ReadonlyArray<readonly [string, string]> = [
   ["PGLOADBALANCEHOSTS", "load_balance_hosts"]
 ]
 
+/** The `PG*` variables libpq reads; unsupported keywords there are ignored, not errors. */
 export const fromEnv = (env: Env): Source => {
   const params = new Map<string, string>()
   for (const [name, key] of envKeywords) {
@@ -269,6 +272,7 @@ export const fromEnv = (env: Env): Source => {
 const isConnectionOptions = (ssl: ConnectInput["ssl"]): ssl is tls.ConnectionOptions =>
   typeof ssl === "object" && ssl !== null
 
+/** The explicit `connect()` options (milliseconds, Node TLS options, arrays of hosts and ports). */
 export const fromInput = (input: ConnectInput): Source => {
   const origin = "the connect options"
   const p: Source = { origin, serverSettings: { ...input.serverSettings } }

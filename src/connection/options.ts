@@ -19,6 +19,11 @@
  * (password, TLS key and passphrase) are kept `Redacted` and are never put
  * into an error message.
  *
+ * This file combines the sources and re-exports the public pieces; the jobs
+ * live in `optionSources.ts` (reading each source), `optionHosts.ts` (host,
+ * port and socket lists, passfile per address), `optionTls.ts` (sslmode and
+ * TLS material) and `optionTypes.ts` (the types).
+ *
  * @since 0.1.0
  */
 import * as net from "node:net"
