@@ -167,7 +167,9 @@ export const connect = (options: ResolvedConnectOptions, settings: SessionOption
         failed(sockErr ?? new Errors.PostgresConnectionError({ message: `no socket to ${describeAttempt(attempt)}`, reason: "other" }))
         return
       }
-      const s = new Session(socket, options, settings, address)
+      // the session's address is the IP connected to: its CancelRequest must reach the same server
+      // (a name with several addresses could resolve to another one); TLS already checked the name
+      const s = new Session(socket, options, settings, attempt.ip === undefined ? address : { ...address, host: attempt.ip })
       session = s
       startup(s, (err) => {
         if (finished || id !== attemptId) return
