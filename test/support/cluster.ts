@@ -46,6 +46,11 @@ export interface ClusterOptions {
   readonly setup?: ReadonlyArray<string>
   /** files to write into the data directory before start (certificates) */
   readonly files?: Readonly<Record<string, { readonly content: string; readonly mode?: number }>>
+  /**
+   * Instead of initdb, copy this running cluster with `pg_basebackup -R`: the new cluster
+   * starts as its streaming standby (see test/support/replication.ts). `setup` is not run.
+   */
+  readonly standbyOf?: Cluster
 }
 
 const pgBin = (): string => {
@@ -120,7 +125,15 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
       fs.mkdirSync(socketDir)
       if (isRoot) execFileSync("chown", ["-R", "postgres:postgres", root])
       fs.chmodSync(root, 0o755)
-      run(path.join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--no-sync"])
+      if (options.standbyOf === undefined) {
+        run(path.join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--no-sync"])
+      } else {
+        const from = options.standbyOf
+        run(path.join(bin, "pg_basebackup"), [
+          "-D", dataDir, "-R", "-X", "stream", "-c", "fast", "--no-sync",
+          "-h", from.socketDir, "-p", String(from.port), "-U", "postgres"
+        ])
+      }
       const hba = ["local all postgres trust", ...(options.hba ?? ["host all all 127.0.0.1/32 trust"])]
       const conf = {
         listen_addresses: "'127.0.0.1'",
@@ -191,7 +204,7 @@ export const throwawayCluster = (options: ClusterOptions = {}): Effect.Effect<Cl
         })
       try {
         start()
-        for (const sql of options.setup ?? []) psql(sql)
+        if (options.standbyOf === undefined) for (const sql of options.setup ?? []) psql(sql)
       } catch (e) {
         // leave nothing behind, and say why: psql's stderr and the server log
         stop()
