@@ -48,7 +48,11 @@ export interface QueryTarget {
   fetchmany<R>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, unknown>
 }
 
-/** The query methods over `target`, run by `run`. */
+/**
+ * The query methods over `target`, run by `run`.
+ *
+ * @internal
+ */
 export class QueriesImpl implements Queries {
   constructor(
     protected readonly target: QueryTarget,
@@ -114,8 +118,12 @@ export interface PooledConnection extends ConnectionQueries, AsyncDisposable {
   release(): Promise<void>
 }
 
-/** A facade over one effect-pg connection; `dispose` is what `await using` does. */
-export class ConnectionImpl extends QueriesImpl implements ConnectionQueries {
+/**
+ * A facade over one effect-pg connection; `dispose` is what `await using` does.
+ *
+ * @internal
+ */
+export class PromiseConnectionImpl extends QueriesImpl implements ConnectionQueries {
   constructor(
     readonly effect: Connection.Connection,
     run: Runner,

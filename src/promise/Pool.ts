@@ -12,7 +12,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import type * as Connection from "../Connection.js"
 import * as Pool from "../Pool.js"
-import { ConnectionImpl, type PooledConnection, QueriesImpl, type Queries } from "./Connection.js"
+import { PromiseConnectionImpl, type PooledConnection, QueriesImpl, type Queries } from "./Connection.js"
 import { rejection, runner, type Runner } from "./run.js"
 
 /** A hook as an async function of a pooled connection (`init`, `setup`, `reset`). */
@@ -63,7 +63,7 @@ const hook = (f: PromiseHook | undefined, run: () => Runner): Pool.Hook | undefi
     ? undefined
     : (conn: Connection.Connection) =>
       Effect.tryPromise({
-        try: () => f(new ConnectionImpl(conn, run(), () => Promise.resolve())),
+        try: () => f(new PromiseConnectionImpl(conn, run(), () => Promise.resolve())),
         catch: (e) => e
       })
 
@@ -78,7 +78,7 @@ class PromisePoolImpl extends QueriesImpl implements PromisePool {
   }
   async acquire(options?: { readonly timeout?: Duration.Input }): Promise<PooledConnection> {
     const conn = await this.run(this.effect.acquireUnscoped(options))
-    return new ConnectionImpl(conn, this.run, () => this.run(this.effect.release(conn)))
+    return new PromiseConnectionImpl(conn, this.run, () => this.run(this.effect.release(conn)))
   }
   release(conn: PooledConnection): Promise<void> {
     return conn.release()

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Connection from "../Connection.js"
-import { ConnectionImpl, type PromiseConnection } from "./Connection.js"
+import { PromiseConnectionImpl, type PromiseConnection } from "./Connection.js"
 import { runner } from "./run.js"
 
 const run = runner(Effect.runPromiseExit)
@@ -29,6 +29,6 @@ export const connect = async (
     ? { ...options, dsn }
     : { ...dsn, ...options }
   const conn = await run(Connection.connectUnscoped(input))
-  const impl: ConnectionImpl = new ConnectionImpl(conn, run, () => run(conn.close()))
+  const impl: PromiseConnectionImpl = new PromiseConnectionImpl(conn, run, () => run(conn.close()))
   return impl
 }
