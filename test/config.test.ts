@@ -106,6 +106,15 @@ describe("PoolConfig.options: what the environment gives", () => {
       expect(dsn.dsn).toBe("postgres://b@h/db")
     }))
 
+  it.effect("a Config.Wrap<PoolOptions> value (as @effect/sql-pg's layerConfig takes) is accepted as it is", () =>
+    Effect.gen(function* () {
+      const wrapped: Config.Wrap<Pool.PoolOptions> = { maxSize: Config.Int("APP_POOL_MAX"), applicationName: Config.String("APP_NAME") }
+      const o = yield* read({ APP_POOL_MAX: "3", APP_NAME: "wrapped" }, wrapped)
+      expect([o.maxSize, o.applicationName]).toEqual([3, "wrapped"])
+      // and PgPool.layerConfig takes it (checked by the compiler)
+      expect(PgPool.layerConfig(wrapped)).toBeDefined()
+    }))
+
   it.effect("nothing set: no options, no failure", () =>
     Effect.gen(function* () {
       expect(yield* read({})).toEqual({})

@@ -5,6 +5,7 @@
  * `instanceof` against the exported classes, `await using` releasing and
  * closing, transactions as callbacks and as disposables.
  */
+import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   AcquireTimeoutError,
@@ -82,6 +83,14 @@ describe("create_pool", () => {
     }
     expect(setups).toBe(1)
     await pool.close()
+  })
+
+  it("the DSN may be Redacted (a secret), for createPool and connect", async () => {
+    const pool = await createPool(Redacted.make(TEST_DSN), { minSize: 1, maxSize: 1 })
+    expect(await pool.fetchval("SELECT 1")).toBe(1)
+    await pool.close()
+    await using conn = await connect(Redacted.make(TEST_DSN))
+    expect(await conn.fetchval("SELECT 2")).toBe(2)
   })
 
   it("a server that is down rejects create_pool with PostgresConnectionError", async () => {
