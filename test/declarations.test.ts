@@ -30,7 +30,7 @@ const reachable = (entries: ReadonlyArray<string>): Set<string> => {
 }
 
 describe("published declarations", () => {
-  it("hide the engine and type-check for a consumer", { timeout: 180_000 }, () => {
+  it("hide the engine and type-check for a consumer", { timeout: 300_000 }, () => {
     // inside the project, so the built files resolve `effect` from its node_modules
     const out = Fs.mkdtempSync(Path.join(ROOT, ".dts-test-"))
     try {
