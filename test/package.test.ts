@@ -52,7 +52,7 @@ const childEnv = (): NodeJS.ProcessEnv =>
 
 const run = (cmd: string, args: ReadonlyArray<string>, cwd: string, extraEnv: Record<string, string> = {}): string => {
   try {
-    return execFileSync(cmd, args, { cwd, env: { ...childEnv(), ...extraEnv }, stdio: "pipe", encoding: "utf8", timeout: 180_000 })
+    return execFileSync(cmd, args, { cwd, env: { ...childEnv(), ...extraEnv }, stdio: "pipe", encoding: "utf8", timeout: 300_000 })
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string }
     throw new Error(`${cmd} ${args.join(" ")} failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`)
@@ -97,7 +97,7 @@ const appSource = (subpaths: ReadonlyArray<string>): string => {
 }
 
 describe("the published package", () => {
-  it("installs beside another effect 4.x without a second copy, type-checks and runs", { timeout: 420_000 }, () => {
+  it("installs beside another effect 4.x without a second copy, type-checks and runs", { timeout: 540_000 }, () => {
     const pkg = JSON.parse(Fs.readFileSync(Path.join(ROOT, "package.json"), "utf8")) as PackageJson
     // effect is a peer, pinned only among our own devDependencies
     expect(pkg.dependencies?.["effect"]).toBeUndefined()
