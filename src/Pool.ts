@@ -44,11 +44,10 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import type * as Errors from "./Errors.js"
+import * as PoolConfig from "./pool/config.js"
 import { PgPoolImpl } from "./pool/PoolImpl.js"
 import type { AcquireError, PgPoolShape, PoolOptions } from "./pool/types.js"
 import { validate } from "./pool/validate.js"
@@ -71,7 +70,7 @@ export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/Pg
   /** The pool as a Layer; see {@link layer}. */
   static readonly layer = (options: PoolOptions = {}) => layer(options)
   /** The pool as a Layer configured from DATABASE_URL / PG*; see {@link layerConfig}. */
-  static readonly layerConfig = (options: PoolOptions = {}) => layerConfig(options)
+  static readonly layerConfig = (config: PoolConfig.OptionsInput<PoolOptions> = {}) => layerConfig(config)
 }
 
 
@@ -98,18 +97,12 @@ export const layer = (options: PoolOptions = {}): Layer.Layer<PgPool, AcquireErr
   Layer.effect(PgPool, make(options))
 
 /**
- * The pool as a Layer whose DSN comes from configuration: `DATABASE_URL`
- * (read as a secret), else the `PG*` variables and libpq defaults. Explicit
- * options win.
+ * The pool as a Layer whose options come from `effect/Config`: each option a
+ * value or a `Config` (`Config.Wrap<PoolOptions>`), or one `Config` of them
+ * all; `DATABASE_URL` (a secret) and libpq's `PG*` variables fill what is
+ * left unset, as described in `pool/config.ts`.
  */
 export const layerConfig = (
-  options: PoolOptions = {}
+  config: PoolConfig.OptionsInput<PoolOptions> = {}
 ): Layer.Layer<PgPool, AcquireError | Errors.InterfaceError | Config.ConfigError> =>
-  Layer.effect(
-    PgPool,
-    Effect.gen(function* () {
-      const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
-      const dsn = options.dsn ?? Option.getOrUndefined(Option.map(url, Redacted.value))
-      return yield* make({ ...options, ...(dsn !== undefined ? { dsn } : {}) })
-    })
-  )
+  Layer.effect(PgPool, Effect.flatMap(PoolConfig.options(config), make))
