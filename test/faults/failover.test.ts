@@ -14,11 +14,10 @@
  *   frozen host, and every other connection to that host, writes again within
  *   connect_timeout + 2 s of the promotion (shown here on plain connections:
  *   it is what the pool needs to do);
- * - the pool (src/Pool.ts, not changed here): with pipelining off it recovers
- *   without a restart, one timed-out caller per connection it held on the
- *   frozen host; with pipelining on (the default) it does not recover — the
- *   `fails` test below pins that until the pool retires a lane whose query
- *   was abandoned (see docs/multi-server.md, "Failover and the pool").
+ * - the pool recovers without a restart, with pipelining on (the default) or
+ *   off: a connection whose query timed out while its server stayed silent
+ *   makes the pool probe its idle connections and drop the dead ones at once
+ *   (see docs/multi-server.md, "Failover and the pool").
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -91,13 +90,12 @@ it.live("pool, pipelining off: recovers without a restart; afterwards every writ
   }), 120_000)
 
 // Known failure of the pool (not of the connection): after a pool-level query times out on a lane,
-// the lane's pool count is back to 0 while its session still has the abandoned query on the wire
-// (session.inFlight 1; session.interrupted stays false for a statement still being prepared).
-// The lane is only handed back on the next setImmediate; a caller that writes again at once gets
-// the same lane from findLane (it checks neither spent() nor session.inFlight), so under steady
-// traffic every write lands on the frozen connection and times out. When this test starts failing,
-// the pool recovers: make it a plain `it.live`.
-it.live.fails("pool, pipelining on (default): writes resume within connect_timeout + 2 s [pool fix pending]", () =>
+// what made this fail before the pool's fix: a lane whose caller gave up while its statement was
+// still being prepared kept the frozen connection in service (findLane reused it at once), and a
+// retired connection to the frozen host held its place under maxSize for closeTimeout. Now such a
+// lane is never reused, and a timed-out connection whose server stayed silent makes the pool ping
+// its idle connections at once; when they do not answer, the graceful closes are cut short.
+it.live("pool, pipelining on (default): writes resume within connect_timeout + 2 s", () =>
   Effect.gen(function*() {
     const { firstWriteMs } = yield* failoverWithPool({}, 8_000)
     expect(firstWriteMs).toBeDefined()
