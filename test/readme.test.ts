@@ -8,6 +8,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -15,6 +17,7 @@ import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Connection, Errors, Interval, PgPool, type Pool, Range } from "../src/index.js"
 import * as PgSqlClient from "../src/sql/PgSqlClient.js"
+import { createPool, CommandTimeoutError } from "../src/promise/index.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 
 const README = fs.readFileSync(path.resolve(import.meta.dirname, "../README.md"), "utf8")
@@ -288,6 +291,45 @@ describe("README examples", () => {
       yield* tx.rollback()
       expect(checked).toContain("int8")
       expect(checked).toContain("tstzrange")
+    }))
+
+  it.live("configuration: options as Configs, the DSN a Redacted from the environment", () =>
+    Effect.gen(function* () {
+      expect(section("### Configuration")).toContain('Config.Redacted("APP_DATABASE_URL")')
+      const PgPoolLive = PgPool.layerConfig({
+        dsn: Config.Redacted("APP_DATABASE_URL"),
+        maxSize: Config.Int("APP_DB_POOL_SIZE").pipe(Config.withDefault(20)),
+        commandTimeout: "30 seconds"
+      })
+      const env = ConfigProvider.fromEnv({ env: { APP_DATABASE_URL: TEST_DSN, APP_DB_POOL_SIZE: "3" } })
+      const got = yield* Effect.gen(function* () {
+        const pool = yield* PgPool
+        return { one: yield* pool.fetchval("SELECT 1"), max: pool.getMaxSize() }
+      }).pipe(Effect.provide(PgPoolLive), Effect.provideService(ConfigProvider.ConfigProvider, env))
+      expect(got).toEqual({ one: 1, max: 3 })
+    }))
+
+  it.live("without Effect: the effect-pg/promise example", () =>
+    Effect.promise(async () => {
+      expect(section("### Without Effect: `effect-pg/promise`")).toContain("await using conn = await pool.acquire()")
+      const users = uniqueName("readme_promise")
+      const pool = await createPool(TEST_DSN, { minSize: 2, maxSize: 10 })
+      try {
+        await pool.execute(`CREATE TABLE ${users} (name text, active bool DEFAULT true)`)
+        {
+          await using conn = await pool.acquire()
+          await conn.transaction(async () => {
+            await conn.execute(`INSERT INTO ${users} (name) VALUES ($1)`, "ada")
+          })
+        }
+        const rows = await pool.fetch(`SELECT * FROM ${users} WHERE active = $1`, true)
+        expect(rows.map((r) => r.get("name"))).toEqual(["ada"])
+        const late = await pool.with({ timeout: 500 }).fetchval("SELECT pg_sleep(1)").catch((e: unknown) => e)
+        expect(late).toBeInstanceOf(CommandTimeoutError)
+        await pool.execute(`DROP TABLE ${users}`)
+      } finally {
+        await pool.close()
+      }
     }))
 
   it("asyncpg table: every pool API of asyncpg has a row with its counterpart", () => {
