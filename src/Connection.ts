@@ -20,6 +20,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
@@ -45,9 +46,12 @@ import { TypeRegistry, type RegistryOptions } from "./types/Registry.js"
 import * as TxStatus from "./connection/txStatus.js"
 
 /** Connection options: asyncpg's `connect()` arguments, camelCased. */
-export interface ConnectOptions extends Dsn.ConnectInput {
-  /** a libpq URL (`postgres://user@host:5432/db?sslmode=require`) or `key=value` string */
-  readonly dsn?: string
+export interface ConnectOptions extends Omit<Dsn.ConnectInput, "dsn"> {
+  /**
+   * a libpq URL (`postgres://user@host:5432/db?sslmode=require`) or
+   * `key=value` string; `Redacted` when it holds a password
+   */
+  readonly dsn?: string | Redacted.Redacted<string>
   /** how long to wait for the connection to be established (default 60 seconds) */
   readonly timeout?: Duration.Input
   /** default timeout of every query on this connection (default none) */
@@ -606,7 +610,8 @@ export const resolveOptions = (input: string | ConnectOptions | undefined): Effe
       checkNumericOptions(options)
       // Infinity: no connect timeout (0 means none)
       const timeout = options.timeout !== undefined ? (Core.timeoutMillis(options.timeout, "timeout") as number) : undefined
-      return Dsn.resolveConnectOptions({ ...options, ...(timeout !== undefined ? { connectTimeout: timeout } : {}) })
+      const dsn = Redacted.isRedacted(options.dsn) ? Redacted.value(options.dsn) : options.dsn
+      return Dsn.resolveConnectOptions({ ...options, dsn, ...(timeout !== undefined ? { connectTimeout: timeout } : {}) })
     },
     catch: (e) =>
       new Errors.InterfaceError({

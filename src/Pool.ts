@@ -44,11 +44,10 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import type * as Errors from "./Errors.js"
+import * as PoolConfig from "./pool/config.js"
 import { PgPoolImpl } from "./pool/PoolImpl.js"
 import type { AcquireError, PgPoolShape, PoolOptions } from "./pool/types.js"
 import { validate } from "./pool/validate.js"
@@ -71,7 +70,7 @@ export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/Pg
   /** The pool as a Layer; see {@link layer}. */
   static readonly layer = (options: PoolOptions = {}) => layer(options)
   /** The pool as a Layer configured from DATABASE_URL / PG*; see {@link layerConfig}. */
-  static readonly layerConfig = (options: PoolOptions = {}) => layerConfig(options)
+  static readonly layerConfig = (config: PoolConfig.OptionsInput<PoolOptions> = {}) => layerConfig(config)
   /** A pool service under a key of your own, for several pools in one app; see {@link Tag}. */
   static readonly Tag = <const Key extends string>(key: Key) => Tag(key)
   /** A pool as a Layer under any tag with the pool's shape; see {@link layerAs}. */
@@ -95,7 +94,7 @@ export const Tag = <const Key extends string>(key: Key): TaggedPoolClass<Key> =>
   const Base = Context.Service<TaggedPool<Key>, PgPoolShape>()(key)
   return class TaggedPool extends Base {
     static readonly layer = (options: PoolOptions = {}) => layerAs(Base, options)
-    static readonly layerConfig = (options: PoolOptions = {}) => Layer.effect(Base, configured(options))
+    static readonly layerConfig = (config: PoolConfig.OptionsInput<PoolOptions> = {}) => Layer.effect(Base, Effect.flatMap(PoolConfig.options(config), make))
   }
 }
 
@@ -106,8 +105,8 @@ export type TaggedPool<Key extends string> = Context.ServiceClass.Shape<Key, PgP
 export interface TaggedPoolClass<Key extends string> extends Context.ServiceClass<TaggedPool<Key>, Key, PgPoolShape> {
   /** This pool as a Layer; see {@link layer}. */
   readonly layer: (options?: PoolOptions) => Layer.Layer<TaggedPool<Key>, AcquireError | Errors.InterfaceError>
-  /** This pool as a Layer configured from DATABASE_URL / PG* (explicit options win); see {@link layerConfig}. */
-  readonly layerConfig: (options?: PoolOptions) => Layer.Layer<TaggedPool<Key>, AcquireError | Errors.InterfaceError | Config.ConfigError>
+  /** This pool as a Layer whose options come from `effect/Config`; see {@link layerConfig}. */
+  readonly layerConfig: (config?: PoolConfig.OptionsInput<PoolOptions>) => Layer.Layer<TaggedPool<Key>, AcquireError | Errors.InterfaceError | Config.ConfigError>
 }
 
 /** A pool as a Layer under `tag`: `PgPool.layerAs(ReplicaPool, { dsn })`. */
@@ -138,18 +137,12 @@ export const layer = (options: PoolOptions = {}): Layer.Layer<PgPool, AcquireErr
   Layer.effect(PgPool, make(options))
 
 /**
- * The pool as a Layer whose DSN comes from configuration: `DATABASE_URL`
- * (read as a secret), else the `PG*` variables and libpq defaults. Explicit
- * options win.
+ * The pool as a Layer whose options come from `effect/Config`: each option a
+ * value or a `Config` (`Config.Wrap<PoolOptions>`), or one `Config` of them
+ * all; `DATABASE_URL` (a secret) and libpq's `PG*` variables fill what is
+ * left unset, as described in `pool/config.ts`.
  */
 export const layerConfig = (
-  options: PoolOptions = {}
-): Layer.Layer<PgPool, AcquireError | Errors.InterfaceError | Config.ConfigError> => Layer.effect(PgPool, configured(options))
-
-/** `make` with the DSN from DATABASE_URL when options give none. */
-const configured = (options: PoolOptions) =>
-  Effect.gen(function* () {
-    const url = yield* Config.option(Config.Redacted("DATABASE_URL"))
-    const dsn = options.dsn ?? Option.getOrUndefined(Option.map(url, Redacted.value))
-    return yield* make({ ...options, ...(dsn !== undefined ? { dsn } : {}) })
-  })
+  config: PoolConfig.OptionsInput<PoolOptions> = {}
+): Layer.Layer<PgPool, AcquireError | Errors.InterfaceError | Config.ConfigError> =>
+  Layer.effect(PgPool, Effect.flatMap(PoolConfig.options(config), make))

@@ -43,3 +43,10 @@ export type { Box, Circle, Line, LineSegment, Path, Point, Polygon } from "./typ
 export type { Int8Mode, NumericMode } from "./types/numbers.js"
 export type { TimestampMode } from "./types/datetime.js"
 export type { JsonOptions } from "./types/text.js"
+
+export type {
+  /** Options of `conn.setTypeCodec`: a text or binary encoder and decoder, and the type's schema. */
+  TypeCodecOptions,
+  /** Options of `conn.setBuiltinTypeCodec`: which built-in codec a type uses. */
+  BuiltinCodecOptions
+} from "./connection/userCodecOptions.js"

@@ -290,4 +290,31 @@ describe("Connection: cancellation in a pipeline", () => {
       expect((slow.value as { get(i: number): unknown }).get(0)).toBe("")
       expect(yield* conn.fetchval("SELECT 3")).toBe(3)
     }))
+
+  it.live("a timed-out query pipelined behind another is cancelled once it runs alone, not left running for nobody", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const pid = conn.getServerPid()
+      const watcher = yield* connect()
+      // ahead on the wire: 300 ms of work; behind it: 30 s that nobody waits for after 100 ms
+      // both statements prepared: each query below is one request on the wire
+      yield* conn.fetchval("SELECT pg_sleep(0)::text")
+      yield* conn.fetchval("SELECT pg_sleep($1)::text", [0])
+      const ahead = yield* Effect.forkChild(conn.fetchval("SELECT pg_sleep(0)::text FROM pg_sleep(0.3)"))
+      yield* Effect.sleep("30 millis") // the fork has written its query
+      const err = yield* errorOf(conn.fetchval("SELECT pg_sleep($1)::text", [30], { timeout: 100 }))
+      expect(err._tag).toBe("CommandTimeoutError")
+      expect(yield* Fiber.join(ahead)).toBe("")
+      // the abandoned pg_sleep(30) became the only request on the wire: it was cancelled then
+      const started = Date.now()
+      let state = "active"
+      while (Date.now() - started < 5_000) {
+        state = String(yield* watcher.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]))
+        if (state === "idle") break
+        yield* Effect.sleep("25 millis")
+      }
+      expect(state).toBe("idle")
+      expect(Date.now() - started).toBeLessThan(2_000)
+      expect(yield* conn.fetchval("SELECT 4")).toBe(4)
+    }))
 })

@@ -2,8 +2,9 @@
  * The published types: build the `.d.ts` as `npm run build` does (into a
  * temporary folder), then check what a user can reach from the package's
  * `exports` map: no `Session` (the engine stays internal), no `@internal`
- * helper, no global augmentation; and a small consumer that imports
- * `Range` and `Interval` type-checks against the built output.
+ * helper, no global augmentation in any emitted `.d.ts`; and a small
+ * consumer that imports `Range`, `Interval`, codec option types and the
+ * Promise facade type-checks against the built output.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
@@ -29,7 +30,7 @@ const reachable = (entries: ReadonlyArray<string>): Set<string> => {
 }
 
 describe("published declarations", () => {
-  it("hide the engine and type-check for a consumer", { timeout: 180_000 }, () => {
+  it("hide the engine and type-check for a consumer", { timeout: 300_000 }, () => {
     // inside the project, so the built files resolve `effect` from its node_modules
     const out = Fs.mkdtempSync(Path.join(ROOT, ".dts-test-"))
     try {
@@ -53,6 +54,15 @@ describe("published declarations", () => {
         }
       }
       expect(offenders).toEqual([])
+      // no global augmentation anywhere in the build, reachable or not (it would change every user's globals)
+      const allDts = (dir: string): Array<string> =>
+        Fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+          e.isDirectory() ? allDts(Path.join(dir, e.name)) : e.name.endsWith(".d.ts") ? [Path.join(dir, e.name)] : []
+        )
+      const everything = allDts(out)
+      expect(everything.length).toBeGreaterThanOrEqual(files.size)
+      const globals = everything.filter((f) => /\bdeclare\s+global\b|\binterface\s+Buffer\b/.test(Fs.readFileSync(f, "utf8")))
+      expect(globals.map((f) => Path.relative(out, f))).toEqual([])
       // @internal declarations are stripped (stripInternal), also where nothing public imports them
       expect(Fs.readFileSync(Path.join(out, "Connection.d.ts"), "utf8")).not.toMatch(/\bforgetClientState\b|\bConnectionImpl\b/)
 
@@ -65,7 +75,11 @@ describe("published declarations", () => {
           `const r: Range<number> = new Range(1, 10)`,
           `const i: Interval = null as unknown as Types.Interval`,
           `const t: Types.Range<string> = null as unknown as Range<string>`,
-          `export const values: ReadonlyArray<unknown> = [r, i, t]`,
+          `import { createPool, UniqueViolationError, type PromisePool, type TypeCodecOptions } from "./promise/index.js"`,
+          `const codec: Types.TypeCodecOptions<number> = { encoder: String, decoder: Number }`,
+          `const same: TypeCodecOptions<number> = codec`,
+          `export const check = (e: unknown, p: PromisePool): string => e instanceof UniqueViolationError ? e.code + p.getSize() : ""`,
+          `export const values: ReadonlyArray<unknown> = [r, i, t, createPool, same]`,
           ``
         ].join("\n")
       )

@@ -496,6 +496,34 @@ describe("bad input", () => {
   })
 })
 
+describe("load_balance_hosts", () => {
+  it("is disable by default; random from the DSN, the environment or the options, by precedence", () => {
+    expect(resolve({ dsn: "host=a,b" }).loadBalanceHosts).toBe("disable")
+    expect(resolve({ dsn: "postgres://a,b/db?load_balance_hosts=random" }).loadBalanceHosts).toBe("random")
+    expect(resolve({ dsn: "host=a,b load_balance_hosts=random" }).loadBalanceHosts).toBe("random")
+    expect(resolve({}, { PGLOADBALANCEHOSTS: "random" }).loadBalanceHosts).toBe("random")
+    expect(resolve({ loadBalanceHosts: "random" }).loadBalanceHosts).toBe("random")
+    expect(resolve({ dsn: "host=a load_balance_hosts=disable" }, { PGLOADBALANCEHOSTS: "random" }).loadBalanceHosts).toBe("disable")
+    expect(resolve({ loadBalanceHosts: "disable", dsn: "host=a load_balance_hosts=random" }).loadBalanceHosts).toBe("disable")
+  })
+
+  it("rejects other values, naming the value and its source", () => {
+    expectDsnError(() => resolve({ dsn: "postgres://u:s3cr3t@a,b/db?load_balance_hosts=round-robin" }), /invalid load_balance_hosts "round-robin" in the DSN: expected one of disable, random/)
+    expectDsnError(() => resolve({}, { PGLOADBALANCEHOSTS: "yes" }), /invalid load_balance_hosts "yes" in the environment/)
+    expectDsnError(() => resolve({ loadBalanceHosts: "on" as never }), /invalid loadBalanceHosts "on" in the connect options/)
+  })
+})
+
+describe("connect_timeout", () => {
+  it("is per address: seconds in the DSN and PGCONNECT_TIMEOUT (minimum 2), milliseconds in the options", () => {
+    expect(resolve({ dsn: "host=a,b connect_timeout=3" }).connectTimeoutMs).toBe(3000)
+    expect(resolve({ dsn: "postgres://a,b/db?connect_timeout=1" }).connectTimeoutMs).toBe(2000)
+    expect(resolve({ connectTimeout: 1500 }, { PGCONNECT_TIMEOUT: "9" }).connectTimeoutMs).toBe(1500)
+    expect(resolve({ connectTimeout: 0, dsn: "connect_timeout=5" }).connectTimeoutMs).toBeUndefined()
+    expectDsnError(() => resolve({ dsn: "host=a connect_timeout=2.5" }), /connect_timeout "2.5" in the DSN/)
+  })
+})
+
 describe("secrets stay out of output", () => {
   it("redacts passwords, keys and passphrases in JSON, String and inspect", () => {
     const fs = fakeFs({ "/c.crt": "CERT", "/c.key": "PRIVATE-KEY-s3cr3t", "/home/me/.pgpass": "h2:*:*:*:pgpass-s3cr3t" })

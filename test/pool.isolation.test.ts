@@ -71,6 +71,18 @@ describe("PgPool isolation: server state never outlives a lease", () => {
       expect(state).toEqual([false, true])
     }))
 
+  it.live("a borrower that drops the reset's prepared statements (DEALLOCATE ALL) still leaves nothing behind; later resets use the script", () =>
+    Effect.gen(function* () {
+      const pool = yield* poolOfOne()
+      // the first release prepares the reset statements on the server
+      const pid = yield* pool.withConnection((c) => c.fetchval("SELECT pg_backend_pid()"))
+      for (const timeout of [4321, 5432]) {
+        yield* pool.withConnection((c) => c.execute(`DEALLOCATE ALL; SET statement_timeout = ${timeout}`))
+        const seen = yield* pool.withConnection((c) => Effect.all([c.fetchval("SELECT pg_backend_pid()"), c.fetchval("SHOW statement_timeout")]))
+        expect(seen).toEqual([pid, "0"])
+      }
+    }))
+
   it.live("a function that sets state through a pool-level query does not reach an exclusive borrower", () =>
     Effect.gen(function* () {
       const schema = yield* withFunctions

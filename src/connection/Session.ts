@@ -1,8 +1,9 @@
 /**
  * One server session: its wire (`wire.ts`) and statement cache
  * (`statements.ts`), plus execution: a query as prepare (or describe) →
- * Bind/Execute per argument set → one Sync, the rows collected and decoded,
- * a lost or outdated statement prepared again. `Connection.ts` wraps it in
+ * Bind/Execute per argument set → one Sync, the rows collected by the
+ * shared row collector (`rows.ts`) and decoded, a lost or outdated
+ * statement prepared again; and the simple protocol (`simpleQuery.ts`). `Connection.ts` wraps it in
  * Effects once per call; the per-row path is a loop over the buffer.
  *
  * Internal: not exported by the package.
@@ -10,19 +11,22 @@
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { Writer, type WireValue } from "../protocol/Writer.js"
+import { copyBothError, refuseCopyIn } from "./copyRefusal.js"
+import type { Callback, Request, SessionError } from "./request.js"
+import { decodeRow, RowCollector, type Batch, type ExecuteResult } from "./rows.js"
+import { simpleQuery } from "./simpleQuery.js"
 import { copyRefused } from "./sqltext.js"
-import type { Codec } from "../types/Codec.js"
-import * as Unnamed from "./unnamed.js"
-import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
-import { decodeRow, type ExecuteResult } from "./rows.js"
 import type { Statement } from "./statement.js"
-
 import { StatementCache } from "./statements.js"
-import { B, changesSession, copyBothError, Task, type Progress, type SessionOptions } from "./wire.js"
+import { Task, type Progress } from "./task.js"
 import * as TxStatus from "./txStatus.js"
+import * as Unnamed from "./unnamed.js"
+import type { SessionOptions } from "./wire.js"
 
 export type { SessionOptions }
 export { Task, type Progress }
+
+const B = Reader.Backend
 
 /** How many times a call prepares its statement again when the server lost it (a pooler moved the session). */
 const MAX_REPREPARE = 5
@@ -156,119 +160,16 @@ export class Session extends StatementCache {
     encode = false,
     progress?: Progress
   ): Request {
-    const results: Array<ExecuteResult> = []
-    let rows: Array<unknown> = []
-    let error: SessionError | undefined
-    /** an argument set that could not be encoded: reported instead of the abort it caused */
-    let encodeError: SessionError | undefined
-    let codecs: ReadonlyArray<Codec> = st.resultCodecs
-    let make = st.make
-    let fields: ReadonlyArray<Reader.FieldDescription> = st.fields
-    /** unnamed: the portal's columns need types not introspected yet; rows are kept raw until they are */
-    let rawFields: Array<Reader.FieldDescription> | undefined
     const unnamed = st.unnamed
-    const self = this
+    const closeAfter = !st.cached && !unnamed
+    const r = new ExecuteRequest(this, st, argSets.length, skipRows, closeAfter, progress, cb)
+    r.exclusive = encode && argSets.length > MANY_CHUNK
     this.queryCount++
     if (st.touchesSession) this.stateDirty = true
-    const r: Request = {
-      abandoned: false,
-      onSettled: undefined,
-      handle(type, buf, start, end) {
-        if (type === B.DataRow) {
-          if (skipRows || error !== undefined) return
-          if (rawFields !== undefined) {
-            rows.push(Buffer.from(buf.subarray(start, end)))
-            return
-          }
-          const values = decodeRow(buf, start, codecs, fields, rows.length)
-          if (!Array.isArray(values)) {
-            error = values
-            return
-          }
-          rows.push(make!(values))
-          return
-        }
-        switch (type) {
-          case B.CommandComplete: {
-            const status = Reader.parseCommandComplete(buf, start, end)
-            self.lastStatus = status
-            if (changesSession(status)) self.stateDirty = true
-            results.push({ rows, status })
-            rows = []
-            return
-          }
-          case B.EmptyQueryResponse:
-            results.push({ rows, status: "" })
-            rows = []
-            return
-          case B.ErrorResponse:
-            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
-            return
-          case B.BindComplete:
-            if (progress !== undefined) progress.bound = true
-            return
-          case B.RowDescription: {
-            // only unnamed executions describe their portal
-            if (!unnamed || Unnamed.sameRowDescription(st, buf, start, end)) return
-            const fresh = Reader.parseRowDescription(buf, start, end)
-            const plan = Unnamed.planFor(self.registry, self.settings.recordFactory, st, fresh)
-            // the schema changed since it was described: describe it again next time
-            if (plan !== "same") self.evict(st)
-            if (plan === "same") st.portalRowDescription = Buffer.from(buf.subarray(start, end))
-            else if (plan === "introspect") rawFields = fresh
-            else if (plan instanceof Errors.DataError) error ??= plan
-            else {
-              codecs = plan.codecs
-              make = plan.make
-              fields = fresh
-            }
-            return
-          }
-          case B.CopyInResponse: {
-            // COPY FROM STDIN through a query method (the up-front check in prepare() makes this
-            // rare). The server ignored our Sync: CopyFail and a new Sync end it, unless more of
-            // this request (another Bind, a Close) is already on the wire.
-            error ??= copyRefused("stdin")
-            self.refuseCopyIn(r, true, results.length < argSets.length - 1 || closeAfter)
-            return
-          }
-          case B.CopyOutResponse:
-            // COPY TO STDOUT: the CopyData that follows is ignored, then CommandComplete; the call fails
-            error ??= copyRefused("stdout")
-            return
-          case B.CopyBothResponse:
-            self.destroy(copyBothError())
-            return
-          default:
-            return // ParseComplete, CloseComplete, PortalSuspended, NoData, CopyData, CopyDone
-        }
-      },
-      exclusive: encode && argSets.length > MANY_CHUNK,
-      done() {
-        const ms = r.serverMs
-        if (ms !== undefined && argSets.length === 1) st.serverMs = st.serverMs === undefined ? ms : st.serverMs * 0.8 + ms * 0.2
-        if (encodeError !== undefined) error = encodeError
-        if (error === undefined && results.length !== argSets.length) {
-          // ReadyForQuery before every Execute finished: the stream is out of step
-          error = new Errors.ProtocolError({
-            message: `the server ended a request after ${results.length} of ${argSets.length} results; the connection is out of step with the server and was closed`
-          })
-          self.destroy(error)
-        }
-        if (error === undefined && rawFields !== undefined) {
-          self.decodeLater(st, rawFields, results, cb)
-          return
-        }
-        cb(error, error ? undefined : results)
-      },
-      fail(e) {
-        cb(encodeError ?? error ?? e, undefined)
-      }
-    }
+    const self = this
     const formats = st.paramFormats
     const resultFormats = st.resultFormats
     const name = st.name
-    const closeAfter = !st.cached && !unnamed
     const finish = (w: Writer) => {
       if (closeAfter) w.close("S", name)
       w.sync()
@@ -299,7 +200,7 @@ export class Session extends StatementCache {
       for (; next < end; next++) {
         const values = self.encodeArgs(st, argSets[next]!)
         if (!Array.isArray(values)) {
-          encodeError =
+          r.encodeError =
             values._tag === "DataError" || values._tag === "InterfaceError"
               ? Object.assign(values, { message: `argument set ${next}: ${values.message}`, row: next })
               : values
@@ -333,42 +234,142 @@ export class Session extends StatementCache {
     return r
   }
 
+  /** Runs `sql` over the simple protocol (scripts); `cb` gets the last command tag. */
+  simpleQuery(sql: string, cb: Callback<string>, lazy = false): Request {
+    return simpleQuery(this, sql, cb, lazy)
+  }
+
+  /** Sends a request built by another module (COPY, cursors). */
+  sendRequest(r: Request, write: (w: Writer) => void, lazy = false): void {
+    this.send(r, write, lazy)
+  }
+}
+
+/**
+ * The request of one `Session.execute`: the shared row collector, plus what
+ * executing a statement adds. BindComplete marks the call's progress; an
+ * unnamed execution's portal RowDescription may change the codecs (or keep
+ * the rows raw until new types are introspected); a COPY the statement
+ * started is refused; at ReadyForQuery every Execute must have ended.
+ */
+class ExecuteRequest extends RowCollector {
+  /** an argument set that could not be encoded: reported instead of the abort it caused */
+  encodeError: SessionError | undefined = undefined
+  /** unnamed: the portal's columns, when their types need introspection first (rows kept raw) */
+  private rawFields: Array<Reader.FieldDescription> | undefined = undefined
+
+  constructor(
+    override readonly session: Session,
+    readonly st: Statement,
+    /** Executes written: one result each */
+    readonly expected: number,
+    skipRows: boolean,
+    /** a Close of the statement follows the Executes */
+    readonly closeAfter: boolean,
+    readonly progress: Progress | undefined,
+    private readonly onResults: Callback<Array<ExecuteResult>>
+  ) {
+    // every result is a CommandComplete's or EmptyQueryResponse's (checked in `done`): an ExecuteResult
+    super(session, st.sql, st.resultCodecs, st.fields, st.make, skipRows, onResults as Callback<Array<Batch>>)
+  }
+
+  protected override other(type: number, buf: Buffer, start: number, end: number): void {
+    switch (type) {
+      case B.BindComplete:
+        if (this.progress !== undefined) this.progress.bound = true
+        return
+      case B.RowDescription:
+        // only unnamed executions describe their portal
+        if (this.st.unnamed && !Unnamed.sameRowDescription(this.st, buf, start, end)) this.RowDescription(buf, start, end)
+        return
+      case B.CopyInResponse:
+        // COPY FROM STDIN through a query method (the up-front check in prepare() makes this
+        // rare). The server ignored our Sync: CopyFail and a new Sync end it, unless more of
+        // this request (another Bind, a Close) is already on the wire.
+        this.error ??= copyRefused("stdin")
+        refuseCopyIn(this.session, this, true, this.results.length < this.expected - 1 || this.closeAfter)
+        return
+      case B.CopyOutResponse:
+        // COPY TO STDOUT: the CopyData that follows is ignored, then CommandComplete; the call fails
+        this.error ??= copyRefused("stdout")
+        return
+      case B.CopyBothResponse:
+        this.session.destroy(copyBothError())
+        return
+      default:
+        return // ParseComplete, CloseComplete, NoData, CopyData, CopyDone
+    }
+  }
+
+  /** The unnamed portal's columns differ from the description: decode by the ones the server reports. */
+  private RowDescription(buf: Buffer, start: number, end: number): void {
+    const st = this.st
+    const session = this.session
+    const fresh = Reader.parseRowDescription(buf, start, end)
+    const plan = Unnamed.planFor(session.registry, session.settings.recordFactory, st, fresh)
+    // the schema changed since it was described: describe it again next time
+    if (plan !== "same") session.evict(st)
+    if (plan === "same") st.portalRowDescription = Buffer.from(buf.subarray(start, end))
+    else if (plan === "introspect") {
+      this.rawFields = fresh
+      this.raw = true
+    } else if (plan instanceof Errors.DataError) this.error ??= plan
+    else {
+      this.codecs = plan.codecs
+      this.make = plan.make
+      this.names = fresh
+    }
+  }
+
+  override done(): void {
+    const st = this.st
+    const ms = this.serverMs
+    if (ms !== undefined && this.expected === 1) st.serverMs = st.serverMs === undefined ? ms : st.serverMs * 0.8 + ms * 0.2
+    if (this.encodeError !== undefined) this.error = this.encodeError
+    if (this.error === undefined && (this.results.length !== this.expected || this.suspended)) {
+      // ReadyForQuery before every Execute finished (or one stopped at a row limit it was not given):
+      // the stream is out of step
+      this.error = new Errors.ProtocolError({
+        message: `the server ended a request after ${this.results.length} of ${this.expected} results; the connection is out of step with the server and was closed`
+      })
+      this.session.destroy(this.error)
+    }
+    if (this.error === undefined && this.rawFields !== undefined) {
+      this.decodeLater(this.rawFields)
+      return
+    }
+    super.done()
+  }
+
+  override fail(e: SessionError): void {
+    this.onResults(this.encodeError ?? this.error ?? e, undefined)
+  }
+
   /**
    * The rows of an unnamed execution whose columns have types not
    * introspected yet: introspect them, then decode the raw rows.
    */
-  protected decodeLater(
-    st: Statement,
-    fresh: ReadonlyArray<Reader.FieldDescription>,
-    results: Array<ExecuteResult>,
-    cb: Callback<Array<ExecuteResult>>
-  ): void {
-    const unknown = [...new Set(fresh.map((f) => f.typeOid).filter((oid) => this.registry.needsIntrospection(oid)))]
-    this.introspect(unknown, (err) => {
+  private decodeLater(fresh: ReadonlyArray<Reader.FieldDescription>): void {
+    const { session, st, onResults: cb } = this
+    const unknown = [...new Set(fresh.map((f) => f.typeOid).filter((oid) => session.registry.needsIntrospection(oid)))]
+    session.introspect(unknown, (err) => {
       if (err !== undefined) return cb(err, undefined)
-      const plan = Unnamed.planFor(this.registry, this.settings.recordFactory, st, fresh)
+      const plan = Unnamed.planFor(session.registry, session.settings.recordFactory, st, fresh)
       if (plan === "introspect") return cb(Unnamed.undecodable(st, fresh, "its types could not be introspected"), undefined)
       if (plan instanceof Errors.DataError) return cb(plan, undefined)
       const codecs = plan === "same" ? st.resultCodecs : plan.codecs
       const make = plan === "same" ? st.make! : plan.make!
       const out: Array<ExecuteResult> = []
-      for (const res of results) {
+      for (const res of this.results) {
         const rows = new Array<unknown>(res.rows.length)
         for (let i = 0; i < rows.length; i++) {
           const values = decodeRow(res.rows[i] as Buffer, 0, codecs, fresh, i)
           if (!Array.isArray(values)) return cb(values, undefined)
           rows[i] = make(values)
         }
-        out.push({ rows, status: res.status })
+        out.push({ rows, status: res.status! })
       }
       cb(undefined, out)
     })
-  }
-
-
-
-  /** Sends a request built by another module (COPY, cursors). */
-  sendRequest(r: Request, write: (w: Writer) => void, lazy = false): void {
-    this.send(r, write, lazy)
   }
 }

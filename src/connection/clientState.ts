@@ -1,8 +1,9 @@
 /**
  * What the users of a session keep on the client beside it: managed
  * transactions, LISTEN callbacks and log listeners, codecs set through the
- * connection. One side table keyed by session, so every view of a pooled
- * connection shares it and a reset finds it in one place.
+ * connection, how the pool's reset runs on it. The one side table keyed by
+ * session, so every view of a pooled connection shares it and a reset finds
+ * it in one place.
  *
  * Internal: not exported by the package.
  */
@@ -30,6 +31,12 @@ export interface ClientState {
   listening: Listening | undefined
   /** codecs set through the connection, by type OID: put back after `reloadSchemaState` */
   userCodecs: Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }> | undefined
+  /**
+   * The pool's reset statements (`reset.ts`): not prepared on the server
+   * yet, prepared, or lost (a transaction-mode pooler moved the session, or
+   * someone ran DEALLOCATE ALL: the simple-query script from then on).
+   */
+  resetStatements: "unprepared" | "prepared" | "lost"
 }
 
 const table = new WeakMap<Wire, ClientState>()
@@ -38,7 +45,7 @@ const table = new WeakMap<Wire, ClientState>()
 export const of = (session: Wire): ClientState => {
   let s = table.get(session)
   if (s === undefined) {
-    s = { transactions: [], listening: undefined, userCodecs: undefined }
+    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared" }
     table.set(session, s)
   }
   return s

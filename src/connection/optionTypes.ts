@@ -45,9 +45,16 @@ export const targetSessionAttrsValues: ReadonlyArray<TargetSessionAttrs> = [
   "read-only"
 ]
 
+/** libpq 16's `load_balance_hosts`: `random` shuffles the hosts (and each host's addresses) per connection attempt. */
+export type LoadBalanceHosts = "disable" | "random"
+
+/** All `LoadBalanceHosts` values. */
+export const loadBalanceHostsValues: ReadonlyArray<LoadBalanceHosts> = ["disable", "random"]
+
 /** libpq's `channel_binding` (SCRAM-SHA-256-PLUS over TLS). */
 export type ChannelBinding = "disable" | "prefer" | "require"
 
+/** All `ChannelBinding` values. */
 export const channelBindings: ReadonlyArray<ChannelBinding> = ["disable", "prefer", "require"]
 
 /** TLS protocol versions accepted by `ssl_min_protocol_version` / `ssl_max_protocol_version`. */
@@ -88,8 +95,13 @@ export interface ConnectInput {
   readonly applicationName?: string
   /** Extra startup parameters (`search_path`, `timezone`, `options`, ...). */
   readonly serverSettings?: Readonly<Record<string, string>>
-  /** Connect timeout in milliseconds; 0 means none. */
+  /**
+   * Connect timeout in milliseconds, per host address as in libpq (each
+   * address tried gets its own deadline); 0 means none.
+   */
   readonly connectTimeout?: number
+  /** `"random"`: try the hosts (and each host's addresses) in random order, per connection. Default `"disable"`. */
+  readonly loadBalanceHosts?: LoadBalanceHosts
   /** TCP keepalive probes on the connection's socket (libpq `keepalives`; default true). */
   readonly keepalives?: boolean
   /**
@@ -171,7 +183,10 @@ export interface ResolvedConnectOptions {
   readonly tls: ResolvedTls
   /** Startup parameters, including `application_name` and `options` when set. */
   readonly serverSettings: Readonly<Record<string, string>>
+  /** Deadline of each address attempt (connect, TLS, startup, target check), ms; absent = none. */
   readonly connectTimeoutMs?: number
+  /** Whether the addresses are tried in random order (per connection). */
+  readonly loadBalanceHosts: LoadBalanceHosts
   readonly targetSessionAttrs: TargetSessionAttrs
   readonly channelBinding: ChannelBinding
 }

@@ -9,31 +9,20 @@
  * Internal: not exported by the package.
  */
 import { randomBytes } from "node:crypto"
-import * as Errors from "../Errors.js"
-import * as Reader from "../protocol/Reader.js"
 import type { WireValue } from "../protocol/Writer.js"
-import type { Codec } from "../types/Codec.js"
-import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
-import { decodeRow } from "./rows.js"
+import type { Callback, Request } from "./request.js"
+import { RowCollector, type Batch, type ColumnDecoder, type ColumnNames, type RowFactory } from "./rows.js"
 import type { Session } from "./Session.js"
 import type { Statement } from "./statement.js"
 
-const B = Reader.Backend
-
-/** How to turn DataRows into rows: the result codecs and the row factory. */
+/** How to turn DataRows into rows: the result codecs, the row factory and the column names (for errors). */
 export interface RowShape {
-  readonly codecs: ReadonlyArray<Codec>
-  readonly make: ((values: Array<unknown>) => unknown) | undefined
+  readonly codecs: ReadonlyArray<ColumnDecoder>
+  readonly make: RowFactory
+  readonly names?: ColumnNames
 }
 
-/** The rows of one Execute. */
-export interface Batch {
-  readonly rows: Array<unknown>
-  /** the command tag, or `undefined` when the portal was suspended (more rows remain) */
-  readonly status: string | undefined
-  /** true when the Execute stopped at its row limit (PortalSuspended) */
-  readonly suspended: boolean
-}
+export type { Batch }
 
 let portalCounter = 0
 
@@ -48,67 +37,11 @@ const processNameId = randomBytes(6).readUIntBE(0, 6).toString(36)
 export const portalName = (prefix = "__epg_p"): string => `${prefix}${processNameId}_${(++portalCounter).toString(36)}`
 
 /** The shape of a ready statement's rows. */
-export const shapeOf = (st: Statement): RowShape => ({ codecs: st.resultCodecs, make: st.make })
+export const shapeOf = (st: Statement): RowShape => ({ codecs: st.resultCodecs, make: st.make, names: st.fields })
 
-/** Server error of an ErrorResponse body. */
-const serverError = (buf: Buffer, start: number, end: number, sql: string): Errors.PostgresError =>
-  errorFromFields(Reader.parseErrorFields(buf, start, end), sql)
-
-/**
- * A request that collects one {@link Batch} per Execute (CommandComplete,
- * PortalSuspended or EmptyQueryResponse), decoding rows with `shape`.
- */
-const collecting = (session: Session, shape: RowShape, sql: string, skipRows: boolean, cb: Callback<Array<Batch>>): Request => {
-  const batches: Array<Batch> = []
-  let rows: Array<unknown> = []
-  let error: SessionError | undefined
-  const codecs = shape.codecs
-  const make = shape.make
-  return {
-    abandoned: false,
-    onSettled: undefined,
-    handle(type, buf, start, end) {
-      if (type === B.DataRow) {
-        if (skipRows || error !== undefined) return
-        const values = decodeRow(buf, start, codecs, [], rows.length)
-        if (!Array.isArray(values)) {
-          error = values
-          return
-        }
-        rows.push(make === undefined ? values : make(values))
-        return
-      }
-      switch (type) {
-        case B.CommandComplete: {
-          const status = Reader.parseCommandComplete(buf, start, end)
-          session.lastStatus = status
-          batches.push({ rows, status, suspended: false })
-          rows = []
-          return
-        }
-        case B.PortalSuspended:
-          batches.push({ rows, status: undefined, suspended: true })
-          rows = []
-          return
-        case B.EmptyQueryResponse:
-          batches.push({ rows, status: "", suspended: false })
-          rows = []
-          return
-        case B.ErrorResponse:
-          error ??= serverError(buf, start, end, sql)
-          return
-        default:
-          return // ParseComplete, BindComplete, CloseComplete, NoData, RowDescription
-      }
-    },
-    done() {
-      cb(error, error ? undefined : batches)
-    },
-    fail(e) {
-      cb(error ?? e, undefined)
-    }
-  }
-}
+/** The shared row collector (`rows.ts`) for `shape`. */
+const collecting = (session: Session, shape: RowShape, sql: string, skipRows: boolean, cb: Callback<Array<Batch>>): Request =>
+  new RowCollector(session, sql, shape.codecs, shape.names ?? [], shape.make, skipRows, cb)
 
 /** The one batch of a single-Execute request. */
 const single = (cb: Callback<Batch>): Callback<Array<Batch>> => (err, batches) => {

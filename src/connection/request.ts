@@ -2,12 +2,13 @@
  * The contract between the session's queue and the requests in it: a
  * request receives every backend message up to its ReadyForQuery, then
  * settles once; how requests end (the error union, the callback), the
- * listeners a session calls, and the typed error of an ErrorResponse.
+ * listeners a session calls (and how: {@link safeCall}), and the typed
+ * error of an ErrorResponse.
  *
  * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
-import type * as Reader from "../protocol/Reader.js"
+import * as Reader from "../protocol/Reader.js"
 
 /** Completion callback of every request. */
 export type Callback<A> = (error: SessionError | undefined, value: A | undefined) => void
@@ -79,4 +80,23 @@ export const errorFromFields = (fields: Map<string, string>, query?: string): Er
     },
     query
   )
+}
+
+/** The typed error of an ErrorResponse body at `buf[start..end)`; `query` is the SQL that caused it. */
+export const serverError = (buf: Buffer, start: number, end: number, query?: string): Errors.PostgresError =>
+  errorFromFields(Reader.parseErrorFields(buf, start, end), query)
+
+/**
+ * Calls a user callback (a listener, a request's settle callback): if it
+ * throws, the error is reported on a later tick and never breaks the
+ * protocol state of the message loop that called it.
+ */
+export const safeCall = (f: () => void): void => {
+  try {
+    f()
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e
+    })
+  }
 }

@@ -14,6 +14,7 @@
  * Internal: not exported by the package.
  */
 import * as Reader from "../protocol/Reader.js"
+import * as ClientState from "./clientState.js"
 import { errorFromFields, type Request, type SessionError } from "./request.js"
 import type { Session } from "./Session.js"
 import * as TxStatus from "./txStatus.js"
@@ -29,16 +30,6 @@ const PARTS = [
 
 /** The same, as one simple-protocol script. */
 export const RESET_SCRIPT = PARTS.join("; ") + ";"
-
-/** Sessions whose reset statements are prepared on the server. */
-const prepared = new WeakSet<Session>()
-
-/**
- * Sessions where a prepared reset statement vanished (a transaction-mode
- * pooler moved us to another backend, or someone ran DEALLOCATE ALL): they
- * get the simple-protocol script from then on.
- */
-const scriptOnly = new WeakSet<Session>()
 
 const B = Reader.Backend
 
@@ -57,7 +48,7 @@ export const write = (session: Session): void => {
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
   if (session.txStatus !== TxStatus.IDLE) session.simpleQuery("ROLLBACK", fail, true)
-  if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || scriptOnly.has(session)) {
+  if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || ClientState.peek(session)?.resetStatements === "lost") {
     session.simpleQuery(RESET_SCRIPT, fail, true)
   } else batch(session, fail)
   session.queryCount = queries
@@ -68,8 +59,10 @@ export const write = (session: Session): void => {
 
 const batch = (session: Session, fail: (err: SessionError | undefined) => void): void => {
   let error: SessionError | undefined
-  const parse = !prepared.has(session)
-  if (parse) prepared.add(session)
+  // whether the reset statements are prepared (or lost) is kept in the session's client state
+  const client = ClientState.of(session)
+  const parse = client.resetStatements === "unprepared"
+  if (parse) client.resetStatements = "prepared"
   const r: Request = {
     abandoned: false,
     onSettled: undefined,
@@ -80,7 +73,7 @@ const batch = (session: Session, fail: (err: SessionError | undefined) => void):
       if (error !== undefined && "sqlstate" in error && error.sqlstate === "26000") {
         // our statements are gone: reset with the script now (behind a transaction-mode pooler,
         // session state never outlives a transaction anyway) and from now on
-        scriptOnly.add(session)
+        client.resetStatements = "lost"
         const queries = session.queryCount
         session.simpleQuery(RESET_SCRIPT, fail, true)
         session.queryCount = queries

@@ -1,17 +1,43 @@
 /**
- * Rows: the one decoder of a DataRow body into values with a statement's
- * codecs, and the result of one Execute.
+ * Rows: the one decoder of a DataRow body into values, and the one
+ * row-collecting request that statements (`Session.execute`), portals
+ * (`portal.ts`) and COPY (`copyFromQuery`'s arguments) share: it collects
+ * one {@link Batch} per Execute and reports the first error.
  *
  * Internal: not exported by the package.
  */
 import * as Errors from "../Errors.js"
+import * as Reader from "../protocol/Reader.js"
 import type { Codec } from "../types/Codec.js"
+import { serverError, type Callback, type Request, type SessionError } from "./request.js"
+import { changesSession } from "./sessionChanges.js"
+import type { Wire } from "./wire.js"
+
+const B = Reader.Backend
 
 /** The result of one Execute: its rows and command tag. */
 export interface ExecuteResult {
   readonly rows: Array<unknown>
   readonly status: string
 }
+
+/** The rows of one Execute, which may have stopped at its row limit. */
+export interface Batch {
+  readonly rows: Array<unknown>
+  /** the command tag, or `undefined` when the portal was suspended (more rows remain) */
+  readonly status: string | undefined
+  /** true when the Execute stopped at its row limit (PortalSuspended) */
+  readonly suspended: boolean
+}
+
+/** What decoding a column needs of its codec. */
+export type ColumnDecoder = Pick<Codec, "name" | "decode">
+
+/** Builds a row from its decoded values (a Record); `undefined`: the values array is the row. */
+export type RowFactory = ((values: Array<unknown>) => unknown) | undefined
+
+/** Column names, for error messages. */
+export type ColumnNames = ReadonlyArray<{ readonly name: string }>
 
 /**
  * Decodes one DataRow body into its values with the statement's codecs.
@@ -20,8 +46,8 @@ export interface ExecuteResult {
 export const decodeRow = (
   buf: Buffer,
   start: number,
-  codecs: ReadonlyArray<Codec>,
-  names: ReadonlyArray<{ readonly name: string }>,
+  codecs: ReadonlyArray<ColumnDecoder>,
+  names: ColumnNames,
   rowIndex: number
 ): Array<unknown> | Errors.DataError => {
   const n = buf.readUInt16BE(start)
@@ -47,4 +73,98 @@ export const decodeRow = (
     })
   }
   return values
+}
+
+/**
+ * A request that collects one {@link Batch} per Execute (CommandComplete,
+ * PortalSuspended or EmptyQueryResponse), decoding each DataRow with
+ * `codecs` and `make`, and keeps the first error. Command tags go to the
+ * session (`lastStatus`, and `stateDirty` for tags that change session
+ * state). Other messages go to {@link RowCollector.other}, where a request
+ * with more to do (the session's `execute`) takes them.
+ */
+export class RowCollector implements Request {
+  abandoned = false
+  onSettled: (() => void) | undefined = undefined
+  exclusive = false
+  sentAt?: number
+  serverMs?: number
+  notices?: Array<Errors.PostgresError>
+  /** one per Execute, in order */
+  readonly results: Array<Batch> = []
+  /** the rows of the Execute in progress */
+  protected rows: Array<unknown> = []
+  /** the first error: the server's or a decoder's (later rows are dropped) */
+  error: SessionError | undefined = undefined
+  /** a PortalSuspended arrived (an Execute stopped at its row limit) */
+  suspended = false
+  /** rows are kept as copies of their DataRow bodies, to be decoded once their types are known */
+  raw = false
+
+  constructor(
+    readonly session: Wire,
+    readonly sql: string,
+    public codecs: ReadonlyArray<ColumnDecoder>,
+    public names: ColumnNames,
+    public make: RowFactory,
+    readonly skipRows: boolean,
+    protected readonly cb: Callback<Array<Batch>>
+  ) {}
+
+  handle(type: number, buf: Buffer, start: number, end: number): void {
+    if (type === B.DataRow) return this.DataRow(buf, start, end)
+    switch (type) {
+      case B.CommandComplete:
+        return this.CommandComplete(buf, start, end)
+      case B.PortalSuspended:
+        this.suspended = true
+        return this.endBatch(undefined, true)
+      case B.EmptyQueryResponse:
+        return this.endBatch("", false)
+      case B.ErrorResponse:
+        this.error ??= serverError(buf, start, end, this.sql)
+        return
+      default:
+        return this.other(type, buf, start, end)
+    }
+  }
+
+  protected DataRow(buf: Buffer, start: number, end: number): void {
+    if (this.skipRows || this.error !== undefined) return
+    if (this.raw) {
+      this.rows.push(Buffer.from(buf.subarray(start, end)))
+      return
+    }
+    const values = decodeRow(buf, start, this.codecs, this.names, this.rows.length)
+    if (!Array.isArray(values)) {
+      this.error = values
+      return
+    }
+    const make = this.make
+    this.rows.push(make === undefined ? values : make(values))
+  }
+
+  protected CommandComplete(buf: Buffer, start: number, end: number): void {
+    const status = Reader.parseCommandComplete(buf, start, end)
+    const session = this.session
+    session.lastStatus = status
+    if (changesSession(status)) session.stateDirty = true
+    this.endBatch(status, false)
+  }
+
+  protected endBatch(status: string | undefined, suspended: boolean): void {
+    this.results.push({ rows: this.rows, status, suspended })
+    this.rows = []
+  }
+
+  /** Any other message (ParseComplete, BindComplete, NoData, RowDescription, CopyData...): ignored here. */
+  protected other(_type: number, _buf: Buffer, _start: number, _end: number): void {}
+
+  done(): void {
+    this.cb(this.error, this.error ? undefined : this.results)
+  }
+
+  fail(e: SessionError): void {
+    this.cb(this.error ?? e, undefined)
+  }
 }

@@ -51,12 +51,19 @@ export const connectionError = (
   })
 }
 
+/**
+ * Opens a TCP or Unix socket to the address; `ip`, when given, is the
+ * address connected to instead of resolving `a.host` (a host name's IPs are
+ * tried one by one, each with its own deadline, by the caller). Returns the
+ * socket while it connects (destroying it ends the attempt without a callback).
+ */
 export const openPlainSocket = (
   a: ResolvedConnectOptions["addresses"][number],
-  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
-): void => {
+  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void,
+  ip?: string
+): net.Socket => {
   const socket =
-    a.kind === "unix" ? net.connect({ path: a.path ?? `${a.host}/.s.PGSQL.${a.port}` }) : net.connect({ host: a.host, port: a.port })
+    a.kind === "unix" ? net.connect({ path: a.path ?? `${a.host}/.s.PGSQL.${a.port}` }) : net.connect({ host: ip ?? a.host, port: a.port })
   const onError = (err: Error) => {
     socket.destroy()
     cb(connectionError(a, err, "could not connect to the server"), undefined)
@@ -68,15 +75,28 @@ export const openPlainSocket = (
     if (a.kind === "tcp") socket.setKeepAlive(a.keepalives ?? true, a.keepalivesIdleMs ?? 0)
     cb(undefined, socket)
   })
+  return socket
 }
 
-/** Opens the socket and, per sslmode, upgrades it to TLS. */
+/**
+ * Opens the socket (to `ip` when given, see {@link openPlainSocket}) and,
+ * per sslmode, upgrades it to TLS; the certificate is checked against the
+ * host name. Returns a handle that destroys whatever socket is open so far,
+ * after which `cb` is not called (an attempt's deadline, an interruption).
+ */
 export const openSocket = (
   options: ResolvedConnectOptions,
   a: ResolvedConnectOptions["addresses"][number],
-  cb: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void
-): void => {
-  openPlainSocket(a, (err, socket) => {
+  done: (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => void,
+  ip?: string
+): { readonly destroy: () => void } => {
+  let cancelled = false
+  let current: net.Socket | undefined
+  const cb = (err: Errors.PostgresConnectionError | undefined, socket: net.Socket | undefined) => {
+    if (cancelled) socket?.destroy()
+    else done(err, socket)
+  }
+  current = openPlainSocket(a, (err, socket) => {
     if (err || !socket) {
       cb(err, undefined)
       return
@@ -127,6 +147,7 @@ export const openSocket = (
       }
       const tlsOptions: tls.ConnectionOptions = { ...Options.tlsOptionsFor(options, a), socket }
       const secure = tls.connect(tlsOptions)
+      current = secure
       const onTlsError = (e: Error) => {
         secure.destroy()
         cb(connectionError(a, e, "TLS handshake failed"), undefined)
@@ -137,5 +158,11 @@ export const openSocket = (
         cb(undefined, secure)
       })
     })
-  })
+  }, ip)
+  return {
+    destroy: () => {
+      cancelled = true
+      current?.destroy()
+    }
+  }
 }

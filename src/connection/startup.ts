@@ -1,12 +1,11 @@
 /**
  * Getting a session: try each address in turn (target_session_attrs,
- * prefer-standby's two passes, the connect timeout), the startup message,
+ * prefer-standby's two passes, a connect timeout per address), the startup message,
  * authentication (cleartext, MD5, SCRAM-SHA-256 with channel binding), and
  * the kind of server reached.
  *
  * Internal: not exported by the package.
  */
-import type * as net from "node:net"
 import * as tls from "node:tls"
 import * as Redacted from "effect/Redacted"
 import * as Errors from "../Errors.js"
@@ -16,6 +15,7 @@ import type * as PgRecord from "../Record.js"
 import * as Options from "./options.js"
 import type { ResolvedConnectOptions } from "./options.js"
 import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
+import { allFailed, attemptsFor, describeAttempt, hostOrder, triesNext, type Attempt, type AttemptFailure } from "./hostList.js"
 import { Session, type SessionOptions } from "./Session.js"
 import { describeAddress, openSocket } from "./socket.js"
 import { checkStartupParams } from "./sqltext.js"
@@ -58,72 +58,123 @@ export const sessionKind = (session: Session, cb: Callback<SessionKind>): void =
   )
 }
 
-/** Opens a socket to the first address that answers, negotiates TLS, authenticates. */
+/**
+ * Opens a session on the first address that takes one, as libpq walks a host
+ * list: hosts in order (shuffled with `load_balance_hosts=random`), each IP
+ * of a host name in turn; every address gets its own `connectTimeoutMs`
+ * (connect, TLS, startup and the target_session_attrs check); refused,
+ * reset and timed-out connects, "not now" servers (57P03, 53300) and
+ * target_session_attrs mismatches move on to the next address; an
+ * authentication failure or a missing database ends the attempt. When every
+ * address fails, the error names each one and why.
+ */
 export const connect = (options: ResolvedConnectOptions, settings: SessionOptions, cb: Callback<Session>): { abort(): void } => {
-  let aborted = false
-  let current: net.Socket | undefined
+  let finished = false
+  // the attempt in progress: its id (callbacks of older attempts are ignored), socket, session, deadline
+  let attemptId = 0
+  let opening: { readonly destroy: () => void } | undefined
   let session: Session | undefined
   let timer: NodeJS.Timeout | undefined
-  const finish = (err: SessionError | undefined, s?: Session) => {
+  const failures: Array<AttemptFailure> = []
+  const want = options.targetSessionAttrs ?? "any"
+  const timeoutMs = options.connectTimeoutMs !== undefined && options.connectTimeoutMs > 0 ? options.connectTimeoutMs : undefined
+  const hosts = hostOrder(options.addresses, options.loadBalanceHosts ?? "disable")
+
+  /** Ends the attempt in progress: its deadline, socket and session. */
+  const dropAttempt = (err: SessionError) => {
+    attemptId++
     if (timer) clearTimeout(timer)
     timer = undefined
-    if (aborted) return
-    aborted = true
-    if (err) {
-      current?.destroy()
-      session?.destroy(err)
-    }
+    opening?.destroy()
+    opening = undefined
+    session?.destroy(err)
+    session = undefined
+  }
+  const finish = (err: SessionError | undefined, s?: Session) => {
+    if (finished) return
+    finished = true
+    if (timer) clearTimeout(timer)
+    timer = undefined
+    if (err) dropAttempt(err)
     cb(err, s)
   }
-  if (options.connectTimeoutMs && options.connectTimeoutMs > 0) {
-    timer = setTimeout(() => {
-      finish(
-        new Errors.PostgresConnectionError({
-          message: `could not connect to ${options.addresses.map(describeAddress).join(", ")} within ${options.connectTimeoutMs} ms; check that the server is up and reachable, or raise the connect timeout`,
-          host: options.addresses[0]?.host,
-          port: options.addresses[0]?.port,
-          reason: "timeout"
-        })
-      )
-    }, options.connectTimeoutMs)
-  }
-  const want = options.targetSessionAttrs ?? "any"
-  // prefer-standby: a first pass takes only standbys, a second pass anything
+
+  // prefer-standby: a first pass takes only standbys, a second pass anything (same order)
   let pass: 1 | 2 = 1
-  const tryAddress = (i: number, lastError: SessionError | undefined) => {
-    if (aborted) return
-    const address = options.addresses[i]
+  const tryHost = (h: number) => {
+    if (finished) return
+    const address = hosts[h]
     if (address === undefined) {
       if (want === "prefer-standby" && pass === 1) {
         pass = 2
-        tryAddress(0, lastError)
+        tryHost(0)
         return
       }
-      finish(
-        lastError ??
-          new Errors.PostgresConnectionError({ message: "no host to connect to", reason: "other" })
-      )
+      finish(allFailed(failures, want))
       return
     }
-    openSocket(options, address, (sockErr, socket) => {
-      if (aborted) {
+    const id = ++attemptId
+    attemptsFor(address, options.loadBalanceHosts ?? "disable", (lookupErr, attempts) => {
+      if (finished || id !== attemptId) return
+      if (lookupErr) {
+        failures.push({ attempt: { address }, error: lookupErr })
+        tryHost(h + 1)
+        return
+      }
+      tryAttempt(attempts, 0, () => tryHost(h + 1))
+    })
+  }
+
+  const tryAttempt = (attempts: ReadonlyArray<Attempt>, k: number, nextHost: () => void) => {
+    if (finished) return
+    const attempt = attempts[k]
+    if (attempt === undefined) {
+      nextHost()
+      return
+    }
+    const { address } = attempt
+    const id = ++attemptId
+    /** This address failed: record why, clean up, go on with the next address (or stop when final). */
+    const failed = (err: SessionError) => {
+      if (finished || id !== attemptId) return
+      dropAttempt(err)
+      if (!triesNext(err)) {
+        finish(err)
+        return
+      }
+      failures.push({ attempt, error: err })
+      tryAttempt(attempts, k + 1, nextHost)
+    }
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        failed(
+          new Errors.PostgresConnectionError({
+            message: `${describeAttempt(attempt)} did not complete the connection within ${timeoutMs} ms (connect timeout); check that the server is up and reachable, or raise connect_timeout`,
+            host: address.host,
+            port: address.port,
+            reason: "timeout"
+          })
+        )
+      }, timeoutMs)
+    }
+    opening = openSocket(options, address, (sockErr, socket) => {
+      if (finished || id !== attemptId) {
         socket?.destroy()
         return
       }
+      opening = undefined
       if (sockErr || !socket) {
-        tryAddress(i + 1, sockErr)
+        failed(sockErr ?? new Errors.PostgresConnectionError({ message: `no socket to ${describeAttempt(attempt)}`, reason: "other" }))
         return
       }
-      current = socket
-      const s = new Session(socket, options, settings, address)
+      // the session's address is the IP connected to: its CancelRequest must reach the same server
+      // (a name with several addresses could resolve to another one); TLS already checked the name
+      const s = new Session(socket, options, settings, attempt.ip === undefined ? address : { ...address, host: attempt.ip })
       session = s
       startup(s, (err) => {
+        if (finished || id !== attemptId) return
         if (err) {
-          // a server error (bad password, no such database) is final; a socket error tries the next host
-          if (err._tag === "PostgresConnectionError" && i + 1 < options.addresses.length) {
-            s.destroy(err)
-            tryAddress(i + 1, err)
-          } else finish(err)
+          failed(err)
           return
         }
         if (want === "any" || (want === "prefer-standby" && pass === 2)) {
@@ -131,20 +182,21 @@ export const connect = (options: ResolvedConnectOptions, settings: SessionOption
           return
         }
         sessionKind(s, (kindErr, kind) => {
+          if (finished || id !== attemptId) return
           if (kindErr !== undefined || kind === undefined) {
-            finish(kindErr)
+            failed(kindErr ?? new Errors.ProtocolError({ message: "the server did not say whether it is a standby" }))
             return
           }
           if (matchesTarget(want, kind)) {
             finish(undefined, s)
             return
           }
-          // not the kind of server asked for: close it and try the next host
+          // not the kind of server asked for: close it and try the next address
+          session = undefined
           s.close(() => {})
-          tryAddress(
-            i + 1,
+          failed(
             new Errors.PostgresConnectionError({
-              message: `no server matched target_session_attrs=${want}: ${describeAddress(address)} is ${kind.standby ? "a standby" : "a primary"}${kind.readOnly ? " (read-only)" : ""}`,
+              message: `${describeAttempt(attempt)} is ${kind.standby ? "a standby" : "a primary"}${kind.readOnly ? " (read-only)" : ""}, not what target_session_attrs=${want} asks for`,
               host: address.host,
               port: address.port,
               reason: "other"
@@ -152,9 +204,10 @@ export const connect = (options: ResolvedConnectOptions, settings: SessionOption
           )
         })
       })
-    })
+    }, attempt.ip)
   }
-  tryAddress(0, undefined)
+
+  tryHost(0)
   return {
     abort: () => {
       finish(

@@ -14,11 +14,15 @@ import { checkStatementText } from "./sqltext.js"
 import * as PgRecord from "../Record.js"
 import { EncodeError, type IntrospectedType } from "../types/Codec.js"
 import { TypeRegistry } from "../types/Registry.js"
-import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
+import { serverError, safeCall, type Callback, type Request, type SessionError } from "./request.js"
 import type { ExecuteResult } from "./rows.js"
 import type { Statement } from "./statement.js"
 
-import { B, SESSION_FUNCTIONS, safeCall, Task, Wire } from "./wire.js"
+import { SESSION_FUNCTIONS } from "./sessionChanges.js"
+import type { Task } from "./task.js"
+import { Wire } from "./wire.js"
+
+const B = Reader.Backend
 
 /**
  * A short description of an argument for error messages. Never throws: a
@@ -234,7 +238,7 @@ export abstract class StatementCache extends Wire {
             st.fields = Reader.parseRowDescription(buf, start, end)
             return
           case B.ErrorResponse:
-            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), st.sql)
+            error ??= serverError(buf, start, end, st.sql)
             return
           case B.ParseComplete:
           case B.NoData:

@@ -1,8 +1,10 @@
 /**
  * The wire of one server session, in plain callbacks: socket events, the
- * dispatch of backend messages, the pipelined request queue, writes and
- * flushes (lazy writes share one timer), close/destroy, and when to send a
- * cancel. Nothing here allocates an Effect.
+ * dispatch of backend messages (session-level ones here, the rest to the
+ * request at the head of the queue, `queue.ts`), writes and flushes (lazy
+ * writes share one timer, `lazyFlush.ts`), close/destroy, and when to send
+ * a cancel. Nothing here allocates an Effect. The simple-query protocol is
+ * in `simpleQuery.ts`, the row-collecting request in `rows.ts`.
  *
  * Every request written to the socket ends with exactly one Sync (or is a
  * simple Query), so the server answers each with exactly one ReadyForQuery:
@@ -14,19 +16,19 @@ import * as net from "node:net"
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { Writer } from "../protocol/Writer.js"
-import { checkStatementText, copyRefused } from "./sqltext.js"
 import * as Scram from "../protocol/scram.js"
 import * as PgRecord from "../Record.js"
 import { TypeRegistry } from "../types/Registry.js"
 import * as Cancel from "./cancel.js"
 import { connectionError, describeAddress } from "./socket.js"
 import type { ResolvedConnectOptions } from "./options.js"
+import { flushSoon } from "./lazyFlush.js"
 import type { LoggedQuery } from "./query.js"
-import { errorFromFields, type Callback, type NoticeListener, type NotificationListener, type Request, type SessionError, type TerminationListener } from "./request.js"
+import { RequestQueue } from "./queue.js"
+import { safeCall, serverError, type NoticeListener, type NotificationListener, type Request, type SessionError, type TerminationListener } from "./request.js"
 import * as TxStatus from "./txStatus.js"
 
-
-export const B = Reader.Backend
+const B = Reader.Backend
 
 /** Settings of a session beyond where to connect. */
 export interface SessionOptions {
@@ -45,65 +47,6 @@ export interface SessionOptions {
   readonly prepare?: boolean
 }
 
-/** Sessions with lazily written messages waiting for the shared flush timer. */
-const lazySessions = new Set<Wire>()
-
-let lazyTimer: ReturnType<typeof setTimeout> | undefined = undefined
-
-const flushLazySessions = (): void => {
-  lazyTimer = undefined
-  const sessions = [...lazySessions]
-  lazySessions.clear()
-  Wire.flushLazy(sessions)
-}
-
-/** Backend message types of protocol 3.0: anything else is a protocol violation. */
-const KNOWN_BACKEND = (() => {
-  const t = new Uint8Array(256)
-  for (const code of Object.values(B)) t[code] = 1
-  return t
-})()
-
-/** Functions whose effect outlives the query: a pool must reset after them. */
-export const SESSION_FUNCTIONS = /pg_advisory_(?:xact_)?lock|pg_advisory_lock|set_config|pg_try_advisory_lock|dblink_connect/i
-
-/** Command tags that change session state (cheap: most tags fail the first test). */
-export const changesSession = (tag: string): boolean => {
-  switch (tag.charCodeAt(0)) {
-    case 0x53: // S
-      return tag === "SET"
-    case 0x52: // R
-      return tag === "RESET"
-    case 0x4c: // L
-      return tag === "LISTEN"
-    case 0x55: // U
-      return tag === "UNLISTEN"
-    case 0x44: // D
-      return tag === "DECLARE CURSOR" || tag === "DEALLOCATE" || tag === "DEALLOCATE ALL"
-    case 0x50: // P
-      return tag === "PREPARE"
-    default:
-      return false
-  }
-}
-
-/** CopyBothResponse (replication) outside a replication connection: nothing can answer it. */
-export const copyBothError = (): SessionError =>
-  new Errors.ProtocolError({
-    message: "the server started a COPY BOTH (replication) exchange, which effect-pg does not support; the connection was closed"
-  })
-
-export const safeCall = (f: () => void): void => {
-  try {
-    f()
-  } catch (e) {
-    // a user callback threw: report it, never let it break the protocol state
-    queueMicrotask(() => {
-      throw e
-    })
-  }
-}
-
 /**
  * The wire of one session: socket events, message dispatch, the pipelined
  * request queue, writes and flushes, close/destroy and cancellation. The
@@ -119,8 +62,8 @@ export class Wire {
   txStatus = TxStatus.IDLE
   closed = false
   protected closeError: SessionError | undefined
-  protected readonly queue: Array<Request> = []
-  protected queueHead = 0
+  /** @internal requests on the wire, waiting for their ReadyForQuery */
+  readonly queue = new RequestQueue()
   /** @internal */
   readonly writer = new Writer()
   protected flushScheduled = false
@@ -202,7 +145,7 @@ export class Wire {
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.queue.length - this.queueHead
+    return this.queue.size
   }
 
   protected attach(socket: net.Socket): void {
@@ -248,31 +191,15 @@ export class Wire {
   }
 
   // -------------------------------------------------------------------------
-  // The queue
+  // Writes
   // -------------------------------------------------------------------------
 
-  /** @internal */
+  /** @internal Queues a request whose messages the caller writes itself (the startup). */
   enqueue(request: Request): void {
     this.queue.push(request)
   }
 
-  protected get head(): Request | undefined {
-    return this.queue[this.queueHead]
-  }
-
-  protected shift(): Request | undefined {
-    const r = this.queue[this.queueHead]
-    if (r === undefined) return undefined
-    this.queue[this.queueHead++] = undefined as unknown as Request
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead)
-      this.queueHead = 0
-    }
-    return r
-  }
-
-  /** Writes the batch now (startup, auth, cancel paths). */
-  /** @internal */
+  /** @internal Writes the batch now (startup, auth, cancel paths). */
   flushNow(): void {
     if (this.writer.pending > 0 && !this.closed) this.socket.write(this.writer.take())
   }
@@ -303,9 +230,9 @@ export class Wire {
       return
     }
     const now = performance.now()
-    if (this.queue.length === this.queueHead) this.lastProgressAt = now
+    if (this.queue.size === 0) this.lastProgressAt = now
     request.sentAt = now
-    this.enqueue(request)
+    this.queue.push(request)
     write(this.writer)
     if (request.exclusive) this.held = []
     if (lazy) this.scheduleLazyFlush()
@@ -318,14 +245,7 @@ export class Wire {
    * and the next borrower's first query: one syscall instead of two).
    */
   protected scheduleLazyFlush(): void {
-    if (this.flushScheduled) return
-    lazySessions.add(this)
-    lazyTimer ??= setTimeout(flushLazySessions, 1)
-  }
-
-  /** Writes what lazy requests left in the buffer (the shared lazy-flush timer). */
-  static flushLazy(sessions: Iterable<Wire>): void {
-    for (const s of sessions) s.flushNow()
+    if (!this.flushScheduled) flushSoon(this)
   }
 
   /** Writes more messages for the exclusive request in progress (COPY data). */
@@ -377,61 +297,75 @@ export class Wire {
     if (held) for (const f of held) f()
   }
 
+  // -------------------------------------------------------------------------
+  // Dispatch: session-level messages here, the rest to the request they answer
+  // -------------------------------------------------------------------------
+
   protected onMessage(type: number, buf: Buffer, start: number, end: number): void {
-    if (KNOWN_BACKEND[type] !== 1) {
+    if (!Reader.isBackendType(type)) {
       throw new Reader.ProtocolViolation(`unknown backend message type 0x${type.toString(16)}`)
     }
     switch (type) {
-      case B.ReadyForQuery: {
-        this.txStatus = buf[start]!
-        const now = performance.now()
-        const r = this.shift()
-        if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
-        // the server started on it when it was written or when the previous one ended
-        if (r.sentAt !== undefined) r.serverMs = now - Math.max(r.sentAt, this.lastProgressAt)
-        this.lastProgressAt = now
-        if (r === this.cancelTarget) {
-          this.cancelTarget = undefined
-          this.cancelSettle?.()
-        }
-        if (r.exclusive) this.releaseHeld()
-        this.settle(r, () => r.done())
-        this.lastStatus = ""
-        return
-      }
-      case B.NoticeResponse: {
-        const head = this.collectNotices ? this.head : undefined
-        if (this.noticeListeners.size > 0 || head !== undefined) {
-          const notice = errorFromFields(Reader.parseErrorFields(buf, start, end))
-          if (head !== undefined) (head.notices ??= []).push(notice)
-          for (const l of this.noticeListeners) safeCall(() => l(notice))
-        }
-        return
-      }
-      case B.NotificationResponse: {
-        const n = Reader.parseNotification(buf, start, end)
-        for (const l of this.notificationListeners) safeCall(() => l(n))
-        return
-      }
+      case B.ReadyForQuery:
+        return this.ReadyForQuery(buf[start]!)
+      case B.NoticeResponse:
+        return this.NoticeResponse(buf, start, end)
+      case B.NotificationResponse:
+        return this.NotificationResponse(buf, start, end)
       case B.ParameterStatus: {
         const [k, v] = Reader.parseParameterStatus(buf, start, end)
         this.parameters.set(k, v)
         return
       }
       default: {
-        const r = this.head
-        if (r === undefined) {
-          if (type === B.ErrorResponse) {
-            // an unsolicited FATAL (admin shutdown, idle timeout): the server closes next
-            const err = errorFromFields(Reader.parseErrorFields(buf, start, end))
-            this.destroy(err)
-            return
-          }
-          throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} with no request waiting`)
-        }
+        const r = this.queue.head
+        if (r === undefined) return this.unsolicited(type, buf, start, end)
         r.handle(type, buf, start, end)
       }
     }
+  }
+
+  /** The head request is answered: settle it; `status` is the transaction status byte. */
+  protected ReadyForQuery(status: number): void {
+    this.txStatus = status
+    const now = performance.now()
+    const r = this.queue.shift()
+    if (r === undefined) throw new Reader.ProtocolViolation("ReadyForQuery with no request waiting")
+    // the server started on it when it was written or when the previous one ended
+    if (r.sentAt !== undefined) r.serverMs = now - Math.max(r.sentAt, this.lastProgressAt)
+    this.lastProgressAt = now
+    if (r === this.cancelTarget) {
+      this.cancelTarget = undefined
+      this.cancelSettle?.()
+    }
+    if (r.exclusive) this.releaseHeld()
+    this.settle(r, () => r.done())
+    this.lastStatus = ""
+    // an abandoned request that now runs alone can be cancelled without hitting anyone else's
+    const next = this.queue.head
+    if (next !== undefined && next.abandoned && this.queue.size === 1 && !this.cancelInFlight && !this.closed) this.sendCancel(next)
+  }
+
+  /** To the notice listeners, and onto the head request when notices are collected. */
+  protected NoticeResponse(buf: Buffer, start: number, end: number): void {
+    const head = this.collectNotices ? this.queue.head : undefined
+    if (this.noticeListeners.size === 0 && head === undefined) return
+    const notice = serverError(buf, start, end)
+    if (head !== undefined) (head.notices ??= []).push(notice)
+    for (const l of this.noticeListeners) safeCall(() => l(notice))
+  }
+
+  /** A NOTIFY: to the notification listeners. */
+  protected NotificationResponse(buf: Buffer, start: number, end: number): void {
+    const n = Reader.parseNotification(buf, start, end)
+    for (const l of this.notificationListeners) safeCall(() => l(n))
+  }
+
+  /** A message with no request waiting: an unsolicited FATAL closes the session; anything else is a violation. */
+  protected unsolicited(type: number, buf: Buffer, start: number, end: number): void {
+    if (type !== B.ErrorResponse) throw new Reader.ProtocolViolation(`message 0x${type.toString(16)} with no request waiting`)
+    // an unsolicited FATAL (admin shutdown, idle timeout): the server closes next
+    this.destroy(serverError(buf, start, end))
   }
 
   protected settle(r: Request, f: () => void): void {
@@ -467,9 +401,7 @@ export class Wire {
               cause: error
             })
     this.socket.destroy()
-    const pending = this.queue.slice(this.queueHead)
-    this.queue.length = 0
-    this.queueHead = 0
+    const pending = this.queue.takeAll()
     const held = this.held
     this.held = undefined
     const failWith = error ?? this.closeError
@@ -479,13 +411,10 @@ export class Wire {
     for (const l of this.terminationListeners) safeCall(() => l(error))
   }
 
-  /** Sends Terminate and closes the socket once it is written. */
-  /** True when a request on the wire was abandoned by its caller. */
-  private hasAbandoned(): boolean {
-    for (let i = this.queueHead; i < this.queue.length; i++) if (this.queue[i]!.abandoned) return true
-    return false
-  }
-
+  /**
+   * Sends Terminate and calls `cb` once the server closed its end (or after
+   * `graceMs`).
+   */
   close(cb: () => void, graceMs = 5000): void {
     if (this.closed) {
       cb()
@@ -496,7 +425,7 @@ export class Wire {
     // past our Terminate: cancel it, so the server reads Terminate soon. Requests that
     // still have a caller (a pool's reset on its way) finish first; no cancel is sent
     // for them (a stray cancel through a pooler can hit another client's query)
-    if (this.hasAbandoned()) this.sendCancel()
+    if (this.queue.hasAbandoned()) this.sendCancel()
     this.writer.terminate()
     const data = this.writer.take()
     let finished = false
@@ -530,13 +459,13 @@ export class Wire {
    * once and the session is marked `interrupted` (a pool retires it).
    */
   abandon(r: Request, settled: () => void, graceMs = 5000): void {
-    if (!this.queue.includes(r, this.queueHead)) {
+    if (!this.queue.has(r)) {
       settled()
       return
     }
     r.abandoned = true
     this.interrupted = true
-    const alone = this.head === r && this.queue.length - this.queueHead === 1
+    const alone = this.queue.head === r && this.queue.size === 1
     if (!alone || this.closed || this.cancelInFlight) {
       settled()
       return
@@ -584,119 +513,6 @@ export class Wire {
     })
   }
 
-  // -------------------------------------------------------------------------
-  // Simple protocol
-  // -------------------------------------------------------------------------
-
-  /** Runs `sql` over the simple protocol (scripts); returns the last command tag. */
-  simpleQuery(sql: string, cb: Callback<string>, lazy = false): Request {
-    const self = this
-    // NUL, lone surrogates, a script that starts with COPY ... FROM STDIN / TO STDOUT
-    const refused = checkStatementText(sql)
-    if (refused !== undefined) {
-      // nothing goes on the wire: a request that was never queued
-      cb(refused, undefined)
-      return { abandoned: false, onSettled: undefined, handle() {}, done() {}, fail() {} }
-    }
-    this.queryCount++
-    if (SESSION_FUNCTIONS.test(sql)) this.stateDirty = true
-    let status = ""
-    let error: SessionError | undefined
-    const r: Request = {
-      abandoned: false,
-      onSettled: undefined,
-      handle(type, buf, start, end) {
-        switch (type) {
-          case B.CommandComplete:
-            status = Reader.parseCommandComplete(buf, start, end)
-            self.lastStatus = status
-            if (changesSession(status)) self.stateDirty = true
-            return
-          case B.ErrorResponse:
-            error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), sql)
-            return
-          case B.CopyInResponse:
-            // COPY FROM STDIN through execute(): refuse it so the connection stays usable
-            error ??= copyRefused("stdin")
-            writeCopyFail = true
-            return
-          case B.CopyOutResponse:
-            // COPY TO STDOUT through execute(): its data is drained (CopyData ignored) and the call fails
-            error ??= copyRefused("stdout")
-            return
-          case B.CopyBothResponse:
-            self.destroy(copyBothError())
-            return
-          default:
-            return
-        }
-      },
-      done() {
-        cb(error, status)
-      },
-      fail(e) {
-        cb(error ?? e, undefined)
-      }
-    }
-    let writeCopyFail = false
-    const handle = r.handle
-    r.handle = function (type, buf, start, end) {
-      handle.call(r, type, buf, start, end)
-      if (writeCopyFail) {
-        writeCopyFail = false
-        self.refuseCopyIn(r, false)
-      }
-    }
-    this.send(r, (w) => w.query(sql), lazy)
-    return r
-  }
-
-  /**
-   * Ends a COPY FROM STDIN that a query method started: CopyFail (and a Sync
-   * in the extended protocol, where the server ignored ours during copy-in).
-   * When other messages are already on the wire behind the one that started
-   * the COPY (`moreOwn`: the rest of this request; or other requests queued
-   * behind `r`), the server reads the first of them as a protocol violation
-   * inside COPY and ends the session ("protocol synchronization was lost"):
-   * the session is destroyed at once, with an error that says why.
-   */
-  protected refuseCopyIn(r: Request, extended: boolean, moreOwn = false): void {
-    const last = this.queue.length - 1
-    if (moreOwn || this.queue[last] !== r || last < this.queueHead) {
-      this.destroy(
-        new Errors.InterfaceError({
-          message: `COPY ... FROM STDIN was sent through a query method with ${moreOwn ? "more messages of the same request" : "other queries pipelined"} behind it; the server reads those as a protocol violation inside COPY, so the connection was closed. Use copyToTable / copyRecordsToTable for COPY FROM STDIN`
-        })
-      )
-      return
-    }
-    this.writer.copyFail("COPY FROM STDIN is not supported by query methods; use copyToTable or copyRecordsToTable")
-    if (extended) this.writer.sync()
-    this.flushNow()
-  }
-
   /** The session is gone: statements still being prepared fail with `error` (the statement layer overrides it). */
   protected dropStatements(_error: SessionError | undefined): void {}
-}
-
-/** Whether a request's Bind went through (nothing ran before it). */
-export interface Progress {
-  bound: boolean
-}
-
-/** A query in progress: the request on the wire, once there is one. */
-export class Task implements Progress {
-  request: Request | undefined
-  abandoned = false
-  /** the current attempt's Bind went through (set by `Session.execute`) */
-  bound = false
-  /** Abandons the task; `settled` runs once the server is done with it. */
-  abandon(session: Wire, settled: () => void, graceMs?: number): void {
-    this.abandoned = true
-    if (this.request !== undefined) session.abandon(this.request, settled, graceMs)
-    else {
-      // still waiting for its statement: nothing is on the wire for it
-      settled()
-    }
-  }
 }

@@ -14,6 +14,7 @@ import * as Connection from "../Connection.js"
 import * as Errors from "../Errors.js"
 import type * as Copy from "../connection/copy/options.js"
 import type { Session } from "../connection/Session.js"
+import * as TxStatus from "../connection/txStatus.js"
 import type * as PgRecord from "../Record.js"
 import * as Budget from "./budget.js"
 import { PoolCore, type Slot, type Waiter } from "./core.js"
@@ -228,7 +229,7 @@ export class PgPoolImpl implements PgPoolShape {
       // the user's reset hook: ROLLBACK first, then the hook, within the release's time budget
       const s = slot.session
       const base = slot.conn
-      const rollback: Effect.Effect<unknown, unknown> = s.txStatus !== 0x49 ? base.execute("ROLLBACK") : Effect.void
+      const rollback: Effect.Effect<unknown, unknown> = s.txStatus !== TxStatus.IDLE ? base.execute("ROLLBACK") : Effect.void
       const guard: Connection.Lease = { released: false }
       const run = Effect.andThen(rollback, Effect.suspend(() => hook!(this.view(s, guard))))
       const timeoutMs = toMillis(options?.timeout, 0)

@@ -19,198 +19,42 @@
 import { type ConnectionImpl, ownListeners } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
 import * as Reset from "../connection/reset.js"
+import * as TxStatus from "../connection/txStatus.js"
+import { Backoff, MAX_MS as BACKOFF_MAX_MS } from "./backoff.js"
+import * as Health from "./health.js"
+import { laneToDrain, pickLane, StatementTiming } from "./lanes.js"
+import { SlotTable } from "./slotTable.js"
+import { type CoreConfig, type Opener, type Slot, SlotState, type Waiter } from "./slots.js"
 
-/** Why a connection left the pool (stats, logs). */
-export type RetireReason =
-  | "idle"
-  | "maxQueries"
-  | "expired"
-  | "lifetime"
-  | "broken"
-  | "interrupted"
-  | "reset"
-  | "closed"
-  | "hook"
-  | "health"
-  | "resize"
-
-/** One connection the pool owns. */
-export interface Slot {
-  readonly conn: ConnectionImpl
-  readonly session: Session
-  readonly generation: number
-  readonly createdAt: number
-  /** retire when handed back (or found idle) after this time (Date.now(); 0 = never): maxLifetime with jitter */
-  readonly expiresAt: number
-  /** when it last became idle (Date.now()) */
-  idleSince: number
-  /** when its current lease began (Date.now()) */
-  leasedAt: number
-  state: SlotState
-  /** pool-level queries in flight, while a lane */
-  inFlight: number
-  /** of those, how many run a statement not known to be fast */
-  slowInFlight: number
-  /** a lane that takes no more queries and goes back to idle when they are done */
-  draining: boolean
-  /** session.queryCount when it was handed out: a lease that ran nothing needs no reset */
-  queriesAtLease: number
-}
-
-/** Where a slot is. */
-export const enum SlotState {
-  Idle = 0,
-  Leased = 1,
-  Lane = 2,
-  /** its reset (user hook) runs; comes back idle or is retired */
-  Resetting = 3,
-  Gone = 4
-}
-
-/** A caller in the queue. */
-export interface Waiter {
-  /** true: a pool-level query that may share a lane */
-  readonly shared: boolean
-  readonly sql: string | undefined
-  /** a deadline (performance.now() time) or 0 */
-  readonly deadline: number
-  /** called once: with the slot, or an error */
-  readonly cb: (error: unknown, slot: Slot | undefined, waiter: Waiter) => void
-  readonly onTimeout: () => unknown
-  timer: ReturnType<typeof setTimeout> | undefined
-  done: boolean
-  /** the slot handed over (so a caller interrupted at that moment can give it back) */
-  granted: Slot | undefined
-  /** for shared: whether it went onto the lane as a fast statement */
-  fast: boolean
-}
-
-/** Settings the engine needs. */
-export interface CoreConfig {
-  minSize: number
-  maxSize: number
-  readonly maxQueries: number
-  /** callers allowed to wait at once (0 = no limit) */
-  readonly maxWaiting: number
-  /** absolute age after which a connection is retired (ms; 0 = never) */
-  readonly maxLifetimeMs: number
-  /** up to this fraction of maxLifetime is added at random per connection, so a fleet does not reconnect at once */
-  readonly lifetimeJitter: number
-  /** an idle connection older than this is pinged before it is handed out (ms; 0 = never) */
-  readonly pingIdleMs: number
-  /** how long a ping may take before the connection is taken for dead (ms) */
-  readonly pingTimeoutMs: number
-  /** idle connections are pinged this often (ms; 0 = never) */
-  readonly healthCheckMs: number
-  /** idle connections above minSize close after this long (ms; 0 = never) */
-  readonly idleLifetimeMs: number
-  /** fast pool-level queries in flight on one lane (pipelineDepth) */
-  readonly pipelineDepth: number
-  /** how long closing one connection may take before its socket is destroyed (ms) */
-  readonly closeTimeoutMs: number
-}
-
-/** Opens one connection (connect + init hook); returns an abort function. */
-export type Opener = (generation: number, cb: (error: unknown, conn: ConnectionImpl | undefined) => void) => () => void
-
-/** A lane whose server has not finished a request for this long counts as busy (ms). */
-const STALL_MS = 2
-/** A statement the server runs in less than this (ms, moving average) may be pipelined deeply. */
-const FAST_MS = 1
-/** Growth back-off after a failed connect while the pool has connections: first and largest delay (ms). */
-const BACKOFF_MIN_MS = 50
-const BACKOFF_MAX_MS = 5_000
-/** The largest back-off while the server says "not now" (57P03): it is restarting, retry soon. */
-const NOT_NOW_MAX_MS = 200
+export type { CoreConfig, Opener, RetireReason, Slot, Waiter } from "./slots.js"
+export { SlotState } from "./slots.js"
 
 /** The engine. The Effect API in `Pool.ts` drives it. */
-export class PoolCore {
-  readonly slots = new Set<Slot>()
-  /** idle slots, LIFO (the warmest on top) */
-  private readonly idle: Array<Slot> = []
-  readonly lanes: Array<Slot> = []
+export class PoolCore extends SlotTable {
   private readonly queue: Array<Waiter> = []
   private queueHead = 0
   /** waiters still in the queue (not done) */
   waiting = 0
-  opening = 0
-  /** retired connections whose server has not closed them yet: they still count against maxSize */
-  closingCount = 0
   private readonly aborts = new Set<() => void>()
-  generation = 0
-  closing = false
-  closed = false
-  private backoffMs = 0
-  private failStreak = 0
+  private readonly backoff = new Backoff()
   private healthTimer: ReturnType<typeof setInterval> | undefined
-  private growBlockedUntil = 0
   private growTimer: ReturnType<typeof setTimeout> | undefined
-  private sweepTimer: ReturnType<typeof setInterval> | undefined
   private pumping = false
   private repump = false
-  /** server time per statement (ms), learnt from the lanes */
-  private readonly timing = new Map<string, number>()
-  /** counters for stats() */
-  readonly counters = {
-    acquires: 0,
-    acquireTimeouts: 0,
-    acquireWaitMs: 0,
-    sharedQueries: 0,
-    /** acquires that had to wait */
-    emptyAcquires: 0,
-    /** waiters that went away (interrupted) */
-    canceledAcquires: 0,
-    /** callers turned away by maxWaiting */
-    exhausted: 0,
-    /** total time connections were leased, ms */
-    borrowedMs: 0,
-    created: 0,
-    retired: {} as Partial<Record<RetireReason, number>>
-  }
-  private readonly whenQuiet: Array<() => void> = []
-  /** the termination listener added to every session */
-  private readonly onSessionEnd = new Map<Session, () => void>()
+  /** server time per statement, learnt from the lanes */
+  private readonly timing = new StatementTiming()
 
   constructor(
-    readonly config: CoreConfig,
+    config: CoreConfig,
     private readonly open: Opener,
     private readonly log: (message: string) => void
-  ) {}
+  ) {
+    super(config)
+  }
 
   // -------------------------------------------------------------------------
   // Counting
   // -------------------------------------------------------------------------
-
-  /** Slots handed out (leased, lanes, resetting). */
-  get borrowed(): number {
-    return this.slots.size - this.idle.length
-  }
-
-  private hasRoom(): boolean {
-    return this.slots.size + this.opening + this.closingCount < this.config.maxSize
-  }
-
-  /** True when a slot must not be handed out again. */
-  spent(slot: Slot): boolean {
-    const s = slot.session
-    return (
-      s.closed ||
-      s.interrupted ||
-      slot.generation !== this.generation ||
-      s.queryCount >= this.config.maxQueries ||
-      (slot.expiresAt > 0 && Date.now() >= slot.expiresAt)
-    )
-  }
-
-  /** Why a spent slot is retired. */
-  private spentReason(slot: Slot): RetireReason {
-    const s = slot.session
-    if (s.closed) return "broken"
-    if (s.interrupted) return "interrupted"
-    if (slot.generation !== this.generation) return "expired"
-    if (s.queryCount >= this.config.maxQueries) return "maxQueries"
-    return "lifetime"
-  }
 
   // -------------------------------------------------------------------------
   // Exclusive leases
@@ -251,7 +95,7 @@ export class PoolCore {
     }
     // a request still on the wire (a forked query outliving the lease): state unknown
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
+      this.retireBusy(slot)
       return false
     }
     if (hook) {
@@ -259,7 +103,7 @@ export class PoolCore {
       slot.state = SlotState.Resetting
       return true
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== TxStatus.IDLE) Reset.write(slot.session)
     this.toIdle(slot)
     return false
   }
@@ -277,9 +121,7 @@ export class PoolCore {
   // -------------------------------------------------------------------------
 
   private isFast(sql: string | undefined): boolean {
-    if (sql === undefined) return false
-    const ms = this.timing.get(sql)
-    return ms !== undefined && ms < FAST_MS
+    return this.timing.isFast(sql)
   }
 
   /**
@@ -301,22 +143,7 @@ export class PoolCore {
   lastFast = false
 
   private findLane(fast: boolean): Slot | undefined {
-    const lanes = this.lanes
-    let pick: Slot | undefined
-    const now = fast ? performance.now() : 0
-    for (let i = 0; i < lanes.length; i++) {
-      const l = lanes[i]!
-      if (l.draining || l.session.closed) continue
-      if (l.inFlight === 0) {
-        if (!fast) return l
-        if (pick === undefined) pick = l
-        continue
-      }
-      if (!fast || l.slowInFlight > 0 || l.inFlight >= this.config.pipelineDepth) continue
-      // the server has work of this lane and finished nothing for a while: something slow runs there
-      if (l.session.inFlight > 0 && now - l.session.lastProgressAt >= STALL_MS) continue
-      if (pick === undefined || l.inFlight > pick.inFlight) pick = l
-    }
+    const pick = pickLane(this.lanes, fast, this.config.pipelineDepth)
     if (pick !== undefined) return pick
     const slot = this.popIdle()
     if (slot === undefined) return undefined
@@ -345,20 +172,14 @@ export class PoolCore {
     slot.inFlight--
     if (!fast) slot.slowInFlight--
     const ms = slot.session.statementServerMs(sql)
-    if (ms !== undefined) {
-      const known = this.timing.get(sql)
-      if (known === undefined && this.timing.size > 2000) this.timing.clear()
-      // quick to believe a statement is fast, slow to believe it turned slow: a measurement
-      // includes the client's event-loop lag, which a loaded process adds to everything
-      this.timing.set(sql, known === undefined ? ms : ms < known ? (ms + known) / 2 : known * 0.9 + ms * 0.1)
-    }
+    if (ms !== undefined) this.timing.record(sql, ms)
     if (slot.state !== SlotState.Lane) return
     if (slot.session.closed) {
       if (slot.inFlight === 0) this.returnLane(slot)
       return
     }
     if (slot.inFlight === 0) {
-      if (slot.draining || this.closing || this.spent(slot)) this.returnLane(slot)
+      if (slot.draining || this.closing || this.spent(slot) || slot.session.inFlight > 0) this.returnLane(slot)
       else if (this.waiting > 0) {
         // the queue first: a waiting pool-level query may take this lane as it is
         this.pump()
@@ -382,10 +203,10 @@ export class PoolCore {
       return
     }
     if (this.spent(slot) || s.inFlight > 0) {
-      this.retire(slot, s.inFlight > 0 && !this.spent(slot) ? "interrupted" : this.spentReason(slot))
+      this.retireBusy(slot)
       return
     }
-    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== 0x49) Reset.write(slot.session)
+    if (s.queryCount !== slot.queriesAtLease || s.txStatus !== TxStatus.IDLE) Reset.write(slot.session)
     this.toIdle(slot)
   }
 
@@ -515,35 +336,21 @@ export class PoolCore {
     // with no connection at all, callers get a fresh attempt (no back-off): a failed one fails them
     if (forWaiters && this.slots.size === 0) return true
     const now = Date.now()
-    if (now >= this.growBlockedUntil) return true
+    if (now >= this.backoff.blockedUntil) return true
     if (this.growTimer === undefined) {
       this.growTimer = setTimeout(() => {
         this.growTimer = undefined
         this.pump()
-      }, this.growBlockedUntil - now)
+      }, this.backoff.blockedUntil - now)
     }
     return false
   }
 
   private drainOneLane(): void {
-    let pick: Slot | undefined
-    for (const l of this.lanes) {
-      if (l.draining) return // one is on its way back
-      if (pick === undefined || l.inFlight < pick.inFlight) pick = l
-    }
+    const pick = laneToDrain(this.lanes)
     if (pick === undefined) return
     pick.draining = true
     if (pick.inFlight === 0) this.returnLane(pick)
-  }
-
-  private popIdle(): Slot | undefined {
-    while (this.idle.length > 0) {
-      const slot = this.idle.pop()!
-      if (!this.spent(slot)) return slot
-      if (slot.session.closed) this.remove(slot, "broken")
-      else this.retire(slot, this.spentReason(slot))
-    }
-    return undefined
   }
 
   private toIdle(slot: Slot): void {
@@ -584,9 +391,7 @@ export class PoolCore {
         return
       }
       // the server answers again: growth need not wait out the back-off of the outage
-      this.backoffMs = 0
-      this.failStreak = 0
-      this.growBlockedUntil = 0
+      this.backoff.succeeded()
       this.counters.created++
       this.adopt(conn, generation)
     }
@@ -595,24 +400,15 @@ export class PoolCore {
   }
 
   private openFailed(error: unknown): void {
-    this.failStreak++
-    if (this.failStreak === 5 || this.failStreak % 50 === 0) {
+    this.backoff.failed(error)
+    const streak = this.backoff.failStreak
+    if (streak === 5 || streak % 50 === 0) {
       this.log(
-        `effect-pg: the pool could not open a connection ${this.failStreak} times in a row (it keeps trying, with back-off up to ${BACKOFF_MAX_MS} ms): ${error instanceof Error ? error.message : String(error)}`
+        `effect-pg: the pool could not open a connection ${streak} times in a row (it keeps trying, with back-off up to ${BACKOFF_MAX_MS} ms): ${error instanceof Error ? error.message : String(error)}`
       )
     }
     this.checkQuiet()
     if (this.closing) return
-    // "not now" (57P03: the server is starting up or shutting down): a restart takes moments, so
-    // the floor's refill retries soon rather than after a long back-off
-    const cap = (error as { sqlstate?: string } | undefined)?.sqlstate === "57P03" ? NOT_NOW_MAX_MS : BACKOFF_MAX_MS
-    // attempts that failed together (one burst) grow the back-off once, not once each
-    const now = Date.now()
-    if (now >= this.growBlockedUntil) {
-      this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(cap, this.backoffMs * 2)
-      // full jitter: instances that failed together do not retry together
-      this.growBlockedUntil = now + this.backoffMs / 2 + Math.random() * (this.backoffMs / 2)
-    }
     if (this.slots.size === 0) {
       // nothing can serve the waiters: they get the reason now (a later caller makes a new attempt)
       this.failWaiters(error)
@@ -674,95 +470,10 @@ export class PoolCore {
     }
   }
 
-  /** Forgets a slot whose session is gone. */
-  private remove(slot: Slot, reason: RetireReason): void {
-    if (slot.state === SlotState.Gone) return
-    if (slot.state === SlotState.Idle) {
-      const i = this.idle.indexOf(slot)
-      if (i >= 0) this.idle.splice(i, 1)
-    }
-    if (slot.state === SlotState.Lane) {
-      const i = this.lanes.indexOf(slot)
-      if (i >= 0) this.lanes.splice(i, 1)
-    }
-    slot.state = SlotState.Gone
-    this.slots.delete(slot)
-    const onEnd = this.onSessionEnd.get(slot.session)
-    if (onEnd !== undefined) {
-      slot.session.terminationListeners.delete(onEnd)
-      this.onSessionEnd.delete(slot.session)
-    }
-    this.counters.retired[reason] = (this.counters.retired[reason] ?? 0) + 1
-    this.checkQuiet()
-    if (!this.closing) this.pump()
-  }
-
-  /** Closes a slot's session (Terminate, bounded); its place stays taken until the server has closed it. */
-  retire(slot: Slot, reason: RetireReason): void {
-    if (slot.state === SlotState.Gone) return
-    const session = slot.session
-    // counted as closing before it stops counting as live: maxSize holds throughout
-    const live = !session.closed
-    if (live) this.closingCount++
-    this.remove(slot, reason)
-    if (live) this.finishClose(session)
-  }
-
-  private closeSession(session: Session): void {
-    if (session.closed) return
-    this.closingCount++
-    this.finishClose(session)
-  }
-
-  private finishClose(session: Session): void {
-    session.close(() => {
-      this.closingCount--
-      this.checkQuiet()
-      if (!this.closing) this.pump()
-    }, this.config.closeTimeoutMs)
-  }
-
   /** Keeps minSize connections open, also after they died (with back-off while the server is down). */
-  private ensureMin(): void {
+  protected ensureMin(): void {
     if (this.closing) return
     while (this.slots.size + this.opening < this.config.minSize && this.hasRoom() && this.mayGrow(false)) this.startOpen()
-  }
-
-  /** Idle connections above minSize close after the inactive lifetime. */
-  private scheduleSweep(): void {
-    const idle = this.config.idleLifetimeMs
-    const life = this.config.maxLifetimeMs
-    if ((idle <= 0 && life <= 0) || this.sweepTimer !== undefined) return
-    const every = Math.min(idle > 0 ? idle / 2 : Infinity, life > 0 ? life / 4 : Infinity, 1000)
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, every))
-    this.sweepTimer.unref()
-  }
-
-  private sweep(): void {
-    // past their lifetime (or otherwise spent): retired while idle, not only when handed back
-    for (const slot of [...this.idle]) {
-      if (!this.spent(slot)) continue
-      this.idle.splice(this.idle.indexOf(slot), 1)
-      slot.state = SlotState.Leased
-      this.retire(slot, this.spentReason(slot))
-    }
-    if (this.config.idleLifetimeMs <= 0) {
-      this.ensureMin()
-      return
-    }
-    const cutoff = Date.now() - this.config.idleLifetimeMs
-    // the coldest are at the bottom of the LIFO
-    while (this.idle.length > 0 && this.slots.size > this.config.minSize && this.idle[0]!.idleSince < cutoff) {
-      const slot = this.idle.shift()!
-      slot.state = SlotState.Leased // so retire does not look for it in idle
-      this.retire(slot, "idle")
-    }
-    if (this.slots.size === 0 && this.sweepTimer !== undefined) {
-      clearInterval(this.sweepTimer)
-      this.sweepTimer = undefined
-    }
-    // a pool whose floor broke (connections died while nobody asked) refills
-    this.ensureMin()
   }
 
   // -------------------------------------------------------------------------
@@ -771,30 +482,12 @@ export class PoolCore {
 
   /** True when `slot` has been idle long enough that it is pinged before it is handed out. */
   needsPing(slot: Slot): boolean {
-    return this.config.pingIdleMs > 0 && Date.now() - slot.idleSince >= this.config.pingIdleMs
+    return Health.needsPing(slot, this.config.pingIdleMs)
   }
 
-  /**
-   * Sends an empty query; `cb(true)` when the server answered within
-   * `timeoutMs`. A connection that does not answer is destroyed (its place
-   * frees at once).
-   */
+  /** Pings `slot` (see health.ts). */
   ping(slot: Slot, timeoutMs: number, cb: (ok: boolean) => void): void {
-    const s = slot.session
-    let done = false
-    const finish = (ok: boolean) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      cb(ok)
-    }
-    const timer = setTimeout(() => {
-      s.destroy()
-      finish(false)
-    }, timeoutMs)
-    const queries = s.queryCount
-    s.simpleQuery("", (err) => finish(err === undefined && !s.closed))
-    s.queryCount = queries
+    Health.ping(slot, timeoutMs, cb)
   }
 
   /** Every healthCheckPeriod, idle connections idle longer than pingIdleThreshold are pinged; dead ones are replaced. */
@@ -803,27 +496,6 @@ export class PoolCore {
     if (period <= 0 || this.healthTimer !== undefined) return
     this.healthTimer = setInterval(() => this.checkHealth(), period)
     this.healthTimer.unref()
-  }
-
-  private checkHealth(): void {
-    if (this.closing) return
-    for (const slot of [...this.idle]) {
-      if (!this.needsPing(slot)) continue
-      const i = this.idle.indexOf(slot)
-      if (i < 0) continue
-      this.idle.splice(i, 1)
-      slot.state = SlotState.Resetting
-      this.ping(slot, this.config.pingTimeoutMs, (ok) => {
-        if (slot.state !== SlotState.Resetting) return
-        if (ok && !this.spent(slot)) {
-          slot.state = SlotState.Idle
-          this.idle.push(slot)
-          this.pump()
-        } else if (slot.session.closed) this.remove(slot, "health")
-        else this.retire(slot, "health")
-      })
-    }
-    this.ensureMin()
   }
 
   /** New sizes at run time: growth up to the new max, extra connections retired as they come back. */
@@ -874,14 +546,6 @@ export class PoolCore {
     this.closeIdle()
   }
 
-  /** Closes what is idle (and, when closing, what comes back). */
-  closeIdle(): void {
-    for (const slot of this.idle.splice(0)) {
-      slot.state = SlotState.Leased
-      this.retire(slot, "closed")
-    }
-  }
-
   /** Destroys the sessions of lanes with queries still running (close() ran out of time for them). */
   abortLanes(error: Parameters<Session["destroy"]>[0]): void {
     for (const l of [...this.lanes]) if (l.inFlight > 0) l.session.destroy(error)
@@ -897,28 +561,5 @@ export class PoolCore {
     }
   }
 
-  /** Nothing borrowed, opening or closing any more. */
-  isQuiet(): boolean {
-    return this.slots.size - this.idle.length === 0 && this.opening === 0 && this.closingCount === 0
-  }
-
-  /** Calls `f` once the pool is quiet (see isQuiet); returns a function that forgets it. */
-  onQuiet(f: () => void): () => void {
-    if (this.isQuiet()) {
-      f()
-      return () => {}
-    }
-    this.whenQuiet.push(f)
-    return () => {
-      const i = this.whenQuiet.indexOf(f)
-      if (i >= 0) this.whenQuiet.splice(i, 1)
-    }
-  }
-
-  private checkQuiet(): void {
-    if (this.closing && this.idle.length > 0) this.closeIdle()
-    if (this.whenQuiet.length > 0 && this.isQuiet()) {
-      for (const f of this.whenQuiet.splice(0)) f()
-    }
-  }
 }
+

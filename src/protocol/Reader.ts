@@ -161,6 +161,16 @@ export const Backend = {
   RowDescription: 0x54 // T
 } as const
 
+/** 1 at the type bytes of {@link Backend}. */
+const KNOWN_BACKEND = (() => {
+  const t = new Uint8Array(256)
+  for (const code of Object.values(Backend)) t[code] = 1
+  return t
+})()
+
+/** Whether `type` is a backend message type of protocol 3.0: anything else is a protocol violation. */
+export const isBackendType = (type: number): boolean => KNOWN_BACKEND[type] === 1
+
 // ---------------------------------------------------------------------------
 // Message body parsers (pure; each reads one body `buf[start..end)`)
 // ---------------------------------------------------------------------------

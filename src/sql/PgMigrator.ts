@@ -31,9 +31,10 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Migrator from "effect/sql/Migrator"
-import * as MigratorFileSystem from "effect/sql/MigratorFileSystem"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlError from "effect/sql/SqlError"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
 
 export {
   /** A migration failed, could not be loaded, or ids were duplicated. */
@@ -50,8 +51,24 @@ export {
   type ResolvedMigration
 } from "effect/sql/Migrator"
 
-/** A loader reading `<id>_<name>.(ts|js)` files of `directory` (needs `FileSystem` and `Path`). */
-export const fromFileSystem = MigratorFileSystem.fromFileSystem
+/** The module that holds effect's `fromFileSystem`: `effect/sql/MigratorFileSystem` from effect 4.1, `effect/sql/Migrator` in 4.0. */
+interface FileSystemLoaders {
+  readonly fromFileSystem: (directory: string) => Migrator.Loader<FileSystem | Path>
+}
+
+/**
+ * A loader reading `<id>_<name>.(ts|js)` files of `directory` (needs
+ * `FileSystem` and `Path`). Works with every effect 4.x the package accepts
+ * as its peer: the loader moved out of `Migrator` in effect 4.1.
+ */
+export const fromFileSystem = (directory: string): Migrator.Loader<FileSystem | Path> =>
+  Effect.flatMap(
+    Effect.promise(
+      (): Promise<FileSystemLoaders> =>
+        import("effect/sql/MigratorFileSystem").catch(() => Migrator as unknown as FileSystemLoaders)
+    ),
+    (m) => m.fromFileSystem(directory)
+  )
 
 /**
  * Runs the migrations the loader gives that are newer than the latest one

@@ -9,8 +9,10 @@
 import { expect, layer } from "@effect/vitest"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -32,13 +34,16 @@ interface Driver {
   readonly layer: Layer.Layer<SqlClient.SqlClient, SqlError.SqlError>
   /** what the driver keeps under `reason.cause` of a unique violation */
   readonly checkUniqueCause: (cause: unknown) => void
+  /** the SQLSTATE the driver's own error (under `reason.cause`) carries */
+  readonly sqlstateOf: (cause: unknown) => string | undefined
 }
 
 const drivers: ReadonlyArray<Driver> = [
   {
     name: "@effect/sql-pg PgClient.layer",
     layer: PgClient.layer({ url: Redacted.make(TEST_DSN), maxConnections: 4 }),
-    checkUniqueCause: (cause) => expect(cause).toBeDefined()
+    checkUniqueCause: (cause) => expect((cause as { code?: string }).code).toBe("23505"),
+    sqlstateOf: (cause) => (cause as { code?: string }).code
   },
   {
     name: "effect-pg PgSqlClient.layer",
@@ -49,7 +54,8 @@ const drivers: ReadonlyArray<Driver> = [
       expect(error.sqlstate).toBe("23505")
       expect(error.sqlstateClass).toBe("23")
       expect(Errors.isIntegrityConstraintViolation(error)).toBe(true)
-    }
+    },
+    sqlstateOf: (cause) => (Errors.isPostgresError(cause) ? cause.sqlstate : undefined)
   }
 ]
 
@@ -318,6 +324,24 @@ for (const driver of drivers) {
         expect(seen).toEqual([1, 3, 5])
       }))
 
+    it.effect("an interrupted transaction is rolled back, and the client keeps working", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const t = yield* table("sql_tx_interrupt", "id int4 PRIMARY KEY")
+        const inserted = yield* Deferred.make<void>()
+        const fiber = yield* sql
+          .withTransaction(Effect.andThen(sql`INSERT INTO ${sql(t)} ${sql.insert({ id: 1 })}`, Effect.andThen(Deferred.succeed(inserted, undefined), Effect.never)))
+          .pipe(Effect.forkChild)
+        yield* Deferred.await(inserted)
+        yield* Fiber.interrupt(fiber)
+        expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([])
+        // the same key again: a transaction still open would hold its lock (LockTimeoutError here)
+        yield* sql.withTransaction(
+          Effect.andThen(sql`SET LOCAL lock_timeout = '2s'`, sql`INSERT INTO ${sql(t)} ${sql.insert({ id: 1 })}`)
+        )
+        expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([{ id: 1 }])
+      }))
+
     it.effect("a unique violation is a SqlError (UniqueViolation) with the driver's error as its cause", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
@@ -335,6 +359,43 @@ for (const driver of drivers) {
         expect(yield* sql`SELECT count(*)::int AS n FROM ${sql(t)}`).toEqual([{ n: 1 }])
         const syntax = yield* Effect.flip(sql.unsafe("SELEC 1"))
         expect(syntax.reason._tag).toBe("SqlSyntaxError")
+      }))
+
+    it.effect("server errors are classified by SQLSTATE the same way; the retryable ones say so", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        // [SQLSTATE, the SqlError reason, isRetryable]
+        const cases: ReadonlyArray<readonly [string, string, boolean]> = [
+          ["40001", "SerializationError", true],
+          ["40P01", "DeadlockError", true],
+          ["55P03", "LockTimeoutError", true],
+          ["57014", "StatementTimeoutError", true],
+          ["23503", "ConstraintError", false],
+          ["23505", "UniqueViolation", false],
+          ["42601", "SqlSyntaxError", false],
+          ["42501", "AuthorizationError", false],
+          ["22012", "UnknownError", false]
+        ]
+        for (const [code, reason, retryable] of cases) {
+          const err = yield* Effect.flip(sql.unsafe(`DO $$ BEGIN RAISE EXCEPTION 'raised %', '${code}' USING ERRCODE = '${code}'; END $$`))
+          expect(SqlError.isSqlError(err)).toBe(true)
+          expect([code, err.reason._tag, err.reason.isRetryable]).toEqual([code, reason, retryable])
+          // the driver's own error, with its SQLSTATE, is kept as the cause
+          expect(driver.sqlstateOf(err.reason.cause)).toBe(code)
+        }
+        // a serialization failure inside withTransaction: rolled back, and retrying the whole transaction works
+        const t = yield* table("sql_retry", "id int4 PRIMARY KEY")
+        let attempts = 0
+        const flaky = sql.withTransaction(
+          Effect.gen(function* () {
+            attempts++
+            yield* sql`INSERT INTO ${sql(t)} ${sql.insert({ id: attempts })}`
+            if (attempts < 3) yield* sql.unsafe("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+          })
+        )
+        yield* flaky.pipe(Effect.retry({ times: 5, while: (e) => e.reason.isRetryable }))
+        expect(attempts).toBe(3)
+        expect(yield* sql`SELECT id FROM ${sql(t)}`).toEqual([{ id: 3 }])
       }))
 
     it.effect("streams rows, and reserves a connection for a scope", () =>

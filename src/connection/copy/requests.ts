@@ -15,7 +15,7 @@
  */
 import * as Errors from "../../Errors.js"
 import * as Reader from "../../protocol/Reader.js"
-import { errorFromFields, type Request, type SessionError } from "../request.js"
+import { serverError, type Request, type SessionError } from "../request.js"
 import type { Session } from "../Session.js"
 
 const B = Reader.Backend
@@ -102,7 +102,7 @@ export class CopyIn implements Request {
         return
       }
       case B.ErrorResponse:
-        this.error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), this.sql)
+        this.error ??= serverError(buf, start, end, this.sql)
         return
       case B.CommandComplete:
         this.status = Reader.parseCommandComplete(buf, start, end)
@@ -341,7 +341,7 @@ export class CopyOut implements Request {
         this.status = Reader.parseCommandComplete(buf, start, end)
         return
       case B.ErrorResponse:
-        this.error ??= errorFromFields(Reader.parseErrorFields(buf, start, end), this.sql)
+        this.error ??= serverError(buf, start, end, this.sql)
         return
       case B.CopyInResponse:
         // not a COPY TO (a script smuggled into the query): refuse the copy-in so the connection stays usable
