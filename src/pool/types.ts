@@ -144,20 +144,37 @@ export interface PgPoolShape {
   acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError>
   /** Gives a connection back (idempotent; also what closing an acquire scope does). */
   release(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError>
+  /** `conn.execute` on a pool connection: the command's status. */
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<string, PoolQueryError>
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<ReadonlyArray<R>, PoolQueryError>
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<R | null, PoolQueryError>
-  fetchval(
+  /**
+   * `conn.fetch` on a pool connection: all rows, built by `options.recordClass`
+   * or decoded by `options.schema` (else Records, or the pool's recordClass).
+   */
+  fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: Connection.QueryOptions & { readonly column?: number | string }
-  ): Effect.Effect<unknown, PoolQueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<Connection.RowOf<O, PgRecord.Record>>, PoolQueryError>
+  /** `conn.fetchrow` on a pool connection: the first row (built as in `fetch`), or null. */
+  fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.RowOf<O, PgRecord.Record> | null, PoolQueryError>
+  /** `conn.fetchval` on a pool connection: one value of the first row (decoded by `options.schema`), or null. */
+  fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.ValueOf<O> | null, PoolQueryError>
+  /** `conn.executemany` on a pool connection. */
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions): Effect.Effect<void, PoolQueryError>
-  fetchmany<R = PgRecord.Record>(
+  /** `conn.fetchmany` on a pool connection: the rows of each argument set (built as in `fetch`). */
+  fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: Connection.QueryOptions
-  ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, PoolQueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<Connection.RowOf<O, PgRecord.Record>>>, PoolQueryError>
   /** `conn.copyFromTable` on a connection acquired for the duration. */
   copyFromTable<E = never, R = never>(
     table: string,
