@@ -164,7 +164,8 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
   private run(
     argsList: ReadonlyArray<ReadonlyArray<unknown>>,
     skipRows: boolean,
-    options: FetchOptions | undefined
+    options: FetchOptions | undefined,
+    firstOnly = false
   ): Effect.Effect<Array<Portal.Batch>, QueryError> {
     if (this.closed) return Effect.fail(this.closedError())
     const map = skipRows ? undefined : Rows.mapperFor(options, this.rows)
@@ -192,7 +193,7 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
           const out = new Array<Portal.Batch>(batches.length)
           for (let k = 0; k < batches.length; k++) {
             const b = batches[k]!
-            const rows = map(b.rows, 0)
+            const rows = map(firstOnly && b.rows.length > 1 ? b.rows.slice(0, 1) : b.rows, 0)
             if (!Array.isArray(rows)) return cb(argsList.length > 1 ? Object.assign(rows, { message: `argument set ${k}: ${rows.message}` }) : rows, undefined)
             out[k] = { ...b, rows }
           }
@@ -209,7 +210,7 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
   }
 
   fetchrow<O extends FetchOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Effect.Effect<RowOf<O, R> | null, QueryError> {
-    return Effect.map(this.run([args ?? []], false, options), (b) => (b[0]?.rows[0] as RowOf<O, R> | undefined) ?? null)
+    return Effect.map(this.run([args ?? []], false, options, true), (b) => (b[0]?.rows[0] as RowOf<O, R> | undefined) ?? null)
   }
 
   fetchval<O extends FetchvalOptions = QueryOptions>(

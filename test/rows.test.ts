@@ -157,6 +157,8 @@ describe("Schema-typed rows", () => {
       // catchTag-able
       const caught = yield* pool.fetch(sql, [], { schema: Row }).pipe(Effect.catchTag("RowDecodeError", (x) => Effect.succeed(x.row)))
       expect(caught).toBe(2)
+      // fetchrow checks the row it returns, not the rows it drops
+      expect(yield* pool.fetchrow(sql, [], { schema: Row })).toEqual({ id: 1, label: "x" })
       // a missing column names it too
       const missing = yield* Effect.flip(pool.fetch("SELECT 1 AS id", [], { schema: Row }))
       expect(missing._tag === "RowDecodeError" && missing.column).toBe("label")

@@ -163,12 +163,17 @@ export class SessionHandle<Row = PgRecord.Record> {
     return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)), args)
   }
 
-  /** Runs a query and hands its rows, built as `options` say, to `pick` (plain callbacks, one Effect). */
+  /**
+   * Runs a query and hands its rows, built as `options` say, to `pick`
+   * (plain callbacks, one Effect). `firstOnly`: only the first row is built
+   * (fetchrow: a schema checks the row it returns, not the ones it drops).
+   */
   protected rowsOf<A>(
     sql: string,
     args: ReadonlyArray<unknown> | undefined,
     options: FetchOptions | undefined,
-    pick: (rows: Array<unknown>) => A
+    pick: (rows: Array<unknown>) => A,
+    firstOnly = false
   ): Effect.Effect<A, QueryError> {
     const map = Rows.mapperFor(options, this.defaultRows)
     if (map === undefined) {
@@ -181,7 +186,7 @@ export class SessionHandle<Row = PgRecord.Record> {
       (cb) =>
         this.session.query(sql, args ?? [], (err, r) => {
           if (err !== undefined || r === undefined) return cb(err, undefined)
-          const rows = map(r.rows, 0)
+          const rows = map(firstOnly && r.rows.length > 1 ? r.rows.slice(0, 1) : r.rows, 0)
           if (Array.isArray(rows)) cb(undefined, pick(rows))
           else cb(rows, undefined)
         }),
@@ -202,7 +207,7 @@ export class SessionHandle<Row = PgRecord.Record> {
     args?: ReadonlyArray<unknown>,
     options?: O
   ): Effect.Effect<RowOf<O, Row> | null, QueryError> {
-    return this.rowsOf(sql, args, options, (rows) => (rows[0] as RowOf<O, Row> | undefined) ?? null)
+    return this.rowsOf(sql, args, options, (rows) => (rows[0] as RowOf<O, Row> | undefined) ?? null, true)
   }
 
   /** executemany/fetchmany: one Execute per argument set, pipelined before one Sync; rows built as `options` say. */
