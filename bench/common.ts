@@ -101,6 +101,13 @@ const PEERS: ReadonlyArray<PeerSpec> = [
     cases: every(["W1", "W2"])
   },
   {
+    peer: "effect-pg-schema",
+    driver: "effect-pg",
+    name: "effect-pg · rows decoded by an effect/Schema",
+    extra: true,
+    cases: [{ workload: "W3", label: "effect-pg · pool.fetch(sql, [], { schema })" }]
+  },
+  {
     peer: "effect-pg-nopipe",
     driver: "effect-pg",
     name: "effect-pg · pipelining: false",

@@ -68,7 +68,7 @@ const QUICK_MIN_S = 0.3
 
 const USAGE = `usage: npm run bench -- [options]
   --quick              short measurements (1 s, down to 0.35 s for every workload and peer) and warm-ups,
-                       without the extra effect-pg modes (effect-pg-promise, effect-pg-nopipe: name them
+                       without the extra effect-pg modes (effect-pg-promise, effect-pg-nopipe, effect-pg-schema: name them
                        in --peers to add them); the whole run takes under 2 minutes on an idle machine
   --duration <s>       seconds per measurement (default 3; see --quick)
   --warmup <s>         warm-up seconds before the first measurement of a case (default 1; 0.25 with --quick)

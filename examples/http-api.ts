@@ -43,12 +43,16 @@ const Migrate = Layer.effectDiscard(
   })
 )
 
+/** A row of example_api_users, checked when it is read (int8 arrives as bigint). */
+const UserRow = Schema.Struct({ id: Schema.BigInt, email: Schema.String, name: Schema.String })
+
 const createUser = Effect.gen(function* () {
   const pool = yield* PgPool
   const body = yield* HttpServerRequest.schemaBodyJson(NewUser)
-  const row = yield* pool.fetchrow<{ id: bigint; email: string; name: string }>(
+  const row = yield* pool.fetchrow(
     "INSERT INTO example_api_users (email, name) VALUES ($1, $2) RETURNING id, email, name",
-    [body.email, body.name]
+    [body.email, body.name],
+    { schema: UserRow }
   )
   // bigint is not JSON: send the id as a string
   return HttpServerResponse.jsonUnsafe({ id: String(row!.id), email: row!.email, name: row!.name }, { status: 201 })

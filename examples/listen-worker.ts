@@ -23,10 +23,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { Connection, PgPool } from "../src/index.js"
 
 /** The queue table, also the channel's name. */
 const queue = process.env.QUEUE ?? "example_jobs"
+
+/** A queued job as the claim returns it, checked when it is read. */
+const Job = Schema.Struct({ id: Schema.Number, payload: Schema.String })
 
 /** Claims and runs queued jobs until none is left. */
 const drain = Effect.gen(function* () {
@@ -34,10 +38,12 @@ const drain = Effect.gen(function* () {
   while (true) {
     // the claim and the "done" mark are one statement: a crash never loses a job half-done here;
     // for long jobs, claim in a transaction and mark done at its end instead
-    const job = yield* pool.fetchrow<{ id: number; payload: string }>(
+    const job = yield* pool.fetchrow(
       `UPDATE ${queue} SET done_at = now()
        WHERE id = (SELECT id FROM ${queue} WHERE done_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
-       RETURNING id, payload`
+       RETURNING id, payload`,
+      [],
+      { schema: Job }
     )
     if (job === null) return
     yield* Console.log(`job #${job.id}: ${job.payload}`)

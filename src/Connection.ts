@@ -18,9 +18,7 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Cursor from "./Cursor.js"
@@ -29,67 +27,60 @@ import * as Codecs from "./connection/userCodecs.js"
 import type * as CodecOptions from "./connection/userCodecOptions.js"
 import * as Copy from "./connection/copy/effects.js"
 import type * as CopyOptions from "./connection/copy/options.js"
-import * as Dsn from "./connection/options.js"
+import type * as Options from "./connection/connectOptions.js"
+import { parseServerVersion, resolveOptions } from "./connection/connectOptions.js"
 import * as Notify from "./connection/listeners.js"
-import * as Reset from "./connection/reset.js"
+import * as SessionReset from "./connection/sessionReset.js"
 import * as Core from "./connection/Core.js"
 import type * as Query from "./connection/query.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
-import type { ExecuteResult } from "./connection/rows.js"
-import { Session, Task } from "./connection/Session.js"
+import * as Rows from "./connection/rowOptions.js"
+import type { FetchOptions, RowOf } from "./connection/rowOptions.js"
 import * as Startup from "./connection/startup.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
 import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
-import { TypeRegistry, type RegistryOptions } from "./types/Registry.js"
+import { TypeRegistry } from "./types/Registry.js"
 import * as TxStatus from "./connection/txStatus.js"
 
-/** Connection options: asyncpg's `connect()` arguments, camelCased. */
-export interface ConnectOptions extends Omit<Dsn.ConnectInput, "dsn"> {
-  /**
-   * a libpq URL (`postgres://user@host:5432/db?sslmode=require`) or
-   * `key=value` string; `Redacted` when it holds a password
-   */
-  readonly dsn?: string | Redacted.Redacted<string>
-  /** how long to wait for the connection to be established (default 60 seconds) */
-  readonly timeout?: Duration.Input
-  /** default timeout of every query on this connection (default none) */
-  readonly commandTimeout?: Duration.Input
-  /**
-   * size of the prepared-statement LRU cache (default 100); 0 disables it,
-   * which implies `prepare: false`
-   */
-  readonly statementCacheSize?: number
-  /**
-   * `false`: keep no named prepared statement on the server between
-   * requests (postgres.js's name for it). Every query parses its SQL as the
-   * unnamed statement and binds, describes and executes it under one Sync;
-   * the parameter and result types of each SQL text are learnt once
-   * (Parse/Describe) and kept in a small per-connection cache, and rows are
-   * decoded by the columns the server reports for that execution. Use it
-   * behind a pooler in transaction mode (PgBouncer `pool_mode =
-   * transaction`), which runs each transaction on whichever server
-   * connection is free. `conn.prepare()` and cursors still make named
-   * statements: use them inside a transaction there. Costs a Parse per
-   * query on the server. Default `true` (named statements, cached).
-   */
-  readonly prepare?: boolean
-  /** a cached statement older than this is prepared again (default 300 seconds; 0 = forever) */
-  readonly maxCachedStatementLifetime?: Duration.Input
-  /** SQL longer than this (characters) is never cached (default 15 KiB) */
-  readonly maxCacheableStatementSize?: number
-  /** builds the row objects instead of the default {@link PgRecord.Record} */
-  readonly recordClass?: PgRecord.RecordFactory<unknown>
-  /** how some types are decoded (numeric as string or number, int8 as bigint ...) */
-  readonly types?: RegistryOptions
-  /**
-   * log the server's notices (NOTICE, WARNING, ...) through Effect's logger,
-   * in the fiber of the query that caused them, at the matching level
-   * (default true)
-   */
-  readonly logNotices?: boolean
-}
+export {
+  /** Parses `server_version` ("15.4 (Debian ...)", "16beta2") like asyncpg. */
+  parseServerVersion,
+  /** Resolves options (DSN, PG* variables, defaults) or fails with an InterfaceError. */
+  resolveOptions
+} from "./connection/connectOptions.js"
+
+export type {
+  /** Connection options: asyncpg's `connect()` arguments, camelCased. */
+  ConnectOptions,
+  /** The server's version, as asyncpg reports it. */
+  ServerVersion
+} from "./connection/connectOptions.js"
+
+export type {
+  /** Options of `fetch`, `fetchrow`, `fetchmany`, `prepare`, `cursorManual`: a timeout and how rows are built. */
+  FetchOptions,
+  /** Options of `fetchval`: a timeout, the column and a Schema for the value. */
+  FetchvalOptions,
+  /** How the rows of one call are built: `recordClass` or `schema`. */
+  RowOptions,
+  /** The row type of a call with options `O` on a connection whose rows are `Default`. */
+  RowOf,
+  /** A schema rows can be decoded with. */
+  RowSchema,
+  /** The value type of `fetchval` with options `O`. */
+  ValueOf
+} from "./connection/rowOptions.js"
+
+type ConnectOptions = Options.ConnectOptions
+type ServerVersion = Options.ServerVersion
+
+/**
+ * The row type of a connection opened with options `O`: its `recordClass`'s
+ * rows, else {@link PgRecord.Record}.
+ */
+export type DefaultRowOf<O> = O extends { readonly recordClass: PgRecord.RecordFactory<infer R> } ? R : PgRecord.Record
 
 export type {
   /** One finished query, as query loggers see it. */
@@ -110,15 +101,6 @@ export type Lease = Query.Lease
 
 /** Every error connecting can fail with. */
 export type ConnectError = Errors.PostgresConnectionError | Errors.PostgresError | Errors.InterfaceError | Errors.ProtocolError
-
-/** The server's version, as asyncpg reports it. */
-export interface ServerVersion {
-  readonly major: number
-  readonly minor: number
-  readonly micro: number
-  readonly releaselevel: string
-  readonly serial: number
-}
 
 /** @since 0.1.0 */
 export const TypeId: unique symbol = Symbol.for("effect-pg/Connection")
@@ -156,25 +138,47 @@ export {
   type CopyToTableOptions
 } from "./connection/copy/options.js"
 
-/** A connection to a PostgreSQL server. */
-export interface Connection {
+/**
+ * A connection to a PostgreSQL server. `Row` is a row of a query that asks
+ * for nothing else: a {@link PgRecord.Record}, or what the connection's
+ * `recordClass` builds.
+ */
+export interface Connection<Row = PgRecord.Record> {
   readonly [TypeId]: typeof TypeId
   /** Runs a command; returns its status (`"INSERT 0 1"`). Without args a multi-statement script runs over the simple protocol. */
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, QueryError>
-  /** Runs a query; returns all its rows. */
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError>
-  /** Runs a query; returns its first row, or null. */
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError>
-  /** Runs a query; returns one value of its first row (column 0 by default), or null when there is no row. */
-  fetchval(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions & { readonly column?: number | string }): Effect.Effect<unknown, QueryError>
+  /**
+   * Runs a query; returns all its rows, built by `options.recordClass` or
+   * decoded by `options.schema` (a row that does not match: RowDecodeError).
+   */
+  fetch<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<ReadonlyArray<RowOf<O, Row>>, QueryError>
+  /** Runs a query; returns its first row (built as in `fetch`), or null. */
+  fetchrow<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<RowOf<O, Row> | null, QueryError>
+  /**
+   * Runs a query; returns one value of its first row (column 0 by default;
+   * decoded by `options.schema` when given), or null when there is no row.
+   */
+  fetchval<O extends Rows.FetchvalOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Rows.ValueOf<O> | null, QueryError>
   /** Runs a statement once per argument set, pipelined, in one implicit transaction: all or nothing. */
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, QueryError>
   /** Runs a query once per argument set, pipelined, all or nothing; returns the rows of each. */
-  fetchmany<R = PgRecord.Record>(
+  fetchmany<O extends FetchOptions = QueryOptions>(
     sql: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: QueryOptions
-  ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, QueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<RowOf<O, Row>>>, QueryError>
   /** Closes gracefully (Terminate); pending queries fail. */
   close(): Effect.Effect<void>
   /** Closes the socket at once. */
@@ -195,19 +199,26 @@ export interface Connection {
    * prepare and use it inside one transaction: the statement lives on one
    * server connection (also with `prepare: false`).
    */
-  prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError>
+  prepare<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    options?: O
+  ): Effect.Effect<PreparedStatement.PreparedStatement<RowOf<O, Row>>, QueryError>
   /**
    * The rows of a query as a stream, `prefetch` (default 50) per round trip
    * through a server portal. Opens a transaction for the stream's lifetime
    * when the connection is not in one (see `Cursor`).
    */
-  cursor<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError>
-  /** A scrollable SQL cursor (`DECLARE ... SCROLL CURSOR`), closed with the scope. */
-  cursorManual<R = PgRecord.Record>(
+  cursor<O extends Cursor.CursorOptions = QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: QueryOptions
-  ): Effect.Effect<Cursor.Cursor<R>, QueryError, Scope.Scope>
+    options?: O
+  ): Stream.Stream<RowOf<O, Row>, QueryError>
+  /** A scrollable SQL cursor (`DECLARE ... SCROLL CURSOR`), closed with the scope. */
+  cursorManual<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Cursor.Cursor<RowOf<O, Row>>, QueryError, Scope.Scope>
   /**
    * A transaction for the scope: committed when the scope closes with
    * success, rolled back on failure or interruption. Inside a transaction
@@ -307,69 +318,9 @@ export interface Connection {
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
 }
 
-/** Checks the numeric connection options; throws an Error saying which one is wrong. */
-const checkNumericOptions = (options: ConnectOptions): void => {
-  const size = options.statementCacheSize
-  if (size !== undefined && !(Number.isInteger(size) && size >= 0)) {
-    throw new Error(`statementCacheSize must be a whole number of 0 or more (0 disables the cache), got ${String(size)}`)
-  }
-  const max = options.maxCacheableStatementSize
-  if (max !== undefined && !(max >= 0)) {
-    throw new Error(`maxCacheableStatementSize must be 0 or more, got ${String(max)}`)
-  }
-  for (const [name, d] of [["commandTimeout", options.commandTimeout], ["timeout", options.timeout]] as const) {
-    if (d === undefined) continue
-    const ms = Core.timeoutMillis(d, name)
-    if (typeof ms === "string") throw new Error(ms)
-  }
-  // a lifetime is compared with Date.now(), not put in a timer: any length is fine
-  const lifetime = options.maxCachedStatementLifetime
-  if (lifetime !== undefined && ((typeof lifetime === "number" && Number.isNaN(lifetime)) || !(Core.toMillis(lifetime) >= 0))) {
-    throw new Error(`maxCachedStatementLifetime must be a duration of 0 or more (0 = forever), got ${String(lifetime)}`)
-  }
-}
-
 /** @internal */
-export class ConnectionImpl extends Core.SessionHandle implements Connection {
+export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Row> implements Connection<Row> {
   readonly [TypeId]: typeof TypeId = TypeId
-  private many(
-    sql: string,
-    argsList: Iterable<ReadonlyArray<unknown>>,
-    skipRows: boolean,
-    options: QueryOptions | undefined
-  ): Effect.Effect<Array<ExecuteResult>, QueryError> {
-    let sets: Array<ReadonlyArray<unknown>>
-    try {
-      sets = Array.from(argsList)
-    } catch (e) {
-      // a hostile iterable: a typed error, not an exception thrown at the call
-      return Effect.fail(
-        new Errors.DataError({ message: `the argument sets could not be read (${e instanceof Error ? e.message : "the iterable threw"}); pass an array of argument arrays` })
-      )
-    }
-    return this.run<Array<ExecuteResult>>(options, sql, (cb) => {
-      const task = new Task()
-      if (sets.length === 0) {
-        cb(undefined, [])
-        return task
-      }
-      // encoded as they are written, in chunks (see Session.execute)
-      return this.session.many(sql, sets, skipRows, cb, task)
-    }, sets)
-  }
-
-  executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, QueryError> {
-    return Effect.asVoid(this.many(sql, argsList, true, options))
-  }
-
-  fetchmany<R = PgRecord.Record>(
-    sql: string,
-    argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: QueryOptions
-  ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, QueryError> {
-    return Effect.map(this.many(sql, argsList, false, options), (results) => results.map((r) => r.rows as Array<R>))
-  }
-
   close(): Effect.Effect<void> {
     return Effect.callback<void>((resume) => {
       this.session.close(() => resume(Effect.void))
@@ -443,20 +394,27 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
     return Copy.copyRecordsToTable(this, table, options)
   }
 
-  prepare<R = PgRecord.Record>(sql: string, options?: QueryOptions): Effect.Effect<PreparedStatement.PreparedStatement<R>, QueryError> {
-    return PreparedStatement.make<R>(this, sql, options)
+  prepare<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    options?: O
+  ): Effect.Effect<PreparedStatement.PreparedStatement<RowOf<O, Row>>, QueryError> {
+    return PreparedStatement.make<RowOf<O, Row>>(this, sql, options)
   }
 
-  cursor<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError> {
-    return Cursor.stream<R>(this, sql, args, options)
-  }
-
-  cursorManual<R = PgRecord.Record>(
+  cursor<O extends Cursor.CursorOptions = QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: QueryOptions
-  ): Effect.Effect<Cursor.Cursor<R>, QueryError, Scope.Scope> {
-    return Cursor.manual<R>(this, sql, args, options)
+    options?: O
+  ): Stream.Stream<RowOf<O, Row>, QueryError> {
+    return Cursor.stream<RowOf<O, Row>>(this, sql, args, options)
+  }
+
+  cursorManual<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Cursor.Cursor<RowOf<O, Row>>, QueryError, Scope.Scope> {
+    return Cursor.manual<RowOf<O, Row>>(this, sql, args, options)
   }
 
   transaction(options?: Transaction.TransactionOptions): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope>
@@ -531,7 +489,7 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
   }
 
   reset(options?: QueryOptions): Effect.Effect<void, QueryError> {
-    return resetSession(this, options)
+    return SessionReset.resetSession(this, options)
   }
 }
 
@@ -540,7 +498,7 @@ export class ConnectionImpl extends Core.SessionHandle implements Connection {
  *
  * @internal
  */
-export const ownListeners = new WeakSet<object>()
+export const ownListeners: WeakSet<object> = SessionReset.ownListeners
 
 /**
  * Forgets what users of the session added on the client: LISTEN callbacks,
@@ -549,12 +507,7 @@ export const ownListeners = new WeakSet<object>()
  *
  * @internal
  */
-export const forgetClientState = (session: Session): void => {
-  Notify.clear(session)
-  Transaction.forget(session)
-  session.queryLoggers = undefined
-  for (const l of session.terminationListeners) if (!ownListeners.has(l)) session.terminationListeners.delete(l)
-}
+export const forgetClientState: (session: Core.SessionHandle["session"]) => void = SessionReset.forgetClientState
 
 /**
  * Resets a connection for its next user, as asyncpg's `Connection.reset`:
@@ -564,18 +517,7 @@ export const forgetClientState = (session: Session): void => {
  * listeners and managed transactions. A pool writes the same reset into the
  * pipeline on release instead of waiting for it.
  */
-export const resetSession = (conn: Connection, options?: QueryOptions): Effect.Effect<void, QueryError> =>
-  Effect.suspend(() => {
-    const session = Core.sessionOf(conn)
-    forgetClientState(session)
-    const script = (session.txStatus !== TxStatus.IDLE ? "ROLLBACK; " : "") + Reset.RESET_SCRIPT
-    return Effect.andThen(
-      conn.execute(script, undefined, options),
-      Effect.sync(() => {
-        session.stateDirty = false
-      })
-    )
-  })
+export const resetSession: (conn: Connection<unknown>, options?: QueryOptions) => Effect.Effect<void, QueryError> = SessionReset.resetSession
 
 /**
  * Runs `effect` in a transaction on `conn`: committed when it succeeds,
@@ -588,43 +530,14 @@ export const withTransaction = <A, E, R>(
   options?: Transaction.TransactionOptions
 ): Effect.Effect<A, E | QueryError, R> => conn.transaction(effect, options)
 
-/** Parses `server_version` ("15.4 (Debian ...)", "16beta2") like asyncpg. */
-export const parseServerVersion = (v: string): ServerVersion => {
-  const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(alpha|beta|rc|devel)(\d*))?/.exec(v.trim())
-  if (!m) return { major: 0, minor: 0, micro: 0, releaselevel: "final", serial: 0 }
-  const major = Number(m[1])
-  return {
-    major,
-    minor: major >= 10 ? 0 : Number(m[2] ?? 0),
-    micro: major >= 10 ? Number(m[2] ?? 0) : Number(m[3] ?? 0),
-    releaselevel: m[4] === undefined ? "final" : m[4],
-    serial: m[5] ? Number(m[5]) : 0
-  }
-}
-
-/** Resolves options (DSN, PG* variables, defaults) or fails with an InterfaceError. */
-export const resolveOptions = (input: string | ConnectOptions | undefined): Effect.Effect<Dsn.ResolvedConnectOptions, Errors.InterfaceError> =>
-  Effect.try({
-    try: () => {
-      const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
-      checkNumericOptions(options)
-      // Infinity: no connect timeout (0 means none)
-      const timeout = options.timeout !== undefined ? (Core.timeoutMillis(options.timeout, "timeout") as number) : undefined
-      const dsn = Redacted.isRedacted(options.dsn) ? Redacted.value(options.dsn) : options.dsn
-      return Dsn.resolveConnectOptions({ ...options, dsn, ...(timeout !== undefined ? { connectTimeout: timeout } : {}) })
-    },
-    catch: (e) =>
-      new Errors.InterfaceError({
-        message: `invalid connection options: ${Errors.redactDsn(e instanceof Error ? e.message : String(e))}`
-      })
-  })
-
 /** Opens a connection that the caller must close (`conn.close()`). */
-export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<Connection, ConnectError> =>
+export const connectUnscoped = <O extends ConnectOptions = ConnectOptions>(
+  input?: string | O
+): Effect.Effect<Connection<DefaultRowOf<O>>, ConnectError> =>
   Effect.flatMap(resolveOptions(input), (resolved) => {
     const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})
     const connectTimeoutMs = resolved.connectTimeoutMs ?? 60_000
-    return Effect.callback<Connection, ConnectError>((resume) => {
+    return Effect.callback<Connection<DefaultRowOf<O>>, ConnectError>((resume) => {
       const attempt = Startup.connect(
         { ...resolved, connectTimeoutMs },
         {
@@ -632,7 +545,8 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
           maxCacheableStatementSize: options.maxCacheableStatementSize ?? 15 * 1024,
           maxCachedStatementLifetime:
             options.maxCachedStatementLifetime === undefined ? 300_000 : Core.toMillis(options.maxCachedStatementLifetime),
-          recordFactory: options.recordClass,
+          // rows leave the session as Records; the recordClass is applied at the API (rowOptions.ts)
+          recordFactory: undefined,
           registry: new TypeRegistry(options.types),
           prepare: options.prepare ?? true
         },
@@ -640,7 +554,8 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
           if (err !== undefined || session === undefined) resume(Effect.fail(err as ConnectError))
           else {
             session.collectNotices = options.logNotices ?? true
-            resume(Effect.succeed(new ConnectionImpl(session, Core.toMillis(options.commandTimeout))))
+            Rows.setDefaultRecordClass(session, options.recordClass)
+            resume(Effect.succeed(new ConnectionImpl<DefaultRowOf<O>>(session, Core.toMillis(options.commandTimeout))))
           }
         }
       )
@@ -654,5 +569,7 @@ export const connectUnscoped = (input?: string | ConnectOptions): Effect.Effect<
  * Accepts a DSN string or {@link ConnectOptions}; unset options come from the
  * `PG*` environment variables, `~/.pgpass` and libpq's defaults.
  */
-export const connect = (input?: string | ConnectOptions): Effect.Effect<Connection, ConnectError, Scope.Scope> =>
+export const connect = <O extends ConnectOptions = ConnectOptions>(
+  input?: string | O
+): Effect.Effect<Connection<DefaultRowOf<O>>, ConnectError, Scope.Scope> =>
   Effect.acquireRelease(connectUnscoped(input), (conn) => conn.close())

@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError, QueryOptions } from "./connection/query.js"
+import * as Rows from "./connection/rowOptions.js"
 import * as Errors from "./Errors.js"
 import * as Portal from "./connection/portal.js"
 import { Task } from "./connection/Session.js"
@@ -37,8 +38,8 @@ import type * as PgRecord from "./Record.js"
 import * as Transaction from "./Transaction.js"
 import { IDLE } from "./connection/txStatus.js"
 
-/** Options of a cursor stream. */
-export interface CursorOptions extends QueryOptions {
+/** Options of a cursor stream: a timeout, how rows are built (`recordClass`, `schema`) and the batch size. */
+export interface CursorOptions extends Rows.FetchOptions {
   /** rows fetched per round trip (default 50, as asyncpg) */
   readonly prefetch?: number | undefined
 }
@@ -75,22 +76,39 @@ const ensureTransaction = (conn: SessionHandle): Effect.Effect<boolean, QueryErr
     return Effect.as(Effect.acquireRelease(Transaction.begin(conn), Transaction.finalize), true)
   })
 
+/** The rows of a batch as the caller asked for them (`map` numbers them from `first`). */
+const built = (rows: Array<unknown>, map: Rows.RowMapper | undefined, first: number): Effect.Effect<Array<unknown>, QueryError> => {
+  if (map === undefined) return Effect.succeed(rows)
+  const out = map(rows, first)
+  return Array.isArray(out) ? Effect.succeed(out) : Effect.fail(out)
+}
+
+/** The row mapper of a call, or the InterfaceError of options that cannot work. */
+const mapperOf = (options: Rows.RowOptions | undefined, fallback: Rows.RowMapper | undefined): Effect.Effect<Rows.RowMapper | undefined, QueryError> => {
+  const map = Rows.mapperFor(options, fallback)
+  return map === undefined || typeof map === "function" ? Effect.succeed(map) : Effect.fail(map)
+}
+
 /**
  * Rows of `sql` (or of a prepared statement) as a stream, `prefetch` rows
  * per round trip, through a named portal. Stopping the stream early closes
- * the portal.
+ * the portal. Rows are built as `options` say (else as the prepared
+ * statement's, else the connection's, rows are); a row that does not match
+ * a `schema` ends the stream with RowDecodeError, numbered from the
+ * stream's first row.
  *
  * @internal
  */
 export const stream = <R>(
-  conn: SessionHandle,
+  conn: SessionHandle<unknown>,
   sql: string,
   args: ReadonlyArray<unknown> | undefined,
   options: CursorOptions | undefined,
-  prepared?: { readonly st: Statement }
+  prepared?: { readonly st: Statement; readonly rows: Rows.RowMapper | undefined }
 ): Stream.Stream<R, QueryError> =>
   Stream.unwrap(
     Effect.gen(function* () {
+      const map = yield* mapperOf(options, prepared === undefined ? conn.defaultRows : prepared.rows)
       const prefetch = options?.prefetch ?? 50
       if (!Number.isInteger(prefetch) || prefetch <= 0) return yield* Effect.fail(invalidCount("cursor prefetch", prefetch))
       const bad = conn.guard()
@@ -108,6 +126,7 @@ export const stream = <R>(
       const shape = Portal.shapeOf(st)
       let bound = false
       let done = false
+      let seen = 0
       yield* Effect.addFinalizer(() => {
         // holds the prepared statement until the stream ends: never collected (and closed) meanwhile
         void prepared
@@ -140,10 +159,12 @@ export const stream = <R>(
             },
             args
           ),
-          (batch) => {
+          (batch): Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError | Cause.Done> => {
             if (!batch.suspended) done = true
-            const rows = batch.rows as Array<R>
-            return rows.length === 0 ? Cause.done() : Effect.succeed(rows as unknown as Arr.NonEmptyReadonlyArray<R>)
+            if (batch.rows.length === 0) return Cause.done()
+            const first = seen
+            seen += batch.rows.length
+            return built(batch.rows, map, first) as unknown as Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError>
           }
         )
       })
@@ -155,10 +176,12 @@ class CursorImpl<R> implements Cursor<R> {
   readonly [TypeId]: typeof TypeId = TypeId
   closed = false
   constructor(
-    readonly conn: SessionHandle,
+    readonly conn: SessionHandle<unknown>,
     readonly name: string,
     readonly shape: Portal.RowShape,
-    readonly resultFormats: ReadonlyArray<number>
+    readonly resultFormats: ReadonlyArray<number>,
+    /** builds the rows (recordClass or schema of the cursor, else the connection's) */
+    readonly rows: Rows.RowMapper | undefined
   ) {}
 
   private command(sql: string, options: QueryOptions | undefined): Effect.Effect<Portal.Batch, QueryError> {
@@ -177,11 +200,16 @@ class CursorImpl<R> implements Cursor<R> {
 
   fetch(n: number, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
     if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor fetch", n))
-    return Effect.map(this.command(`FETCH FORWARD ${n} FROM ${this.name}`, options), (b) => b.rows as Array<R>)
+    return Effect.flatMap(this.command(`FETCH FORWARD ${n} FROM ${this.name}`, options), (b) => built(b.rows, this.rows, 0)) as Effect.Effect<
+      ReadonlyArray<R>,
+      QueryError
+    >
   }
 
   fetchrow(options?: QueryOptions): Effect.Effect<R | null, QueryError> {
-    return Effect.map(this.command(`FETCH NEXT FROM ${this.name}`, options), (b) => (b.rows[0] as R | undefined) ?? null)
+    return Effect.flatMap(this.command(`FETCH NEXT FROM ${this.name}`, options), (b) =>
+      Effect.map(built(b.rows, this.rows, 0), (rows) => (rows[0] as R | undefined) ?? null)
+    )
   }
 
   forward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
@@ -205,12 +233,13 @@ const moved = (b: Portal.Batch): number => Number(/(\d+)$/.exec(b.status ?? "")?
  * @internal
  */
 export const manual = <R>(
-  conn: SessionHandle,
+  conn: SessionHandle<unknown>,
   sql: string,
   args: ReadonlyArray<unknown> | undefined,
-  options?: QueryOptions
+  options?: Rows.FetchOptions
 ): Effect.Effect<Cursor<R>, QueryError, Scope.Scope> =>
   Effect.gen(function* () {
+    const map = yield* mapperOf(options, conn.defaultRows)
     const bad = conn.guard()
     if (bad !== undefined) return yield* Effect.fail(bad)
     const session = conn.session
@@ -227,7 +256,7 @@ export const manual = <R>(
           task.request = Portal.parseBindExecute(session, declare, st.paramOids, st.paramFormats, values, Portal.shapeOf(st), [], cb)
           return task
         }, args ?? []),
-        new CursorImpl<R>(conn, name, Portal.shapeOf(st), st.resultFormats)
+        new CursorImpl<R>(conn, name, Portal.shapeOf(st), st.resultFormats, map)
       ),
       (c) => {
         c.closed = true

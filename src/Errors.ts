@@ -10,7 +10,8 @@
  * - Client errors: {@link PostgresConnectionError},
  *   {@link ConnectionDoesNotExistError}, {@link AcquireTimeoutError},
  *   {@link CommandTimeoutError}, {@link PoolClosedError},
- *   {@link InterfaceError}, {@link ProtocolError}, {@link DataError}.
+ *   {@link InterfaceError}, {@link ProtocolError}, {@link DataError},
+ *   {@link RowDecodeError}.
  *
  * @since 0.1.0
  */
@@ -42,7 +43,8 @@ export {
   PoolExhaustedError,
   PoolHookError,
   PostgresConnectionError,
-  ProtocolError
+  ProtocolError,
+  RowDecodeError
 } from "./errors/client.js"
 export { redactCause, redactDsn } from "./errors/redact.js"
 

@@ -20,6 +20,8 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError, QueryOptions } from "./connection/query.js"
+import * as Rows from "./connection/rowOptions.js"
+import type { FetchOptions, FetchvalOptions, RowOf, ValueOf } from "./connection/rowOptions.js"
 import * as Cursor from "./Cursor.js"
 import * as Errors from "./Errors.js"
 import * as Portal from "./connection/portal.js"
@@ -55,7 +57,11 @@ export interface ExplainOptions extends QueryOptions {
 /** @since 0.1.0 */
 export const TypeId: unique symbol = Symbol.for("effect-pg/PreparedStatement")
 
-/** A statement prepared on one connection. */
+/**
+ * A statement prepared on one connection. `R` is its row: the Schema's or
+ * recordClass's it was prepared with, else the connection's; each call may
+ * ask for other rows (`recordClass`, `schema`) as `Connection.fetch` does.
+ */
 export interface PreparedStatement<R = PgRecord.Record> {
   readonly [TypeId]: typeof TypeId
   /** The SQL text. */
@@ -69,17 +75,24 @@ export interface PreparedStatement<R = PgRecord.Record> {
   /** The result columns and their types, looked up in `pg_type` once. */
   getAttributes(): Effect.Effect<ReadonlyArray<Attribute>, QueryError>
   /** Runs it; returns all rows. */
-  fetch(args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError>
+  fetch<O extends FetchOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Effect.Effect<ReadonlyArray<RowOf<O, R>>, QueryError>
   /** Runs it; returns the first row, or null. */
-  fetchrow(args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError>
-  /** Runs it; returns one value of the first row (column 0 by default), or null when there is no row. */
-  fetchval(args?: ReadonlyArray<unknown>, column?: number | string, options?: QueryOptions): Effect.Effect<unknown, QueryError>
+  fetchrow<O extends FetchOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Effect.Effect<RowOf<O, R> | null, QueryError>
+  /** Runs it; returns one value of the first row (column 0 by default; decoded by `options.schema`), or null when there is no row. */
+  fetchval<O extends FetchvalOptions = QueryOptions>(
+    args?: ReadonlyArray<unknown>,
+    column?: number | string,
+    options?: O
+  ): Effect.Effect<ValueOf<O> | null, QueryError>
   /** Runs it once per argument set, pipelined before one Sync: all or nothing. */
   executemany(argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, QueryError>
   /** Runs it once per argument set, all or nothing; returns the rows of each. */
-  fetchmany(argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, QueryError>
+  fetchmany<O extends FetchOptions = QueryOptions>(
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<RowOf<O, R>>>, QueryError>
   /** Its rows as a stream, `prefetch` per round trip (see `Cursor`). */
-  cursor(args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError>
+  cursor<O extends Cursor.CursorOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Stream.Stream<RowOf<O, R>, QueryError>
   /** The plan as EXPLAIN (FORMAT JSON, VERBOSE) returns it (parsed JSON). */
   explain(args?: ReadonlyArray<unknown>, options?: ExplainOptions): Effect.Effect<unknown, QueryError>
   /** Closes the server statement now; later use fails with InterfaceError. */
@@ -121,8 +134,10 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
   private closed = false
   private types: Effect.Effect<ReadonlyMap<number, TypeInfo>, QueryError> | undefined
   constructor(
-    readonly conn: SessionHandle,
-    readonly st: Statement
+    readonly conn: SessionHandle<unknown>,
+    readonly st: Statement,
+    /** builds its rows when a call asks for nothing else (its recordClass or schema, else the connection's) */
+    readonly rows: Rows.RowMapper | undefined
   ) {
     collected.register(this, { session: conn.session, st }, this)
   }
@@ -149,9 +164,12 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
   private run(
     argsList: ReadonlyArray<ReadonlyArray<unknown>>,
     skipRows: boolean,
-    options: QueryOptions | undefined
+    options: FetchOptions | undefined,
+    firstOnly = false
   ): Effect.Effect<Array<Portal.Batch>, QueryError> {
     if (this.closed) return Effect.fail(this.closedError())
+    const map = skipRows ? undefined : Rows.mapperFor(options, this.rows)
+    if (map !== undefined && typeof map !== "function") return Effect.fail(map)
     const session = this.conn.session
     const st = this.st
     return this.conn.run<Array<Portal.Batch>>(
@@ -171,7 +189,15 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
         task.request = Portal.bindExecute(session, st, encoded, "", 0, skipRows, (err, batches) => {
           const last = batches?.[batches.length - 1]
           if (last?.status !== undefined) this.status = last.status
-          cb(err, batches)
+          if (map === undefined || err !== undefined || batches === undefined) return cb(err, batches)
+          const out = new Array<Portal.Batch>(batches.length)
+          for (let k = 0; k < batches.length; k++) {
+            const b = batches[k]!
+            const rows = map(firstOnly && b.rows.length > 1 ? b.rows.slice(0, 1) : b.rows, 0)
+            if (!Array.isArray(rows)) return cb(argsList.length > 1 ? Object.assign(rows, { message: `argument set ${k}: ${rows.message}` }) : rows, undefined)
+            out[k] = { ...b, rows }
+          }
+          cb(undefined, out)
         })
         return task
       },
@@ -179,22 +205,34 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
     )
   }
 
-  fetch(args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    return Effect.map(this.run([args ?? []], false, options), (b) => (b[0]?.rows ?? []) as Array<R>)
+  fetch<O extends FetchOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Effect.Effect<ReadonlyArray<RowOf<O, R>>, QueryError> {
+    return Effect.map(this.run([args ?? []], false, options), (b) => (b[0]?.rows ?? []) as Array<RowOf<O, R>>)
   }
 
-  fetchrow(args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError> {
-    return Effect.map(this.run([args ?? []], false, options), (b) => (b[0]?.rows[0] as R | undefined) ?? null)
+  fetchrow<O extends FetchOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Effect.Effect<RowOf<O, R> | null, QueryError> {
+    return Effect.map(this.run([args ?? []], false, options, true), (b) => (b[0]?.rows[0] as RowOf<O, R> | undefined) ?? null)
   }
 
-  fetchval(args?: ReadonlyArray<unknown>, column: number | string = 0, options?: QueryOptions): Effect.Effect<unknown, QueryError> {
-    return Effect.flatMap(this.run([args ?? []], false, options), (b) => {
+  fetchval<O extends FetchvalOptions = QueryOptions>(
+    args?: ReadonlyArray<unknown>,
+    column: number | string = 0,
+    options?: O
+  ): Effect.Effect<ValueOf<O> | null, QueryError> {
+    // the value is read from the Record, whatever rows the statement builds
+    return Effect.flatMap(this.run([args ?? []], false, { timeout: options?.timeout, ...Rows.AS_RECORDS }), (b) => {
       const row = b[0]?.rows[0] as PgRecord.Record | undefined
       if (row === undefined) return Effect.succeed(null)
-      return Effect.try({
-        try: () => row.get(column),
-        catch: (e) => new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` })
-      })
+      return Effect.flatMap(
+        Effect.try({
+          try: () => row.get(column),
+          catch: (e) => new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` })
+        }),
+        (value) => {
+          if (options?.schema === undefined) return Effect.succeed(value as ValueOf<O>)
+          const decoded = Rows.valueFor(options.schema, value, column)
+          return decoded._tag === "Success" ? Effect.succeed(decoded.success as ValueOf<O>) : Effect.fail(decoded.failure)
+        }
+      )
     })
   }
 
@@ -202,13 +240,16 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
     return Effect.asVoid(this.run(Array.from(argsList), true, options))
   }
 
-  fetchmany(argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, QueryError> {
-    return Effect.map(this.run(Array.from(argsList), false, options), (bs) => bs.map((b) => b.rows as Array<R>))
+  fetchmany<O extends FetchOptions = QueryOptions>(
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<RowOf<O, R>>>, QueryError> {
+    return Effect.map(this.run(Array.from(argsList), false, options), (bs) => bs.map((b) => b.rows as Array<RowOf<O, R>>))
   }
 
-  cursor(args?: ReadonlyArray<unknown>, options?: Cursor.CursorOptions): Stream.Stream<R, QueryError> {
+  cursor<O extends Cursor.CursorOptions = QueryOptions>(args?: ReadonlyArray<unknown>, options?: O): Stream.Stream<RowOf<O, R>, QueryError> {
     if (this.closed) return Stream.fail(this.closedError())
-    return Cursor.stream<R>(this.conn, this.st.sql, args, options, this)
+    return Cursor.stream<RowOf<O, R>>(this.conn, this.st.sql, args, options, this)
   }
 
   explain(args?: ReadonlyArray<unknown>, options?: ExplainOptions): Effect.Effect<unknown, QueryError> {
@@ -227,7 +268,7 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
     if (this.types !== undefined) return this.types
     const oids = [...new Set([...this.st.paramOids, ...this.st.fields.map((f) => f.typeOid)])]
     const lookup = Effect.map(
-      oids.length === 0 ? Effect.succeed([]) : this.conn.fetch(TYPE_INFO_SQL, [oids.map(String)]),
+      oids.length === 0 ? Effect.succeed([]) : this.conn.fetch(TYPE_INFO_SQL, [oids.map(String)], Rows.AS_RECORDS),
       (rows) => {
         const map = new Map<number, TypeInfo>()
         for (const row of rows) {
@@ -276,8 +317,12 @@ const truncate = (sql: string): string => (sql.length > 80 ? `${sql.slice(0, 77)
  * @internal
  */
 export const make = <R = PgRecord.Record>(
-  conn: SessionHandle,
+  conn: SessionHandle<unknown>,
   sql: string,
-  options?: QueryOptions
+  options?: FetchOptions
 ): Effect.Effect<PreparedStatement<R>, QueryError> =>
-  Effect.map(Stmt.prepare(conn, sql, options, true), (st) => new PreparedStatementImpl<R>(conn, st))
+  Effect.suspend(() => {
+    const rows = Rows.mapperFor(options, conn.defaultRows)
+    if (rows !== undefined && typeof rows !== "function") return Effect.fail(rows)
+    return Effect.map(Stmt.prepare(conn, sql, options, true), (st) => new PreparedStatementImpl<R>(conn, st, rows))
+  })

@@ -706,7 +706,7 @@ describe("PgPool: pool-level queries", () => {
         range(300),
         (i) =>
           i % 3 === 0
-            ? Effect.map(pool.fetchrow<{ n: number }>("SELECT $1::int4 AS n", [i]), (r) => r!.n)
+            ? Effect.map(pool.fetchrow("SELECT $1::int4 AS n", [i]), (r) => r!.n as number)
             : i % 3 === 1
               ? Effect.map(pool.fetch("SELECT generate_series(1, $1::int4) AS g", [i]), (rows) => rows.length)
               : Effect.map(pool.fetchval("SELECT $1::text", [`v${i}`]), (v) => v),

@@ -85,7 +85,7 @@ const failureOf = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<E, neve
 /** What the server says about this session's encryption. */
 const sslInfo = (conn: Connection.Connection) =>
   Effect.map(
-    conn.fetchrow<{ get(k: string): unknown }>("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+    conn.fetchrow("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
     (row) => ({ ssl: row?.get("ssl"), version: row?.get("version") })
   )
 

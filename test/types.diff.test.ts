@@ -16,7 +16,6 @@ import * as Effect from "effect/Effect"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Connection from "../src/Connection.js"
-import type * as PgRecord from "../src/Record.js"
 import { Interval } from "../src/types/Interval.js"
 import { Range } from "../src/types/Range.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
@@ -145,7 +144,7 @@ describe("effect-pg and pg agree", () => {
     const ours = await run(
       Effect.gen(function* () {
         const conn = yield* Connection.connect({ dsn: TEST_DSN })
-        return yield* conn.fetch<PgRecord.Record>(`SELECT * FROM ${table} ORDER BY row_id`)
+        return yield* conn.fetch(`SELECT * FROM ${table} ORDER BY row_id`)
       })
     )
     const theirs = (await client.query({ text: `SELECT * FROM ${table} ORDER BY row_id`, rowMode: "array" })).rows as Array<Array<unknown>>
@@ -171,7 +170,7 @@ describe("effect-pg and pg agree", () => {
     const rows = await run(
       Effect.gen(function* () {
         const conn = yield* Connection.connect({ dsn: TEST_DSN })
-        return yield* conn.fetch<PgRecord.Record>(
+        return yield* conn.fetch(
           "SELECT $1::int8 AS a, $2::numeric AS b, $3::timestamptz AS c, $4::jsonb AS d, $5::int4[] AS e, $6::bytea AS f, $7::uuid AS g, $8::interval AS h, $9::int4range AS i, $10::text[] AS j",
           [
             -9223372036854775808n,

@@ -230,7 +230,7 @@ describe("names the server keeps", () => {
         Effect.gen(function* () {
           yield* a.transaction()
           yield* a.cursorManual("SELECT 1")
-          return yield* a.fetch<{ get(k: string): unknown }>("SELECT name FROM pg_cursors WHERE name <> ''")
+          return yield* a.fetch("SELECT name FROM pg_cursors WHERE name <> ''")
         })
       )
       expect(cursors.map((r) => r.get("name"))).toEqual([expect.stringMatching(/^__epg_cursor_[0-9a-z]+_[0-9a-z]+$/)])

@@ -7,7 +7,9 @@
  * callers each awaiting `Effect.runPromise(pool.fetch(...))` per query (a Promise-based app
  * calling into Effect at every query). Peer `effect-pg-nopipe` is the headline loop with the
  * pool's `pipelining: false` (each pool-level query borrows a connection of its own), to show
- * what sharing connections between pool-level queries buys.
+ * what sharing connections between pool-level queries buys. Peer `effect-pg-schema` (W3) is the
+ * headline loop with each row decoded by an effect/Schema (`pool.fetch(sql, [], { schema })`),
+ * to show what Schema-typed rows cost over Records.
  *
  * effect-pg is written at the same time as this benchmark, so its modules are loaded with a
  * computed dynamic `import()`: the typecheck never depends on them, and when they are missing or
@@ -16,6 +18,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -41,7 +44,7 @@ import {
 type Fx<A> = Effect.Effect<A, unknown, never>
 
 interface QueryApi {
-  readonly fetch: (sql: string, args?: ReadonlyArray<unknown>) => Fx<ReadonlyArray<unknown>>
+  readonly fetch: (sql: string, args?: ReadonlyArray<unknown>, options?: { readonly schema?: unknown }) => Fx<ReadonlyArray<unknown>>
   readonly execute: (sql: string, args?: ReadonlyArray<unknown>) => Fx<unknown>
   readonly executemany: (sql: string, argsList: ReadonlyArray<ReadonlyArray<unknown>>) => Fx<unknown>
 }
@@ -109,6 +112,16 @@ const fieldOf = (row: unknown, name: string): unknown => {
   if (typeof r.get === "function") return r.get(name)
   return (row as Record<number, unknown>)[0]
 }
+
+/** W3's row as an effect/Schema (peer effect-pg-schema): every column checked, jsonb down to its leaves. */
+const WideRow = Schema.Struct({
+  id: Schema.Number,
+  name: Schema.String,
+  score: Schema.Number,
+  created_at: Schema.Date,
+  active: Schema.Boolean,
+  data: Schema.Struct({ k: Schema.Number, tags: Schema.Array(Schema.String), nested: Schema.Struct({ x: Schema.Number }) })
+})
 
 /** A method this case needs is missing: only this case is n/a. */
 class Missing extends Error {}
@@ -178,6 +191,16 @@ export const driver: Driver = {
       if (req.workload === "W1") expectRows("effect-pg W1", await Effect.runPromise(pool.fetch(SQL.W1)), 1)
       if (req.workload === "W2") expectRows("effect-pg W2", await Effect.runPromise(pool.fetch(SQL.W2, [1])), 1)
       if (req.workload === "W3") expectRows("effect-pg W3", await Effect.runPromise(pool.fetch(SQL.W3)), WIDE_ROWS)
+      const w3Options = req.peer === "effect-pg-schema" ? { schema: WideRow } : undefined
+      if (w3Options !== undefined) {
+        const decoded = await Effect.runPromise(pool.fetch(SQL.W3, [], w3Options))
+        expectRows("effect-pg W3 { schema }", decoded, WIDE_ROWS)
+        // Schema output is a plain object (a Record has get())
+        const first = decoded[0] as { get?: unknown } | undefined
+        if (typeof first?.get === "function" || !(fieldOf(first, "created_at") instanceof Date)) {
+          throw new Error("effect-pg W3 { schema }: rows were not decoded by the schema")
+        }
+      }
 
       if (req.peer === "effect-pg-promise") {
         const op = req.workload === "W1"
@@ -198,7 +221,7 @@ export const driver: Driver = {
           case "W2":
             return effectLoop(concurrency, durationMs, () => pool.fetch(SQL.W2, [randomId()]))
           case "W3":
-            return effectLoop(concurrency, durationMs, () => Effect.map(pool.fetch(SQL.W3), readWideRows), {
+            return effectLoop(concurrency, durationMs, () => Effect.map(pool.fetch(SQL.W3, [], w3Options), readWideRows), {
               perOp: WIDE_ROWS
             })
           case "W5":

@@ -10,16 +10,23 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import * as Logging from "./logging.js"
 import type { Lease, QueryError, QueryOptions } from "./query.js"
-import type { Callback, SessionError } from "./request.js"
+import type { SessionError } from "./request.js"
+import type { ExecuteResult } from "./rows.js"
+import * as Rows from "./rowOptions.js"
+import type { FetchOptions, FetchvalOptions, RowOf, ValueOf } from "./rowOptions.js"
 import { Task, type Session } from "./Session.js"
 
 export type { Lease, LoggedQuery, QueryError, QueryLogger, QueryOptions } from "./query.js"
 
 const noop = (): void => {}
+
+/** How a task started by {@link SessionHandle.run} ends: any query error, or its value. */
+export type Done<A> = (error: QueryError | undefined, value: A | undefined) => void
 
 export const toMillis = (d: Duration.Input | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
 
@@ -52,13 +59,21 @@ const releasedError = () =>
   })
 
 
-/** A handle on one session: the guard, the Effect runner and the basic queries. */
-export class SessionHandle {
+/**
+ * A handle on one session: the guard, the Effect runner and the basic
+ * queries. `Row` is what a row is when a call asks for nothing else (a
+ * Record, or the connection's `recordClass`).
+ */
+export class SessionHandle<Row = PgRecord.Record> {
+  /** builds the rows of calls that ask for nothing else: the connection's recordClass, if any */
+  readonly defaultRows: Rows.RowMapper | undefined
   constructor(
     readonly session: Session,
     readonly commandTimeoutMs: number,
     readonly lease: Lease | undefined = undefined
-  ) {}
+  ) {
+    this.defaultRows = Rows.defaultMapper(session)
+  }
 
   /** Fails when this view may no longer be used. */
   guard(): SessionError | Errors.InterfaceError | undefined {
@@ -76,7 +91,7 @@ export class SessionHandle {
   run<A>(
     options: QueryOptions | undefined,
     sql: string,
-    start: (cb: Callback<A>) => Task,
+    start: (cb: Done<A>) => Task,
     args?: ReadonlyArray<unknown>,
     log = true
   ): Effect.Effect<A, QueryError> {
@@ -148,40 +163,128 @@ export class SessionHandle {
     return this.run<string>(options, sql, (cb) => this.session.query(sql, args, (err, r) => cb(err, r?.status)), args)
   }
 
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    return this.run<ReadonlyArray<R>>(
+  /**
+   * Runs a query and hands its rows, built as `options` say, to `pick`
+   * (plain callbacks, one Effect). `firstOnly`: only the first row is built
+   * (fetchrow: a schema checks the row it returns, not the ones it drops).
+   */
+  protected rowsOf<A>(
+    sql: string,
+    args: ReadonlyArray<unknown> | undefined,
+    options: FetchOptions | undefined,
+    pick: (rows: Array<unknown>) => A,
+    firstOnly = false
+  ): Effect.Effect<A, QueryError> {
+    const map = Rows.mapperFor(options, this.defaultRows)
+    if (map === undefined) {
+      return this.run<A>(options, sql, (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : pick(r.rows))), args)
+    }
+    if (typeof map !== "function") return Effect.fail(map)
+    return this.run<A>(
       options,
       sql,
-      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r?.rows as Array<R> | undefined)),
+      (cb) =>
+        this.session.query(sql, args ?? [], (err, r) => {
+          if (err !== undefined || r === undefined) return cb(err, undefined)
+          const rows = map(firstOnly && r.rows.length > 1 ? r.rows.slice(0, 1) : r.rows, 0)
+          if (Array.isArray(rows)) cb(undefined, pick(rows))
+          else cb(rows, undefined)
+        }),
       args
     )
   }
 
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, QueryError> {
-    return this.run<R | null>(
-      options,
-      sql,
-      (cb) => this.session.query(sql, args ?? [], (err, r) => cb(err, r === undefined ? undefined : ((r.rows[0] as R | undefined) ?? null))),
-      args
-    )
-  }
-
-  fetchval(
+  fetch<O extends FetchOptions = QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: QueryOptions & { readonly column?: number | string }
-  ): Effect.Effect<unknown, QueryError> {
+    options?: O
+  ): Effect.Effect<ReadonlyArray<RowOf<O, Row>>, QueryError> {
+    return this.rowsOf(sql, args, options, (rows) => rows as Array<RowOf<O, Row>>)
+  }
+
+  fetchrow<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<RowOf<O, Row> | null, QueryError> {
+    return this.rowsOf(sql, args, options, (rows) => (rows[0] as RowOf<O, Row> | undefined) ?? null, true)
+  }
+
+  /** executemany/fetchmany: one Execute per argument set, pipelined before one Sync; rows built as `options` say. */
+  protected many(
+    sql: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    skipRows: boolean,
+    options: FetchOptions | undefined
+  ): Effect.Effect<Array<ExecuteResult>, QueryError> {
+    const map = skipRows ? undefined : Rows.mapperFor(options, this.defaultRows)
+    if (map !== undefined && typeof map !== "function") return Effect.fail(map)
+    let sets: Array<ReadonlyArray<unknown>>
+    try {
+      sets = Array.from(argsList)
+    } catch (e) {
+      // a hostile iterable: a typed error, not an exception thrown at the call
+      return Effect.fail(
+        new Errors.DataError({ message: `the argument sets could not be read (${e instanceof Error ? e.message : "the iterable threw"}); pass an array of argument arrays` })
+      )
+    }
+    return this.run<Array<ExecuteResult>>(options, sql, (cb) => {
+      const task = new Task()
+      if (sets.length === 0) {
+        cb(undefined, [])
+        return task
+      }
+      // encoded as they are written, in chunks (see Session.execute)
+      if (map === undefined) return this.session.many(sql, sets, skipRows, cb, task)
+      return this.session.many(sql, sets, skipRows, (err, results) => {
+        if (err !== undefined || results === undefined) return cb(err, undefined)
+        const out = new Array<ExecuteResult>(results.length)
+        for (let k = 0; k < results.length; k++) {
+          const rows = map(results[k]!.rows, 0)
+          if (!Array.isArray(rows)) return cb(Object.assign(rows, { message: `argument set ${k}: ${rows.message}` }), undefined)
+          out[k] = { rows, status: results[k]!.status }
+        }
+        cb(undefined, out)
+      }, task)
+    }, sets)
+  }
+
+  /** Runs a statement once per argument set, pipelined, in one implicit transaction: all or nothing. */
+  executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, QueryError> {
+    return Effect.asVoid(this.many(sql, argsList, true, options))
+  }
+
+  /** Runs a query once per argument set, pipelined, all or nothing; returns the rows of each. */
+  fetchmany<O extends FetchOptions = QueryOptions>(
+    sql: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<RowOf<O, Row>>>, QueryError> {
+    return Effect.map(this.many(sql, argsList, false, options), (results) => results.map((r) => r.rows as Array<RowOf<O, Row>>))
+  }
+
+  fetchval<O extends FetchvalOptions = QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<ValueOf<O> | null, QueryError> {
     const column = options?.column ?? 0
-    return this.run<unknown>(options, sql, (cb) =>
+    return this.run<ValueOf<O> | null>(options, sql, (cb) =>
       this.session.query(sql, args ?? [], (err, r) => {
         if (err !== undefined || r === undefined) return cb(err, undefined)
+        // the session's rows are always Records (a recordClass is applied at the API)
         const row = r.rows[0] as PgRecord.Record | undefined
         if (row === undefined) return cb(undefined, null)
+        let value: unknown
         try {
-          cb(undefined, row.get(column))
+          value = row.get(column)
         } catch (e) {
-          cb(new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` }), undefined)
+          return cb(new Errors.InterfaceError({ message: `fetchval: ${(e as Error).message}` }), undefined)
         }
+        if (options?.schema === undefined) return cb(undefined, value as ValueOf<O>)
+        const decoded = Rows.valueFor(options.schema, value, column)
+        if (Result.isFailure(decoded)) cb(decoded.failure, undefined)
+        else cb(undefined, decoded.success as ValueOf<O>)
       }),
       args
     )

@@ -22,6 +22,7 @@ export type QueryError =
   | Errors.InterfaceError
   | Errors.ProtocolError
   | Errors.DataError
+  | Errors.RowDecodeError
   | Errors.CommandTimeoutError
 
 /** One finished query, as query loggers see it. */

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
-import type * as PgRecord from "../Record.js"
+import { AS_RECORDS } from "./rowOptions.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
 import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
@@ -35,7 +35,7 @@ interface FoundType {
 
 /** Looks a type up by name and schema, or fails naming it. */
 const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
-  Effect.flatMap(conn.fetchrow<PgRecord.Record>(TYPE_BY_NAME_SQL, [typeName, schema]), (row) =>
+  Effect.flatMap(conn.fetchrow(TYPE_BY_NAME_SQL, [typeName, schema], AS_RECORDS), (row) =>
     row === null
       ? Effect.fail(
         new Errors.InterfaceError({

@@ -281,6 +281,37 @@ export class DataError extends Data.TaggedError("DataError")<{
 }
 
 /**
+ * A result row did not match the `schema` a query was given
+ * (`fetch(sql, args, { schema })`): `row` is its 0-based index in the
+ * result (in the stream, for a cursor), `column` the column the Schema
+ * complained about (when it names one), `issue` the Schema's own account.
+ * The query ran; no row of it was returned. Fix the schema or the SQL
+ * (a cast, a column alias).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RowDecodeError extends Data.TaggedError("RowDecodeError")<{
+  /** What happened and what to do. */
+  readonly message: string
+  /** The 0-based row of the result (of the stream, for a cursor). */
+  readonly row: number
+  /** The column the Schema's issue points at, when it points at one. */
+  readonly column?: string
+  /** The Schema issue, formatted. */
+  readonly issue: string
+}> {
+  constructor(args: { readonly message: string; readonly row: number; readonly column?: string | undefined; readonly issue: string }) {
+    super(dropUndefined({ ...args, message: redactDsn(args.message) }))
+  }
+
+  /** `RowDecodeError: message`. */
+  override toString(): string {
+    return `${this._tag}: ${this.message}`
+  }
+}
+
+/**
  * Any error raised by effect-pg itself rather than the server.
  *
  * @since 0.1.0
@@ -322,6 +353,7 @@ export type ClientError =
   | InterfaceError
   | ProtocolError
   | DataError
+  | RowDecodeError
 
 const NODE_CODE_REASONS: Readonly<Record<string, ConnectionErrorReason>> = {
   ECONNREFUSED: "refused",

@@ -15,7 +15,6 @@ import * as Errors from "../Errors.js"
 import type * as Copy from "../connection/copy/options.js"
 import type { Session } from "../connection/Session.js"
 import * as TxStatus from "../connection/txStatus.js"
-import type * as PgRecord from "../Record.js"
 import * as Budget from "./budget.js"
 import { PoolCore, type Slot, type Waiter } from "./core.js"
 import { toMillis } from "./durations.js"
@@ -328,20 +327,21 @@ export class PgPoolImpl implements PgPoolShape {
     const shareable = args !== undefined && args.length > 0 && isShareable(this.shareable, sql)
     return this.run(sql, shareable, options, (c, o) => c.execute(sql, args, o))
   }
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetch<R>(sql, args, o))
+  // the options reach the connection whole (recordClass, schema), the timeout shortened by the wait
+  fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetch(sql, args, o as O | undefined))
   }
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchrow<R>(sql, args, o))
+  fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchrow(sql, args, o as O | undefined))
   }
-  fetchval(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions & { readonly column?: number | string }) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchval(sql, args, o))
+  fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchval(sql, args, o as O | undefined))
   }
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
     return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.executemany(sql, argsList, o))
   }
-  fetchmany<R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchmany<R>(sql, argsList, o))
+  fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: O) {
+    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchmany(sql, argsList, o as O | undefined))
   }
 
   copyFromTable<E = never, R = never>(table: string, options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }) {

@@ -11,7 +11,7 @@ import type * as Copy from "../connection/copy/options.js"
 import type * as PgRecord from "../Record.js"
 
 /** A connection borrowed from the pool: the Connection API, usable until released. */
-export type PoolConnection = Connection.Connection
+export type PoolConnection<Row = PgRecord.Record> = Connection.Connection<Row>
 
 /** A user hook (init, setup, reset): any Effect; its failure becomes a {@link PoolHookError}. */
 export type Hook = (conn: Connection.Connection) => Effect.Effect<unknown, unknown>
@@ -136,28 +136,48 @@ export type AcquireError =
 /** Every error a pool-level query can fail with. */
 export type PoolQueryError = Connection.QueryError | AcquireError
 
-/** The pool, as `yield* PgPool` gives it. */
-export interface PgPoolShape {
+/**
+ * The pool, as `yield* PgPool` gives it. `Row` is a row of a query that asks
+ * for nothing else: a Record, or what the pool's `recordClass` builds.
+ */
+export interface PgPoolShape<Row = PgRecord.Record> {
   /** Borrows a connection for the scope; released (and reset) when the scope closes. */
-  acquire(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError, Scope.Scope>
+  acquire(options?: AcquireOptions): Effect.Effect<PoolConnection<Row>, AcquireError, Scope.Scope>
   /** Borrows a connection that the caller gives back with {@link PgPoolShape.release}. */
-  acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError>
+  acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection<Row>, AcquireError>
   /** Gives a connection back (idempotent; also what closing an acquire scope does). */
-  release(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError>
+  release(conn: PoolConnection<Row>, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError>
+  /** `conn.execute` on a pool connection: the command's status. */
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<string, PoolQueryError>
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<ReadonlyArray<R>, PoolQueryError>
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<R | null, PoolQueryError>
-  fetchval(
+  /**
+   * `conn.fetch` on a pool connection: all rows, built by `options.recordClass`
+   * or decoded by `options.schema` (else Records, or the pool's recordClass).
+   */
+  fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: Connection.QueryOptions & { readonly column?: number | string }
-  ): Effect.Effect<unknown, PoolQueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<Connection.RowOf<O, Row>>, PoolQueryError>
+  /** `conn.fetchrow` on a pool connection: the first row (built as in `fetch`), or null. */
+  fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.RowOf<O, Row> | null, PoolQueryError>
+  /** `conn.fetchval` on a pool connection: one value of the first row (decoded by `options.schema`), or null. */
+  fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.ValueOf<O> | null, PoolQueryError>
+  /** `conn.executemany` on a pool connection. */
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions): Effect.Effect<void, PoolQueryError>
-  fetchmany<R = PgRecord.Record>(
+  /** `conn.fetchmany` on a pool connection: the rows of each argument set (built as in `fetch`). */
+  fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: Connection.QueryOptions
-  ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, PoolQueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<Connection.RowOf<O, Row>>>, PoolQueryError>
   /** `conn.copyFromTable` on a connection acquired for the duration. */
   copyFromTable<E = never, R = never>(
     table: string,
@@ -180,7 +200,7 @@ export interface PgPoolShape {
     options: Copy.CopyRecordsOptions<E, R>
   ): Effect.Effect<string, PoolQueryError | Copy.CopyStreamError | E, R>
   /** Runs `f` with a connection of its own (acquire, f, release). */
-  withConnection<A, E, R>(f: (conn: PoolConnection) => Effect.Effect<A, E, R>, options?: AcquireOptions): Effect.Effect<A, E | AcquireError, R>
+  withConnection<A, E, R>(f: (conn: PoolConnection<Row>) => Effect.Effect<A, E, R>, options?: AcquireOptions): Effect.Effect<A, E | AcquireError, R>
   /**
    * Stops new acquires (waiters fail with PoolClosedError), waits for
    * borrowed connections, closes everything (in parallel, each within

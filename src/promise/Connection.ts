@@ -41,11 +41,11 @@ export interface Queries {
 /** What runs the queries: an effect-pg connection or pool. */
 export interface QueryTarget {
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, unknown>
-  fetch<R>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, unknown>
-  fetchrow<R>(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<R | null, unknown>
+  fetch(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<ReadonlyArray<unknown>, unknown>
+  fetchrow(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<unknown, unknown>
   fetchval(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<unknown, unknown>
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<void, unknown>
-  fetchmany<R>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, unknown>
+  fetchmany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: QueryOptions): Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, unknown>
 }
 
 /**
@@ -63,10 +63,10 @@ export class QueriesImpl implements Queries {
     return this.run(this.target.execute(sql, args, this.options))
   }
   fetch<R = PgRecord.Record>(sql: string, ...args: ReadonlyArray<unknown>): Promise<ReadonlyArray<R>> {
-    return this.run(this.target.fetch<R>(sql, args, this.options))
+    return this.run(this.target.fetch(sql, args, this.options)) as Promise<ReadonlyArray<R>>
   }
   fetchrow<R = PgRecord.Record>(sql: string, ...args: ReadonlyArray<unknown>): Promise<R | null> {
-    return this.run(this.target.fetchrow<R>(sql, args, this.options))
+    return this.run(this.target.fetchrow(sql, args, this.options)) as Promise<R | null>
   }
   fetchval<A = unknown>(sql: string, ...args: ReadonlyArray<unknown>): Promise<A | null> {
     return this.run(this.target.fetchval(sql, args, this.options)) as Promise<A | null>
@@ -75,7 +75,7 @@ export class QueriesImpl implements Queries {
     return this.run(this.target.executemany(sql, argsList, this.options))
   }
   fetchmany<R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>): Promise<ReadonlyArray<ReadonlyArray<R>>> {
-    return this.run(this.target.fetchmany<R>(sql, argsList, this.options))
+    return this.run(this.target.fetchmany(sql, argsList, this.options)) as Promise<ReadonlyArray<ReadonlyArray<R>>>
   }
   with(options: QueryOptions): Queries {
     return new QueriesImpl(this.target, this.run, { ...this.options, ...options })

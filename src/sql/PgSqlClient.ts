@@ -198,10 +198,10 @@ const makeClient = (
   Effect.gen(function* () {
     const prefetch = options.streamPrefetch ?? 128
     const cursorOn = (conn: Connection.Connection) => (sql: string, params: ReadonlyArray<unknown>) =>
-      conn.cursor<unknown>(sql, params, { prefetch })
+      conn.cursor(sql, params, { prefetch })
     // a stream outside a transaction holds a connection of its own while it runs
     const poolCursor = (sql: string, params: ReadonlyArray<unknown>): Stream.Stream<unknown, Internal.PgError> =>
-      Stream.unwrap(Effect.map(pool.acquire(), (conn) => conn.cursor<unknown>(sql, params, { prefetch })))
+      Stream.unwrap(Effect.map(pool.acquire(), (conn) => conn.cursor(sql, params, { prefetch })))
     const poolConnection = new PgSqlConnection(pool, undefined, poolCursor)
     const transactionAcquirer: SqlConnection.Acquirer = Effect.map(
       Effect.mapError(pool.acquire(), (e) => Internal.toSqlError(e, "acquire")),

@@ -96,7 +96,7 @@ describe("transaction atomicity under interruption and terminated backends", () 
       stop = true
       yield* Fiber.join(load).pipe(Effect.timeout("20 seconds"), Effect.orDie)
 
-      const rows = (yield* admin.fetch<{ get(k: string): unknown }>("SELECT tx, count(*)::int AS n FROM atom GROUP BY tx")).map((r) => ({
+      const rows = (yield* admin.fetch("SELECT tx, count(*)::int AS n FROM atom GROUP BY tx")).map((r) => ({
         tx: r.get("tx") as number,
         n: r.get("n") as number
       }))
