@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "../../Connection.js"
-import type * as PgRecord from "../../Record.js"
 import type * as Transaction from "../../Transaction.js"
 import { toMillis } from "../durations.js"
 import type { AcquireOptions, PgPoolShape, PoolConnection } from "../types.js"
@@ -199,16 +198,16 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
 
   private readRoute(kind: ReadKind): ReadRoute {
     return {
-      fetch: <R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) =>
-        this.read(kind, (p, o) => p.fetch<R>(sql, args, o), options),
-      fetchrow: <R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) =>
-        this.read(kind, (p, o) => p.fetchrow<R>(sql, args, o), options),
-      fetchval: (sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions & { readonly column?: number | string }) =>
-        this.read(kind, (p, o) => p.fetchval(sql, args, { ...o, ...(options?.column !== undefined ? { column: options.column } : {}) }), options),
-      fetchmany: <R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) => {
+      fetch: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.read(kind, (p, o) => p.fetch(sql, args, o as O | undefined), options),
+      fetchrow: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.read(kind, (p, o) => p.fetchrow(sql, args, o as O | undefined), options),
+      fetchval: <O extends Connection.FetchvalOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.read(kind, (p, o) => p.fetchval(sql, args, o as O | undefined), options),
+      fetchmany: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: O) => {
         // an iterable may be read once only: take it now, so a retry sends the same arguments
         const list = Array.from(argsList)
-        return this.read(kind, (p, o) => p.fetchmany<R>(sql, list, o), options)
+        return this.read(kind, (p, o) => p.fetchmany(sql, list, o as O | undefined), options)
       },
       acquire: (options?: AcquireOptions) => this.acquireOn(kind, options),
       withConnection: <A, E, R>(f: (conn: PoolConnection) => Effect.Effect<A, E, R>, options?: AcquireOptions) =>
@@ -220,14 +219,14 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
 
   private writeRoute(): WriteRoute {
     return {
-      fetch: <R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) =>
-        this.write((p, o) => p.fetch<R>(sql, args, o), options),
-      fetchrow: <R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) =>
-        this.write((p, o) => p.fetchrow<R>(sql, args, o), options),
-      fetchval: (sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions & { readonly column?: number | string }) =>
-        this.write((p) => p.fetchval(sql, args, options), options),
-      fetchmany: <R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) =>
-        this.write((p, o) => p.fetchmany<R>(sql, argsList, o), options),
+      fetch: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.write((p, o) => p.fetch(sql, args, o as O | undefined), options),
+      fetchrow: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.write((p, o) => p.fetchrow(sql, args, o as O | undefined), options),
+      fetchval: <O extends Connection.FetchvalOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) =>
+        this.write((p, o) => p.fetchval(sql, args, o as O | undefined), options),
+      fetchmany: <O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: O) =>
+        this.write((p, o) => p.fetchmany(sql, argsList, o as O | undefined), options),
       execute: (sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) => this.write((p, o) => p.execute(sql, args, o), options),
       executemany: (sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) =>
         this.write((p, o) => p.executemany(sql, argsList, o), options),
@@ -243,18 +242,18 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
   // The pool's own methods: reads routed, the rest on the primary
   // -------------------------------------------------------------------------
 
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.read("auto", (p, o) => p.fetch<R>(sql, args, o), options)
+  fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.read("auto", (p, o) => p.fetch(sql, args, o as O | undefined), options)
   }
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
-    return this.read("auto", (p, o) => p.fetchrow<R>(sql, args, o), options)
+  fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.read("auto", (p, o) => p.fetchrow(sql, args, o as O | undefined), options)
   }
-  fetchval(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions & { readonly column?: number | string }) {
-    return this.read("auto", (p, o) => p.fetchval(sql, args, { ...o, ...(options?.column !== undefined ? { column: options.column } : {}) }), options)
+  fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
+    return this.read("auto", (p, o) => p.fetchval(sql, args, o as O | undefined), options)
   }
-  fetchmany<R = PgRecord.Record>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
+  fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: O) {
     const list = Array.from(argsList)
-    return this.read("auto", (p, o) => p.fetchmany<R>(sql, list, o), options)
+    return this.read("auto", (p, o) => p.fetchmany(sql, list, o as O | undefined), options)
   }
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
     return this.primary.execute(sql, args, options)

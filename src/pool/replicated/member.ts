@@ -92,7 +92,8 @@ export class Member {
         this.probeConn = undefined
         this.probeConn = yield* Connection.connectUnscoped({ ...this.options, connectTimeout: timeoutMs, timeout: timeoutMs, commandTimeout: timeoutMs })
       }
-      return yield* this.probeConn.fetchrow<{ standby: boolean; lsn: string | null; timeline: number }>(PROBE_SQL)
+      const r = yield* this.probeConn.fetchrow(PROBE_SQL)
+      return r === null ? null : { standby: r.get("standby") === true, lsn: r.get("lsn") as string | null, timeline: Number(r.get("timeline")) }
     })
     return Effect.map(
       Effect.exit(Effect.timeout(run, timeoutMs)),

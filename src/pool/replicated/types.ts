@@ -64,18 +64,30 @@ export type RoutedQueryError = Connection.QueryError | RouteError
 
 /** What both routes and the pool itself offer: one-shot reads, connections and transactions. */
 export interface ReadRoute {
-  fetch<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<ReadonlyArray<R>, RoutedQueryError>
-  fetchrow<R = PgRecord.Record>(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions): Effect.Effect<R | null, RoutedQueryError>
-  fetchval(
+  /** Rows as Records, or built by `options.recordClass`, or decoded by `options.schema`. */
+  fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
-    options?: Connection.QueryOptions & { readonly column?: number | string }
-  ): Effect.Effect<unknown, RoutedQueryError>
-  fetchmany<R = PgRecord.Record>(
+    options?: O
+  ): Effect.Effect<ReadonlyArray<Connection.RowOf<O, PgRecord.Record>>, RoutedQueryError>
+  /** The first row (built as in `fetch`), or null. */
+  fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.RowOf<O, PgRecord.Record> | null, RoutedQueryError>
+  /** One value of the first row (decoded by `options.schema`), or null. */
+  fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(
+    sql: string,
+    args?: ReadonlyArray<unknown>,
+    options?: O
+  ): Effect.Effect<Connection.ValueOf<O> | null, RoutedQueryError>
+  /** The rows of each argument set (built as in `fetch`). */
+  fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(
     sql: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: Connection.QueryOptions
-  ): Effect.Effect<ReadonlyArray<ReadonlyArray<R>>, RoutedQueryError>
+    options?: O
+  ): Effect.Effect<ReadonlyArray<ReadonlyArray<Connection.RowOf<O, PgRecord.Record>>>, RoutedQueryError>
   /** Borrows a connection of this route for the scope. */
   acquire(options?: AcquireOptions): Effect.Effect<PoolConnection, RouteError, Scope.Scope>
   /** Runs `f` with a connection of this route (acquire, f, release). */
