@@ -66,7 +66,7 @@ export type {
 /** The pool service: `yield* PgPool`, `PgPool.layer(options)`. */
 export class PgPool extends Context.Service<PgPool, PgPoolShape>()("effect-pg/PgPool") {
   /** A scoped pool; see {@link make}. */
-  static readonly make = (options: PoolOptions = {}) => make(options)
+  static readonly make = <O extends PoolOptions = PoolOptions>(options: O = {} as O) => make(options)
   /** The pool as a Layer; see {@link layer}. */
   static readonly layer = (options: PoolOptions = {}) => layer(options)
   /** The pool as a Layer configured from DATABASE_URL / PG*; see {@link layerConfig}. */
@@ -118,8 +118,12 @@ export const layerAs = <I>(tag: Context.Key<I, PgPoolShape>, options: PoolOption
  * Creates a pool in the current scope. When it succeeds, `minSize`
  * connections are open (a server that is down fails it, as asyncpg's
  * `await create_pool()` does); closing the scope closes the pool gracefully.
+ * With a `recordClass`, rows of queries that ask for no other shape are
+ * typed as that class.
  */
-export const make = (options: PoolOptions = {}): Effect.Effect<PgPoolShape, AcquireError | Errors.InterfaceError, Scope.Scope> =>
+export const make = <O extends PoolOptions = PoolOptions>(
+  options: O = {} as O
+): Effect.Effect<PgPoolShape<Connection.DefaultRowOf<O>>, AcquireError | Errors.InterfaceError, Scope.Scope> =>
   Effect.gen(function* () {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
@@ -129,7 +133,7 @@ export const make = (options: PoolOptions = {}): Effect.Effect<PgPoolShape, Acqu
     // fail fast: minSize connections must open now
     yield* impl.warm()
     yield* Effect.addFinalizer(() => impl.close())
-    return impl as PgPoolShape
+    return impl as unknown as PgPoolShape<Connection.DefaultRowOf<O>>
   })
 
 /** The pool as a Layer: `Effect.provide(PgPool.layer({ dsn, minSize: 5 }))`. */

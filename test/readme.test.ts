@@ -13,6 +13,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import { Connection, Errors, Interval, PgPool, type Pool, Range } from "../src/index.js"
@@ -330,6 +331,29 @@ describe("README examples", () => {
       } finally {
         await pool.close()
       }
+    }))
+
+  it.live("rows your way: a Schema per call, a recordClass per call", () =>
+    Effect.gen(function* () {
+      expect(section("### Rows your way: `recordClass` and Schema-typed rows")).toContain("{ schema: User }")
+      const users = uniqueName("readme_rows")
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 2 })
+      yield* pool.execute(`CREATE TABLE ${users} (id int, name text, created timestamptz DEFAULT now())`)
+      yield* pool.execute(`INSERT INTO ${users} (id, name) VALUES (1, 'ada')`)
+      const User = Schema.Struct({ id: Schema.Number, name: Schema.String, created: Schema.Date })
+      const rows = yield* pool.fetch(`SELECT id, name, created FROM ${users}`, [], { schema: User })
+      expect(rows[0]?.name).toBe("ada")
+      expect(rows[0]?.created).toBeInstanceOf(Date)
+      const bad = yield* Effect.flip(pool.fetch(`SELECT id, 42 AS name, created FROM ${users}`, [], { schema: User }))
+      expect(bad._tag).toBe("RowDecodeError")
+      class Point {
+        constructor(readonly x: number, readonly y: number) {}
+      }
+      const toPoint = (_shape: unknown, values: ReadonlyArray<unknown>) => new Point(values[0] as number, values[1] as number)
+      const points = yield* pool.fetch("SELECT 1 AS x, 2 AS y", [], { recordClass: toPoint })
+      const p: Point = points[0]!
+      expect(p).toEqual(new Point(1, 2))
+      yield* pool.execute(`DROP TABLE ${users}`)
     }))
 
   it("asyncpg table: every pool API of asyncpg has a row with its counterpart", () => {

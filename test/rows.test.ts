@@ -55,7 +55,8 @@ describe("per-call recordClass", () => {
       expect(many.map((rows) => rows.length)).toEqual([1, 2])
       expect(many[1]![1]).toEqual(new CallRow(2, "n2"))
       // the pool's own class comes back
-      const back = (yield* pool.fetch(SQL, [1])) as unknown as ReadonlyArray<ReturnType<typeof PoolRow>>
+      // (typed by the pool's recordClass: PgPool.make follows it)
+      const back: ReadonlyArray<ReturnType<typeof PoolRow>> = yield* pool.fetch(SQL, [1])
       expect(back).toEqual([{ kind: "pool", names: ["id", "label"], values: [1, "n1"] }])
       // fetchval reads the value whatever the row class
       expect(yield* pool.fetchval(SQL, [1], { column: "label" })).toBe("n1")
