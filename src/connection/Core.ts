@@ -13,6 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import * as Logging from "./logging.js"
+import * as Sessions from "../observability/sessions.js"
+import * as Spans from "../observability/spans.js"
 import type { Lease, QueryError, QueryOptions } from "./query.js"
 import type { Callback, SessionError } from "./request.js"
 import { Task, type Session } from "./Session.js"
@@ -88,7 +90,8 @@ export class SessionHandle {
         ? ct
         : timeoutMillis(ct, "commandTimeout")
     const session = this.session
-    return Effect.callback<A, QueryError>((resume) => {
+    const meter = Sessions.meterOf(session)
+    return Spans.query(session, sql, args, Effect.callback<A, QueryError>((resume) => {
       const bad = this.guard()
       if (bad !== undefined) {
         resume(Effect.fail(bad))
@@ -101,12 +104,13 @@ export class SessionHandle {
       const timeoutMs = timeout
       // query loggers: one property read when there are none
       const loggers = log ? session.queryLoggers : undefined
-      const startedAt = loggers === undefined ? 0 : performance.now()
+      const startedAt = loggers === undefined && meter === undefined ? 0 : performance.now()
       let timer: NodeJS.Timeout | undefined
       let task: Task | undefined = undefined
       task = start((err, value) => {
         if (timer !== undefined) clearTimeout(timer)
         if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, err, false)
+        if (meter !== undefined) meter.query(startedAt, err)
         const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
         // notices the query caused: logged in this fiber, before it resumes
         const notices = task?.request?.notices
@@ -126,6 +130,7 @@ export class SessionHandle {
             query: sql
           })
           if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, error, false)
+          if (meter !== undefined) meter.query(startedAt, error)
           resume(Effect.fail(error))
         }, timeoutMs)
       }
@@ -134,7 +139,7 @@ export class SessionHandle {
         started.abandon(session, noop)
         if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, undefined, true)
       })
-    })
+    }))
   }
 
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, QueryError> {
