@@ -252,6 +252,12 @@ describe("metrics", () => {
         Effect.gen(function* () {
           const pool = yield* makePool({ name, minSize: 1, maxSize: 1 })
           yield* Effect.forEach([1, 2, 3], (i) => pool.fetchval("SELECT $1::int4", [i]), { concurrency: 3 })
+          yield* pool.execute("SELECT pg_sleep(0.05)")
+          const slow = histogram(series(yield* Metric.snapshot, "db.client.operation.duration", tag))
+          expect(slow.count).toBe(4)
+          expect(slow.max).toBeGreaterThanOrEqual(0.05)
+          expect(slow.max).toBeLessThan(5)
+          expect(slow.buckets.find(([bound]) => bound === 0.025)![1]).toBe(3)
           yield* pool.withConnection((conn) =>
             Effect.gen(function* () {
               yield* conn.execute(`CREATE TEMP TABLE ${table} (id int4 PRIMARY KEY)`)
@@ -278,9 +284,9 @@ describe("metrics", () => {
           expect(gauge(series(snap, "db.client.connection.pending_requests", tag))).toBe(0)
           const idle = gauge(series(snap, "db.client.connection.count", { ...tag, state: "idle" }))
           expect(idle + gauge(series(snap, "db.client.connection.count", { ...tag, state: "used" }))).toBe(1)
-          // 3 SELECT, CREATE, 2 INSERT, 1 division, the waiter's SELECT
+          // 3 SELECT, the sleep, CREATE, 2 INSERT, 1 division, the waiter's SELECT
           const queries = count(series(snap, "effect_pg.pool.queries", tag))
-          expect(queries).toBe(8)
+          expect(queries).toBe(9)
           const duration = histogram(series(snap, "db.client.operation.duration", tag))
           expect(duration.count).toBe(queries)
           expect(duration.sum).toBeGreaterThan(0)
@@ -294,8 +300,9 @@ describe("metrics", () => {
           expect(wait.count).toBe(stats.emptyAcquires + stats.acquireTimeouts)
           expect(wait.count).toBeGreaterThanOrEqual(2)
           expect(wait.max).toBeGreaterThanOrEqual(0.015)
-          // withConnection and the held lease; the pool-level queries went onto the shared lane
-          expect(count(series(snap, "effect_pg.pool.acquires", { ...tag, kind: "exclusive" }))).toBe(2)
+          // the sleep (no arguments: a connection of its own), withConnection and the held lease; the
+          // other pool-level queries went onto the shared lane
+          expect(count(series(snap, "effect_pg.pool.acquires", { ...tag, kind: "exclusive" }))).toBe(3)
           expect(count(series(snap, "effect_pg.pool.acquires", { ...tag, kind: "shared" }))).toBe(pool.stats().sharedQueries)
           expect(pool.stats().sharedQueries).toBeGreaterThanOrEqual(4)
           expect(count(series(snap, "effect_pg.pool.connections.opened", tag))).toBe(1)

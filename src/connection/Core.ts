@@ -104,13 +104,13 @@ export class SessionHandle {
       const timeoutMs = timeout
       // query loggers: one property read when there are none
       const loggers = log ? session.queryLoggers : undefined
-      const startedAt = loggers === undefined && meter === undefined ? 0 : performance.now()
+      const startedAt = loggers === undefined ? 0 : performance.now()
       let timer: NodeJS.Timeout | undefined
       let task: Task | undefined = undefined
       task = start((err, value) => {
         if (timer !== undefined) clearTimeout(timer)
         if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, err, false)
-        if (meter !== undefined) meter.query(startedAt, err)
+        if (meter !== undefined) meter.query(task?.request?.sentAt, session.lastProgressAt, err)
         const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
         // notices the query caused: logged in this fiber, before it resumes
         const notices = task?.request?.notices
@@ -130,7 +130,7 @@ export class SessionHandle {
             query: sql
           })
           if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, error, false)
-          if (meter !== undefined) meter.query(startedAt, error)
+          if (meter !== undefined) meter.query(started.request?.sentAt, performance.now(), error)
           resume(Effect.fail(error))
         }, timeoutMs)
       }

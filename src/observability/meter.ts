@@ -75,10 +75,17 @@ export class PoolMeter {
   /** called the first time an error key is seen (metrics.ts registers a series for it) */
   onNewErrorKey: ((key: string) => void) | undefined = undefined
 
-  /** A query that started at `startedAt` (performance.now()) ended, with `error` when it failed. */
-  query(startedAt: number, error: unknown): void {
+  /**
+   * A query ended, with `error` when it failed. `sentAt` and `endedAt` are
+   * the session's own performance.now() readings (request written,
+   * ReadyForQuery received), so metering takes no clock reading of its
+   * own; without `sentAt` (it failed before it was written) only the counts
+   * move.
+   */
+  query(sentAt: number | undefined, endedAt: number, error: unknown): void {
     this.queries++
-    this.queryDuration.observe((performance.now() - startedAt) / 1000)
+    // a session that broke ends its requests with no ReadyForQuery: then the clock is read here
+    if (sentAt !== undefined) this.queryDuration.observe(((endedAt >= sentAt ? endedAt : performance.now()) - sentAt) / 1000)
     if (error !== undefined) this.failed(error)
   }
 
