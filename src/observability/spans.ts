@@ -164,7 +164,7 @@ export const copyStream = <A, E>(
 
 /** The attributes of a transaction: the session's, plus its isolation level when set. */
 const transactionAttributes = (session: Session, isolation: string | undefined): Record<string, unknown> => {
-  const attributes: Record<string, unknown> = { ...Sessions.attributesOf(session), [Attr.DB_OPERATION_NAME]: "BEGIN" }
+  const attributes: Record<string, unknown> = { ...Sessions.attributesOf(session) }
   if (isolation !== undefined) attributes["db.postgresql.isolation_level"] = isolation
   return attributes
 }
