@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
@@ -330,4 +331,19 @@ describe("metrics", () => {
       expect(count(series(snap, "effect_pg.pool.queries", { "db.client.connection.pool.name": "obs-b" }))).toBe(2)
       expect(snap.filter((s) => s.id === "effect_pg.pool.queries").length).toBe(2)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.live("a second open pool of the same name is warned about", () =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const logger = Logger.make<unknown, void>(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const program = Effect.gen(function* () {
+        yield* makePool({ name: "twin" })
+        expect(logs.filter((l) => l.includes("twin"))).toEqual([])
+        yield* makePool({ name: "twin" })
+      })
+      yield* program.pipe(Effect.provide(Logger.layer([logger])), Effect.provideService(Metric.MetricRegistry, new Map()))
+      expect(logs.filter((l) => l.includes('another open pool is named "twin"')).length).toBe(1)
+    }))
 })

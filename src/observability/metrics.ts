@@ -12,7 +12,7 @@
  *
  * Internal: not exported by the package.
  */
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
 import type { RetireReason } from "../pool/core.js"
 import type { PoolStats } from "../pool/types.js"
@@ -75,7 +75,12 @@ export interface MeteredPool {
 export interface PoolMetrics {
   /** Removes every series of the pool from the registry. */
   readonly remove: () => void
+  /** another open pool registered the same name in the same registry: their series replace each other */
+  readonly sharedName: boolean
 }
+
+/** Open pools per registry, by name: two pools of one name would write over each other's series. */
+const openNames = new WeakMap<object, Map<string, number>>()
 
 const noop = (): void => {}
 
@@ -85,6 +90,11 @@ const noop = (): void => {}
  */
 export const registerPool = (pool: MeteredPool, context: Context.Context<never>): PoolMetrics => {
   const registrations: Array<Metric.Registration> = []
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const names = openNames.get(registry) ?? new Map<string, number>()
+  openNames.set(registry, names)
+  const sharedName = (names.get(pool.poolName) ?? 0) > 0
+  names.set(pool.poolName, (names.get(pool.poolName) ?? 0) + 1)
   const tags = (extra?: Record<string, string>): Record<string, string> => ({ [POOL_NAME]: pool.poolName, ...extra })
   const gauge = (name: string, description: string, read: (s: PoolStats) => number, extra?: Record<string, string>) => {
     const metric = Metric.gauge(name, { description, attributes: tags(extra) })
@@ -119,10 +129,15 @@ export const registerPool = (pool: MeteredPool, context: Context.Context<never>)
   const errorSeries = (key: string) => counter(Names.errors, "failed queries", () => pool.meter.errors.get(key) ?? 0, { [ERROR_TYPE]: key })
   for (const key of pool.meter.errors.keys()) errorSeries(key)
   pool.meter.onNewErrorKey = errorSeries
+  let removed = false
   return {
+    sharedName,
     remove: () => {
+      if (removed) return
+      removed = true
       pool.meter.onNewErrorKey = undefined
       for (const r of registrations.splice(0)) r.remove()
+      names.set(pool.poolName, (names.get(pool.poolName) ?? 1) - 1)
     }
   }
 }

@@ -30,7 +30,7 @@ export class PoolObservability implements TracedPool {
   private metrics: PoolMetrics | undefined = undefined
 
   constructor(options: ObservedOptions, private readonly readStats: () => PoolStats) {
-    this.poolName = options.name ?? "default"
+    this.poolName = options.name === undefined ? "default" : String(options.name)
     this.tracing = options.tracing ?? true
   }
 
@@ -47,13 +47,20 @@ export class PoolObservability implements TracedPool {
     }
   }
 
-  /** Registers the pool's metrics in the registry of the running fiber's context (once). */
+  /**
+   * Registers the pool's metrics in the registry of the running fiber's
+   * context (once); warns when another open pool has the same name there.
+   */
   register(): Effect.Effect<void> {
-    return Effect.withFiber((fiber) =>
-      Effect.sync(() => {
-        if (this.metrics === undefined) this.metrics = registerPool(this, fiber.context)
-      })
-    )
+    return Effect.withFiber((fiber) => {
+      if (this.metrics !== undefined) return Effect.void
+      this.metrics = registerPool(this, fiber.context)
+      return this.metrics.sharedName
+        ? Effect.logWarning(
+            `effect-pg: another open pool is named "${this.poolName}"; the metrics of one replace the other's — give each pool its own name option`
+          )
+        : Effect.void
+    })
   }
 
   /** Removes the pool's metrics from the registry (the pool closed). */
