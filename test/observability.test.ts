@@ -12,6 +12,7 @@ import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
+import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as Connection from "../src/Connection.js"
 import { PgPool, type PoolOptions } from "../src/Pool.js"
@@ -187,6 +188,19 @@ describe("spans", () => {
       const call = c.one("pg.pool.copyRecordsToTable")
       expect(c.parentOf(c.one("pg.pool.acquire"))).toBe(call.spanId)
       expect(c.parentOf(copy)).toBe(call.spanId)
+      expect(allAttributes(c.spans)).not.toContain(SECRET)
+
+      // COPY out as a stream: the span lasts while the stream runs; a query's $n stays, its value does not show
+      const out = yield* Effect.scoped(
+        pool.withConnection((conn) =>
+          Stream.runFold(conn.copyFromQueryStream(`SELECT v FROM ${table} WHERE v = $1`, [SECRET]), () => 0, (n, chunk) => n + chunk.length)
+        )
+      ).pipe(Effect.withTracer(c.tracer))
+      expect(out).toBe(SECRET.length + 1)
+      const streamed = c.named("COPY")
+      expect(streamed.length).toBe(1)
+      expect(streamed[0]!.status._tag).toBe("Ended")
+      expect(streamed[0]!.attributes.get("db.query.text")).toBe(`SELECT v FROM ${table} WHERE v = $1`)
       expect(allAttributes(c.spans)).not.toContain(SECRET)
     }))
 
