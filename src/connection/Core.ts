@@ -91,7 +91,7 @@ export class SessionHandle {
         : timeoutMillis(ct, "commandTimeout")
     const session = this.session
     const meter = Sessions.meterOf(session)
-    return Spans.query(session, sql, args, Effect.callback<A, QueryError>((resume) => {
+    return Spans.queryCallback<A, QueryError>(session, sql, args, (resume) => {
       const bad = this.guard()
       if (bad !== undefined) {
         resume(Effect.fail(bad))
@@ -139,7 +139,7 @@ export class SessionHandle {
         started.abandon(session, noop)
         if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, undefined, true)
       })
-    }))
+    })
   }
 
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: QueryOptions): Effect.Effect<string, QueryError> {

@@ -17,7 +17,7 @@
  * Internal: not exported by the package.
  */
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
@@ -69,17 +69,21 @@ const statementAttributes = (
   return { op, attributes }
 }
 
-/** A query on `session` (every query method, prepared statements and cursor fetches run through it). */
-export const query = <A, E>(
-  session: Session,
-  sql: string,
-  args: ReadonlyArray<unknown> | undefined,
-  effect: Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
-  Effect.withFiber((fiber) => {
-    if (!wanted(fiber) || !Sessions.tracingAllowed(session)) return effect
+/** What `Effect.callback` registers: starts the work, resumes the fiber once, may return a canceler. */
+export type Register<A, E> = (resume: (effect: Effect.Effect<A, E>) => void) => void | Effect.Effect<void>
+
+/**
+ * A query on `session` as `Effect.callback(register)` (every query method,
+ * prepared statements and cursor fetches run through it). The check runs
+ * inside the callback, so an untraced query pays no extra Effect step; a
+ * traced one resumes at once with the real callback inside its span.
+ */
+export const queryCallback = <A, E>(session: Session, sql: string, args: ReadonlyArray<unknown> | undefined, register: Register<A, E>): Effect.Effect<A, E> =>
+  Effect.callback<A, E>((resume) => {
+    const fiber = Fiber.getCurrent()
+    if (fiber === undefined || !wanted(fiber) || !Sessions.tracingAllowed(session)) return register(resume)
     const { op, attributes } = statementAttributes(Sessions.attributesOf(session), sql, parameterized(args))
-    return inSpan(effect, op === "" ? Attr.SYSTEM : op, "client", attributes)
+    resume(inSpan(Effect.callback<A, E>(register), op === "" ? Attr.SYSTEM : op, "client", attributes))
   })
 
 /** The attributes of a COPY of `table` (or of `query`, whose text keeps its `$n`: the values are inlined by the server, not shown). */
