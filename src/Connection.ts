@@ -31,6 +31,7 @@ import type * as Options from "./connection/connectOptions.js"
 import { parseServerVersion, resolveOptions } from "./connection/connectOptions.js"
 import * as Notify from "./connection/listeners.js"
 import * as SessionReset from "./connection/sessionReset.js"
+import * as Spans from "./observability/spans.js"
 import * as Core from "./connection/Core.js"
 import type * as Query from "./connection/query.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
@@ -355,11 +356,11 @@ export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Ro
     table: string,
     options: CopyOptions.CopyFromTableOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
-    return Copy.copyFromTable(this, table, options)
+    return Spans.copy(this.session, table, undefined, undefined, Copy.copyFromTable(this, table, options))
   }
 
   copyFromTableStream(table: string, options?: CopyOptions.CopyFromTableOptions): Stream.Stream<Uint8Array, QueryError> {
-    return Copy.copyFromTableStream(this, table, options)
+    return Spans.copyStream(this.session, table, undefined, undefined, Copy.copyFromTableStream(this, table, options))
   }
 
   copyFromQuery<E = never, R = never>(
@@ -367,9 +368,10 @@ export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Ro
     argsOrOptions: ReadonlyArray<unknown> | (CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }),
     maybeOptions?: CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
-    return Array.isArray(argsOrOptions)
+    const args = Array.isArray(argsOrOptions) ? (argsOrOptions as ReadonlyArray<unknown>) : undefined
+    return Spans.copy(this.session, undefined, query, args, Array.isArray(argsOrOptions)
       ? Copy.copyFromQuery(this, query, argsOrOptions, maybeOptions!)
-      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> })
+      : Copy.copyFromQuery(this, query, undefined, argsOrOptions as CopyOptions.CopyFromQueryOptions & { readonly output: CopyOptions.CopyOutput<E, R> }))
   }
 
   copyFromQueryStream(
@@ -377,21 +379,21 @@ export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Ro
     args?: ReadonlyArray<unknown>,
     options?: CopyOptions.CopyFromQueryOptions
   ): Stream.Stream<Uint8Array, QueryError> {
-    return Copy.copyFromQueryStream(this, query, args, options)
+    return Spans.copyStream(this.session, undefined, query, args, Copy.copyFromQueryStream(this, query, args, options))
   }
 
   copyToTable<E = never, R = never>(
     table: string,
     options: CopyOptions.CopyToTableOptions<E, R>
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
-    return Copy.copyToTable(this, table, options)
+    return Spans.copy(this.session, table, undefined, undefined, Copy.copyToTable(this, table, options))
   }
 
   copyRecordsToTable<E = never, R = never>(
     table: string,
     options: CopyOptions.CopyRecordsOptions<E, R>
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R> {
-    return Copy.copyRecordsToTable(this, table, options)
+    return Spans.copy(this.session, table, undefined, undefined, Copy.copyRecordsToTable(this, table, options))
   }
 
   prepare<O extends FetchOptions = QueryOptions>(

@@ -40,6 +40,7 @@ import * as Errors from "./Errors.js"
 import type { Session } from "./connection/Session.js"
 import * as ClientState from "./connection/clientState.js"
 import { IDLE } from "./connection/txStatus.js"
+import * as Spans from "./observability/spans.js"
 
 /** The isolation levels `BEGIN` accepts. */
 export type IsolationLevel = "read_committed" | "read_uncommitted" | "repeatable_read" | "serializable"
@@ -286,7 +287,7 @@ export const finalize = (tx: Transaction, exit: Exit.Exit<unknown, unknown>): Ef
  * @internal
  */
 export const scoped = (conn: SessionHandle, options?: TransactionOptions): Effect.Effect<Transaction, QueryError, Scope.Scope> =>
-  Effect.acquireRelease(begin(conn, options), finalize)
+  Spans.transactionScoped(conn.session, options?.isolation, Effect.acquireRelease(begin(conn, options), finalize))
 
 /**
  * Runs `effect` in a transaction: committed when it succeeds (a failed
@@ -299,7 +300,7 @@ export const around = <A, E, R>(
   conn: SessionHandle,
   effect: Effect.Effect<A, E, R>,
   options?: TransactionOptions
-): Effect.Effect<A, E | QueryError, R> => Effect.acquireUseRelease(begin(conn, options), () => effect, end)
+): Effect.Effect<A, E | QueryError, R> => Spans.transaction(conn.session, options?.isolation, Effect.acquireUseRelease(begin(conn, options), () => effect, end))
 
 /** True while a managed transaction is open on the session. @internal */
 export const hasManaged = (session: Session): boolean => (stackIfAny(session)?.length ?? 0) > 0

@@ -14,6 +14,8 @@ import * as Result from "effect/Result"
 import * as Errors from "../Errors.js"
 import type * as PgRecord from "../Record.js"
 import * as Logging from "./logging.js"
+import * as Sessions from "../observability/sessions.js"
+import * as Spans from "../observability/spans.js"
 import type { Lease, QueryError, QueryOptions } from "./query.js"
 import type { SessionError } from "./request.js"
 import type { ExecuteResult } from "./rows.js"
@@ -103,7 +105,8 @@ export class SessionHandle<Row = PgRecord.Record> {
         ? ct
         : timeoutMillis(ct, "commandTimeout")
     const session = this.session
-    return Effect.callback<A, QueryError>((resume) => {
+    const meter = Sessions.meterOf(session)
+    return Spans.queryCallback<A, QueryError>(session, sql, args, (resume) => {
       const bad = this.guard()
       if (bad !== undefined) {
         resume(Effect.fail(bad))
@@ -122,6 +125,7 @@ export class SessionHandle<Row = PgRecord.Record> {
       task = start((err, value) => {
         if (timer !== undefined) clearTimeout(timer)
         if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, err, false)
+        if (meter !== undefined) meter.query(task?.request?.sentAt, session.lastProgressAt, err)
         const exit = err !== undefined ? Effect.fail(err) : Effect.succeed(value as A)
         // notices the query caused: logged in this fiber, before it resumes
         const notices = task?.request?.notices
@@ -141,6 +145,7 @@ export class SessionHandle<Row = PgRecord.Record> {
             query: sql
           })
           if (loggers !== undefined) Logging.logQuery(session, loggers, sql, args, startedAt, error, false)
+          if (meter !== undefined) meter.query(started.request?.sentAt, performance.now(), error)
           resume(Effect.fail(error))
         }, timeoutMs)
       }

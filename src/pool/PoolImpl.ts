@@ -12,6 +12,8 @@ import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Connection from "../Connection.js"
 import * as Errors from "../Errors.js"
+import { PoolObservability } from "../observability/pool.js"
+import * as Spans from "../observability/spans.js"
 import type * as Copy from "../connection/copy/options.js"
 import type { Session } from "../connection/Session.js"
 import * as TxStatus from "../connection/txStatus.js"
@@ -45,8 +47,11 @@ export class PgPoolImpl implements PgPoolShape {
   readonly commandTimeoutMs: number
   private readonly acquireTimeoutMs: number
   private readonly leakMs: number
+  /** spans, metrics and the pool's name (observability/) */
+  readonly obs: PoolObservability
 
   constructor(readonly options: PoolOptions) {
+    this.obs = new PoolObservability(options, () => this.stats())
     this.minSize = options.minSize ?? Math.min(10, options.maxSize ?? 10)
     this.maxSize = options.maxSize ?? 10
     // with hooks, every pool-level query borrows a connection of its own so the hooks run around it
@@ -69,7 +74,7 @@ export class PgPoolImpl implements PgPoolShape {
         pingTimeoutMs: toMillis(options.pingTimeout, 2_000),
         healthCheckMs: toMillis(options.healthCheckPeriod, 60_000)
       },
-      (_generation, cb) => Open.openConnection(this, cb),
+      (_generation, cb) => Open.openConnection(this, this.obs.adopting(cb)),
       (message) => Effect.runFork(Effect.logWarning(message))
     )
     this.core.closedError = () => this.closedError()
@@ -93,7 +98,7 @@ export class PgPoolImpl implements PgPoolShape {
 
   /** Opens minSize connections now (fail-fast construction, as asyncpg's `await create_pool()`). */
   warm(): Effect.Effect<void, AcquireError> {
-    return Open.warm(this.core, this.minSize, (cb) => Open.openConnection(this, cb))
+    return Effect.tap(Open.warm(this.core, this.minSize, (cb) => Open.openConnection(this, this.obs.adopting(cb))), () => this.obs.register())
   }
 
   private closedError(): Errors.PoolClosedError {
@@ -115,6 +120,7 @@ export class PgPoolImpl implements PgPoolShape {
       const onTimeout = () => Budget.timeoutError(this.core, budget, sql)
       const cb = (error: unknown, slot: Slot | undefined, waiter: Waiter) => {
         this.core.counters.acquireWaitMs += performance.now() - started
+        this.obs.meter.waited(performance.now() - started)
         if (slot !== undefined) resume(Effect.succeed({ slot, waiter }))
         else resume(Effect.fail(error as AcquireError))
       }
@@ -144,7 +150,7 @@ export class PgPoolImpl implements PgPoolShape {
   }
 
   acquireUnscoped(options?: AcquireOptions): Effect.Effect<PoolConnection, AcquireError> {
-    return this.acquireWithin(options, undefined)
+    return Spans.acquire(this.obs, this.acquireWithin(options, undefined))
   }
 
   private acquireWithin(options: AcquireOptions | undefined, known: Budget.Budget | undefined): Effect.Effect<PoolConnection, AcquireError> {
@@ -268,7 +274,7 @@ export class PgPoolImpl implements PgPoolShape {
       if (slot !== undefined) return this.onLease(slot, options, f)
       const budget = this.budget(options?.timeout, true)
       return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(this.wait(false, sql, budget)), ({ slot, waiter }) => {
+        Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(false, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)
           return restore(this.onLease(slot, Budget.remaining(options, budget), f))
         })
@@ -314,7 +320,7 @@ export class PgPoolImpl implements PgPoolShape {
       }
       const budget = this.budget(options?.timeout, true)
       return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(this.wait(true, sql, budget)), ({ slot, waiter }) => {
+        Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(true, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)
           const fast = waiter.fast
           return Effect.onExit(restore(f(slot.conn, Budget.remaining(options, budget))), () => Effect.sync(() => core.laneDone(slot, sql, fast)))
@@ -325,40 +331,40 @@ export class PgPoolImpl implements PgPoolShape {
 
   execute(sql: string, args?: ReadonlyArray<unknown>, options?: Connection.QueryOptions) {
     const shareable = args !== undefined && args.length > 0 && isShareable(this.shareable, sql)
-    return this.run(sql, shareable, options, (c, o) => c.execute(sql, args, o))
+    return Spans.poolCall(this.obs, "execute", sql, args, this.run(sql, shareable, options, (c, o) => c.execute(sql, args, o)))
   }
   // the options reach the connection whole (recordClass, schema), the timeout shortened by the wait
   fetch<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetch(sql, args, o as O | undefined))
+    return Spans.poolCall(this.obs, "fetch", sql, args, this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetch(sql, args, o as O | undefined)))
   }
   fetchrow<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchrow(sql, args, o as O | undefined))
+    return Spans.poolCall(this.obs, "fetchrow", sql, args, this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchrow(sql, args, o as O | undefined)))
   }
   fetchval<O extends Connection.FetchvalOptions = Connection.QueryOptions>(sql: string, args?: ReadonlyArray<unknown>, options?: O) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchval(sql, args, o as O | undefined))
+    return Spans.poolCall(this.obs, "fetchval", sql, args, this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchval(sql, args, o as O | undefined)))
   }
   executemany(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: Connection.QueryOptions) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.executemany(sql, argsList, o))
+    return Spans.poolCall(this.obs, "executemany", sql, argsList, this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.executemany(sql, argsList, o)))
   }
   fetchmany<O extends Connection.FetchOptions = Connection.QueryOptions>(sql: string, argsList: Iterable<ReadonlyArray<unknown>>, options?: O) {
-    return this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchmany(sql, argsList, o as O | undefined))
+    return Spans.poolCall(this.obs, "fetchmany", sql, argsList, this.run(sql, isShareable(this.shareable, sql), options, (c, o) => c.fetchmany(sql, argsList, o as O | undefined)))
   }
 
   copyFromTable<E = never, R = never>(table: string, options: Copy.CopyFromTableOptions & { readonly output: Copy.CopyOutput<E, R> }) {
-    return this.withConnection((c) => c.copyFromTable(table, options))
+    return Spans.poolCopy(this.obs, "copyFromTable", table, undefined, undefined, this.withConnection((c) => c.copyFromTable(table, options)))
   }
   copyFromQuery<E = never, R = never>(
     query: string,
     args: ReadonlyArray<unknown> | undefined,
     options: Copy.CopyFromQueryOptions & { readonly output: Copy.CopyOutput<E, R> }
   ) {
-    return this.withConnection((c) => c.copyFromQuery(query, args ?? [], options))
+    return Spans.poolCopy(this.obs, "copyFromQuery", undefined, query, args, this.withConnection((c) => c.copyFromQuery(query, args ?? [], options)))
   }
   copyToTable<E = never, R = never>(table: string, options: Copy.CopyToTableOptions<E, R>) {
-    return this.withConnection((c) => c.copyToTable(table, options))
+    return Spans.poolCopy(this.obs, "copyToTable", table, undefined, undefined, this.withConnection((c) => c.copyToTable(table, options)))
   }
   copyRecordsToTable<E = never, R = never>(table: string, options: Copy.CopyRecordsOptions<E, R>) {
-    return this.withConnection((c) => c.copyRecordsToTable(table, options))
+    return Spans.poolCopy(this.obs, "copyRecordsToTable", table, undefined, undefined, this.withConnection((c) => c.copyRecordsToTable(table, options)))
   }
 
   // -------------------------------------------------------------------------
@@ -411,6 +417,7 @@ export class PgPoolImpl implements PgPoolShape {
         })
       }
       self.closed = true
+      self.obs.unregister()
     }).pipe(Effect.scoped)
   }
 
@@ -419,6 +426,7 @@ export class PgPoolImpl implements PgPoolShape {
       if (this.closed) return
       this.closed = true
       this.core.terminate()
+      this.obs.unregister()
     })
   }
 

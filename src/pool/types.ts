@@ -81,6 +81,10 @@ export interface PoolOptions extends Connection.ConnectOptions {
   readonly healthCheckPeriod?: Duration.Input
   /** logs (with the acquiring stack) a connection still borrowed after this long (default none) */
   readonly leakDetectionThreshold?: Duration.Input
+  /** the pool's name on its spans and metrics (`db.client.connection.pool.name`; default "default") */
+  readonly name?: string
+  /** false: no spans from this pool or its connections, even with a tracer installed (default true; without a tracer none are made) */
+  readonly tracing?: boolean
 }
 
 /** Options of `acquire` and `release`. */
