@@ -356,6 +356,26 @@ describe("metrics", () => {
       expect(snap.filter((s) => s.id === "effect_pg.pool.queries").length).toBe(2)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
+  it.live("pools nobody named get their own series: default, default-2; no warning", () =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const logger = Logger.make<unknown, void>(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const program = Effect.gen(function* () {
+        const a = yield* makePool({})
+        const b = yield* makePool({})
+        yield* a.fetchval("SELECT 1")
+        yield* b.fetchval("SELECT 1")
+        yield* b.fetchval("SELECT 2")
+        const snap = yield* Metric.snapshot
+        expect(count(series(snap, "effect_pg.pool.queries", { "db.client.connection.pool.name": "default" }))).toBe(1)
+        expect(count(series(snap, "effect_pg.pool.queries", { "db.client.connection.pool.name": "default-2" }))).toBe(2)
+      })
+      yield* program.pipe(Effect.provide(Logger.layer([logger])), Effect.provideService(Metric.MetricRegistry, new Map()))
+      expect(logs.filter((l) => l.includes("another open pool"))).toEqual([])
+    }))
+
   it.live("a second open pool of the same name is warned about", () =>
     Effect.gen(function* () {
       const logs: Array<string> = []

@@ -66,7 +66,10 @@ const REASONS: Record<RetireReason, true> = {
 
 /** What the metrics read from a pool. */
 export interface MeteredPool {
-  readonly poolName: string
+  /** may be given a suffix at registration when the user did not choose it */
+  poolName: string
+  /** true when the user chose the name */
+  readonly named: boolean
   readonly meter: PoolMeter
   stats(): PoolStats
 }
@@ -93,6 +96,11 @@ export const registerPool = (pool: MeteredPool, context: Context.Context<never>)
   const registry = Context.get(context, Metric.MetricRegistry)
   const names = openNames.get(registry) ?? new Map<string, number>()
   openNames.set(registry, names)
+  // a pool the user did not name takes the first free "default", "default-2", ...: no clash to warn about
+  if (!pool.named) {
+    const base = pool.poolName
+    for (let i = 2; (names.get(pool.poolName) ?? 0) > 0; i++) pool.poolName = `${base}-${i}`
+  }
   const sharedName = (names.get(pool.poolName) ?? 0) > 0
   names.set(pool.poolName, (names.get(pool.poolName) ?? 0) + 1)
   const tags = (extra?: Record<string, string>): Record<string, string> => ({ [POOL_NAME]: pool.poolName, ...extra })

@@ -24,12 +24,16 @@ export interface ObservedOptions {
 
 /** Observability of one pool. */
 export class PoolObservability implements TracedPool {
-  readonly poolName: string
+  /** the name on spans and metrics: the `name` option, else the first free "default", "default-2", ... of the metric registry */
+  poolName: string
+  /** true when the user chose the name */
+  readonly named: boolean
   readonly tracing: boolean
   readonly meter = new PoolMeter()
   private metrics: PoolMetrics | undefined = undefined
 
   constructor(options: ObservedOptions, private readonly readStats: () => PoolStats) {
+    this.named = options.name !== undefined
     this.poolName = options.name === undefined ? "default" : String(options.name)
     this.tracing = options.tracing ?? true
   }
@@ -49,7 +53,7 @@ export class PoolObservability implements TracedPool {
 
   /**
    * Registers the pool's metrics in the registry of the running fiber's
-   * context (once); warns when another open pool has the same name there.
+   * context (once); warns when another open pool was given the same name there.
    */
   register(): Effect.Effect<void> {
     return Effect.withFiber((fiber) => {
