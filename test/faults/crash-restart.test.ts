@@ -119,7 +119,7 @@ const check = (name: string, tl: Timeline) => {
   // calls in flight at the fault: typed failure within FAULT_BOUND_MS of it. A success is accepted
   // only when the server produced it as the fault struck: processed within 100 ms of the fault's own
   // step (a fast shutdown takes moments to reach every backend, and a loaded client reads the reply
-  // a little later; seen: 22-36 ms, before and after this session's changes). A call in flight that
+  // a little later; seen: 22-36 ms on a quiet 2-core box). A call in flight that
   // succeeds later than that would have been run again somewhere: that is what this catches
   const inFlight = records.filter((r) => r.start < tFault && r.end > tFault)
   require(inFlight.length >= POOL, `only ${inFlight.length} calls in flight at the fault`)
