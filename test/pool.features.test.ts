@@ -88,6 +88,32 @@ describe("PgPool health", () => {
     }))
 })
 
+describe("PgPool probe after a silent timeout", () => {
+  it.live("a slow statement timed out on a live server: the probe finds the other connections alive and closes nothing else", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 3, maxSize: 3 })
+      const pids = new Set<number>()
+      yield* Effect.forEach(range(3), () => pool.withConnection((c) => Effect.andThen(Effect.sleep("50 millis"), Effect.sync(() => pids.add(c.getServerPid())))), {
+        concurrency: 3
+      })
+      expect(pids.size).toBe(3)
+      // 400 ms of silence from the server: the pool probes its idle connections
+      const err = yield* Effect.flip(pool.fetchval("SELECT pg_sleep(3)", [], { timeout: "400 millis" }))
+      expect(tagOf(err)).toBe("CommandTimeoutError")
+      yield* Effect.sleep("700 millis")
+      const stats = pool.stats()
+      expect(stats.closedByReason["health"]).toBeUndefined()
+      expect(stats.closedByReason["interrupted"]).toBe(1)
+      // the two that stayed idle are the same backends as before; the floor replaced the third
+      expect(yield* until(Effect.sync(() => pool.getSize()), (n) => n === 3, 3000)).toBe(3)
+      const after = new Set<number>()
+      yield* Effect.forEach(range(3), () => pool.withConnection((c) => Effect.andThen(Effect.sleep("50 millis"), Effect.sync(() => after.add(c.getServerPid())))), {
+        concurrency: 3
+      })
+      expect([...after].filter((p) => pids.has(p)).length).toBe(2)
+    }))
+})
+
 describe("PgPool admission and sizing", () => {
   it.live("maxWaiting 10 with 50 waiters: 40 PoolExhaustedError at once, the 10 waiting are served", () =>
     Effect.gen(function* () {
