@@ -79,8 +79,8 @@ const skipBlank = (sql: string, i: number): number => {
   }
 }
 
-/** Index after a (nested) block comment whose body starts at `i`. */
-const skipBlockComment = (sql: string, i: number): number => {
+/** Index after a (nested) block comment whose body starts at `i` (just after its opening slash-star). */
+export const skipBlockComment = (sql: string, i: number): number => {
   let depth = 1
   const n = sql.length
   while (i < n && depth > 0) {

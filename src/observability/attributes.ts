@@ -9,6 +9,7 @@
  */
 import * as Errors from "../Errors.js"
 import type { Session } from "../connection/Session.js"
+import { skipBlockComment } from "../connection/sqltext.js"
 
 /** `db.system.name`: always "postgresql". */
 export const DB_SYSTEM_NAME = "db.system.name"
@@ -52,20 +53,7 @@ const skipComment = (sql: string, i: number): number => {
     const end = sql.indexOf("\n", i + 2)
     return end < 0 ? sql.length : end + 1
   }
-  if (c === 47 && n === 42) {
-    let depth = 1
-    let j = i + 2
-    while (j < sql.length && depth > 0) {
-      if (sql.charCodeAt(j) === 47 && sql.charCodeAt(j + 1) === 42) {
-        depth++
-        j += 2
-      } else if (sql.charCodeAt(j) === 42 && sql.charCodeAt(j + 1) === 47) {
-        depth--
-        j += 2
-      } else j++
-    }
-    return j
-  }
+  if (c === 47 && n === 42) return skipBlockComment(sql, i + 2)
   return i
 }
 

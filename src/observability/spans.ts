@@ -103,6 +103,9 @@ const copyAttributes = (
 const parameterized = (args: ReadonlyArray<unknown> | Iterable<ReadonlyArray<unknown>> | undefined): boolean =>
   args !== undefined && (!Array.isArray(args) || args.length > 0)
 
+/** What every span of a pool carries: the database system and the pool's name. */
+const poolAttributes = (pool: TracedPool): Record<string, string> => ({ [Attr.DB_SYSTEM_NAME]: Attr.SYSTEM, [Attr.POOL_NAME]: pool.poolName })
+
 /** A pool-level call (`pool.fetch`, ...): the parent of its acquire and query spans. */
 export const poolCall = <A, E, R>(
   pool: TracedPool,
@@ -113,7 +116,7 @@ export const poolCall = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
     if (!pool.tracing || !wanted(fiber)) return effect
-    const base = { [Attr.DB_SYSTEM_NAME]: Attr.SYSTEM, [Attr.POOL_NAME]: pool.poolName }
+    const base = poolAttributes(pool)
     return inSpan(effect, `pg.pool.${method}`, "internal", statementAttributes(base, sql, parameterized(args)).attributes)
   })
 
@@ -128,7 +131,7 @@ export const poolCopy = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
     if (!pool.tracing || !wanted(fiber)) return effect
-    const attributes = copyAttributes({ [Attr.DB_SYSTEM_NAME]: Attr.SYSTEM, [Attr.POOL_NAME]: pool.poolName }, table, query, args).attributes
+    const attributes = copyAttributes(poolAttributes(pool), table, query, args).attributes
     return inSpan(effect, `pg.pool.${method}`, "internal", attributes)
   })
 
@@ -136,7 +139,7 @@ export const poolCopy = <A, E, R>(
 export const acquire = <A, E, R>(pool: TracedPool, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
     if (!pool.tracing || !wanted(fiber)) return effect
-    return inSpan(effect, "pg.pool.acquire", "client", { [Attr.DB_SYSTEM_NAME]: Attr.SYSTEM, [Attr.POOL_NAME]: pool.poolName })
+    return inSpan(effect, "pg.pool.acquire", "client", poolAttributes(pool))
   })
 
 /** A COPY to or from `table` (or out of `query`). */

@@ -6,7 +6,7 @@
  */
 
 export { quoteIdent } from "../sqltext.js"
-import { quoteIdent } from "../sqltext.js"
+import { quoteIdent, skipBlockComment } from "../sqltext.js"
 
 /** Quotes a string literal; a backslash makes it an `E''` literal so any `standard_conforming_strings` reads it right. */
 export const quoteLiteral = (value: string): string => {
@@ -162,21 +162,6 @@ const skipQuoted = (sql: string, i: number, q: number): number => {
     } else i++
   }
   return n
-}
-
-const skipBlockComment = (sql: string, i: number): number => {
-  const n = sql.length
-  let depth = 1
-  while (i < n && depth > 0) {
-    if (sql.charCodeAt(i) === 0x2f && sql.charCodeAt(i + 1) === 0x2a) {
-      depth++
-      i += 2
-    } else if (sql.charCodeAt(i) === 0x2a && sql.charCodeAt(i + 1) === 0x2f) {
-      depth--
-      i += 2
-    } else i++
-  }
-  return i
 }
 
 /** Replaces each `$n` placeholder with `replacements[n - 1]`. */
