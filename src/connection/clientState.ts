@@ -37,6 +37,8 @@ export interface ClientState {
    * someone ran DEALLOCATE ALL: the simple-query script from then on).
    */
   resetStatements: "unprepared" | "prepared" | "lost"
+  /** the reset's encoded batch and request, kept by `reset.ts` */
+  resetBatch: unknown
 }
 
 const table = new WeakMap<Wire, ClientState>()
@@ -45,7 +47,7 @@ const table = new WeakMap<Wire, ClientState>()
 export const of = (session: Wire): ClientState => {
   let s = table.get(session)
   if (s === undefined) {
-    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared" }
+    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared", resetBatch: undefined }
     table.set(session, s)
   }
   return s

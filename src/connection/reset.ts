@@ -13,7 +13,9 @@
  *
  * Internal: not exported by the package.
  */
+import type * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
+import { Writer } from "../protocol/Writer.js"
 import * as ClientState from "./clientState.js"
 import { errorFromFields, type Request, type SessionError } from "./request.js"
 import type { Session } from "./Session.js"
@@ -41,57 +43,100 @@ const nameOf = (session: Session, i: number): string => `${session.namePrefix}re
  * unknown state: it is destroyed.
  */
 export const write = (session: Session): void => {
-  const fail = (err: SessionError | undefined) => {
-    // e.g. the borrower ran DEALLOCATE ALL: the reset did not run, nobody may use the session
-    if (err !== undefined && !session.closed) session.destroy(err)
-  }
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
-  if (session.txStatus !== TxStatus.IDLE) session.simpleQuery("ROLLBACK", fail, true)
+  if (session.txStatus !== TxStatus.IDLE) session.simpleQuery("ROLLBACK", (err) => destroyOn(session, err), true)
   if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || ClientState.peek(session)?.resetStatements === "lost") {
-    session.simpleQuery(RESET_SCRIPT, fail, true)
-  } else batch(session, fail)
+    session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(session, err), true)
+  } else batch(session)
   session.queryCount = queries
   // what the session will be once the reset ran (the next borrower reads it before the
   // reset's ReadyForQuery arrives: isInTransaction, transaction() choosing BEGIN or SAVEPOINT)
   session.txStatus = TxStatus.IDLE
 }
 
-const batch = (session: Session, fail: (err: SessionError | undefined) => void): void => {
-  let error: SessionError | undefined
+/**
+ * The reset batch of one session: its Bind/Execute messages encoded once
+ * (the statement names never change), and one request object used again
+ * for every reset. A session has at most one reset on the wire: a pool
+ * writes the next only after a lease or lane whose requests all settled, so
+ * after this one's ReadyForQuery.
+ */
+class ResetBatch implements Request {
+  abandoned = false
+  onSettled: (() => void) | undefined = undefined
+  notices?: Array<Errors.PostgresError>
+  sentAt?: number
+  serverMs?: number
+  /** on the wire now (then a second reset, should one come, gets a request of its own) */
+  busy = false
+  private error: SessionError | undefined = undefined
+  constructor(
+    private readonly session: Session,
+    private readonly client: ClientState.ClientState,
+    /** Bind/Execute of every part, then Sync */
+    readonly bytes: Uint8Array
+  ) {}
+
+  handle(type: number, buf: Buffer, start: number, end: number): void {
+    if (type === B.ErrorResponse) this.error ??= errorFromFields(Reader.parseErrorFields(buf, start, end))
+  }
+
+  done(): void {
+    const error = this.settle()
+    if (error !== undefined && "sqlstate" in error && error.sqlstate === "26000") {
+      // our statements are gone: reset with the script now (behind a transaction-mode pooler,
+      // session state never outlives a transaction anyway) and from now on
+      this.client.resetStatements = "lost"
+      const queries = this.session.queryCount
+      this.session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(this.session, err), true)
+      this.session.queryCount = queries
+      return
+    }
+    destroyOn(this.session, error)
+  }
+
+  fail(): void {
+    this.settle()
+  }
+
+  private settle(): SessionError | undefined {
+    const error = this.error
+    this.error = undefined
+    this.busy = false
+    this.notices = undefined
+    return error
+  }
+}
+
+/** A reset that failed leaves the session in an unknown state: nobody may use it. */
+const destroyOn = (session: Session, err: SessionError | undefined): void => {
+  // e.g. the borrower ran DEALLOCATE ALL: the reset did not run
+  if (err !== undefined && !session.closed) session.destroy(err)
+}
+
+/** Encodes the Bind/Execute of every part and the Sync (`w` is a scratch Writer). */
+const encode = (session: Session): Uint8Array => {
+  const w = new Writer()
+  for (let i = 0; i < PARTS.length; i++) w.bind("", nameOf(session, i), [], [], []).execute("", 0)
+  return Uint8Array.from(w.sync().take())
+}
+
+const batch = (session: Session): void => {
   // whether the reset statements are prepared (or lost) is kept in the session's client state
   const client = ClientState.of(session)
   const parse = client.resetStatements === "unprepared"
   if (parse) client.resetStatements = "prepared"
-  const r: Request = {
-    abandoned: false,
-    onSettled: undefined,
-    handle(type, buf, start, end) {
-      if (type === B.ErrorResponse) error ??= errorFromFields(Reader.parseErrorFields(buf, start, end))
-    },
-    done() {
-      if (error !== undefined && "sqlstate" in error && error.sqlstate === "26000") {
-        // our statements are gone: reset with the script now (behind a transaction-mode pooler,
-        // session state never outlives a transaction anyway) and from now on
-        client.resetStatements = "lost"
-        const queries = session.queryCount
-        session.simpleQuery(RESET_SCRIPT, fail, true)
-        session.queryCount = queries
-        return
-      }
-      fail(error)
-    },
-    fail() {}
-  }
+  let r = client.resetBatch as ResetBatch | undefined
+  if (r === undefined) client.resetBatch = r = new ResetBatch(session, client, encode(session))
+  else if (r.busy) r = new ResetBatch(session, client, r.bytes)
+  r.busy = true
+  const bytes = r.bytes
   session.sendRequest(
     r,
     (w) => {
-      for (let i = 0; i < PARTS.length; i++) {
-        const name = nameOf(session, i)
-        if (parse) w.parse(name, PARTS[i]!)
-        w.bind("", name, [], [], []).execute("", 0)
-      }
-      w.sync()
+      if (parse) for (let i = 0; i < PARTS.length; i++) w.parse(nameOf(session, i), PARTS[i]!)
+      w.raw(bytes)
     },
     true
   )

@@ -276,6 +276,15 @@ export class Writer {
     return this
   }
 
+  /**
+   * Complete messages encoded earlier (by another Writer's `take`), copied
+   * as they are: a request sent many times over encodes once.
+   */
+  raw(messages: Uint8Array): this {
+    this.bytes(messages)
+    return this
+  }
+
   /** Flush: asks the server to send what it has without ending the request. */
   flush(): this {
     this.ensure(5)
