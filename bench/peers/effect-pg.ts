@@ -20,8 +20,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { readdirSync, statSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import {
   type Driver,
   dsnOf,
@@ -66,12 +67,44 @@ export class NotAvailable extends Error {}
 
 let modulePromise: Promise<PoolModule> | undefined
 
+const root = fileURLToPath(new URL("../../", import.meta.url))
+
+/** The newest modification time of the files under `dir` (0 when it does not exist). */
+const newest = (dir: string): number => {
+  let t = 0
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name)
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+    }
+  } catch {
+    return 0
+  }
+  return t
+}
+
+/**
+ * What users run is the compiled package (`dist/`, as every peer here is compiled JavaScript from
+ * node_modules): the adapter loads `dist/Pool.js` when it is at least as new as every file in
+ * `src/` (`npm run bench` builds first), else the sources through the TypeScript loader.
+ */
+const defaultModule = (): string => {
+  const dist = join(root, "dist", "Pool.js")
+  let built = 0
+  try {
+    built = statSync(dist).mtimeMs
+  } catch {
+    built = 0
+  }
+  return built > 0 && built >= newest(join(root, "src")) ? pathToFileURL(dist).href : "../../src/Pool.js"
+}
+
 const loadPool = (): Promise<PoolModule> =>
   (modulePromise ??= (async () => {
     // computed, so tsc does not resolve it; BENCH_EFFECT_PG_POOL points the adapter at another
     // module with the same API (to test the adapter, or to compare a branch)
     const override = process.env["BENCH_EFFECT_PG_POOL"]
-    const specifier = override ? pathToFileURL(resolve(override)).href : "../../src/Pool.js"
+    const specifier = override ? pathToFileURL(resolve(override)).href : defaultModule()
     let mod: Record<string, unknown>
     try {
       mod = (await import(specifier)) as Record<string, unknown>
