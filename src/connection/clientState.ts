@@ -39,6 +39,12 @@ export interface ClientState {
   resetStatements: "unprepared" | "prepared" | "lost"
   /** the reset's encoded batch and request, kept by `reset.ts` */
   resetBatch: unknown
+  /**
+   * Whether the session reaches PostgreSQL itself (its backend's pid is the
+   * one BackendKeyData gave), not a pooler that may run the next
+   * transaction on another server connection: learnt by the first reset.
+   */
+  direct: boolean
 }
 
 const table = new WeakMap<Wire, ClientState>()
@@ -47,7 +53,7 @@ const table = new WeakMap<Wire, ClientState>()
 export const of = (session: Wire): ClientState => {
   let s = table.get(session)
   if (s === undefined) {
-    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared", resetBatch: undefined }
+    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared", resetBatch: undefined, direct: false }
     table.set(session, s)
   }
   return s

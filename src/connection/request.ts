@@ -36,12 +36,23 @@ export interface Request {
   onSettled: (() => void) | undefined
   /** the request holds the socket alone (COPY): later writes wait */
   readonly exclusive?: boolean
+  /** written as a simple-protocol Query (a script, COPY): a reset cannot travel in its implicit transaction */
+  readonly simple?: boolean
   /** NoticeResponses received while this request ran (when the session collects them) */
   notices?: Array<Errors.PostgresError>
   /** when it was written (performance.now()), for server-time estimates */
   sentAt?: number
   /** the server's time on it: from when the server could start it to its ReadyForQuery, ms */
   serverMs?: number
+}
+
+/**
+ * A request that can end without a Sync of its own (`Wire.sendPrelude`):
+ * while `prelude` is set it settles itself on its own messages, and the
+ * next request's Sync carries it; otherwise its ReadyForQuery settles it.
+ */
+export interface PreludeRequest extends Request {
+  prelude: boolean
 }
 
 /** A Notice/Warning from the server. */

@@ -13,11 +13,11 @@
  *
  * Internal: not exported by the package.
  */
-import type * as Errors from "../Errors.js"
+import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import { Writer } from "../protocol/Writer.js"
 import * as ClientState from "./clientState.js"
-import { errorFromFields, type Request, type SessionError } from "./request.js"
+import { errorFromFields, type PreludeRequest, type SessionError } from "./request.js"
 import type { Session } from "./Session.js"
 import * as TxStatus from "./txStatus.js"
 
@@ -32,6 +32,16 @@ const PARTS = [
 
 /** The same, as one simple-protocol script. */
 export const RESET_SCRIPT = PARTS.join("; ") + ";"
+
+/**
+ * The prepared batch: the parts in an explicit transaction of their own, so
+ * the reset commits without a Sync of its own and can travel in front of the
+ * next request (one ReadyForQuery and one flush on the server for the two).
+ */
+const STATEMENTS = ["BEGIN", ...PARTS, "COMMIT"] as const
+
+/** Asked by a session's first reset: whether the backend is the one BackendKeyData named. */
+const PID_SQL = "SELECT pg_catalog.pg_backend_pid()"
 
 const B = Reader.Backend
 
@@ -59,38 +69,79 @@ export const write = (session: Session): void => {
  * The reset batch of one session: its Bind/Execute messages encoded once
  * (the statement names never change), and one request object used again
  * for every reset. A session has at most one reset on the wire: a pool
- * writes the next only after a lease or lane whose requests all settled, so
- * after this one's ReadyForQuery.
+ * writes the next only after a lease or lane whose requests all settled.
+ *
+ * As a prelude (`Wire.sendPrelude`) it ends on the COMMIT's CommandComplete;
+ * written with a Sync of its own (the first time, when statements may have
+ * been dropped, or when nothing follows it), on its ReadyForQuery.
  */
-class ResetBatch implements Request {
+class ResetBatch implements PreludeRequest {
   abandoned = false
   onSettled: (() => void) | undefined = undefined
   notices?: Array<Errors.PostgresError>
   sentAt?: number
   serverMs?: number
+  prelude = false
   /** on the wire now (then a second reset, should one come, gets a request of its own) */
   busy = false
+  private completed = 0
+  /** the first reset asks the server its backend's pid (is it PostgreSQL itself?) */
+  probing = false
   private error: SessionError | undefined = undefined
+  /** the error came while another request was carrying this one: the server skipped that one too */
+  private carried = false
   constructor(
     private readonly session: Session,
     private readonly client: ClientState.ClientState,
-    /** Bind/Execute of every part, then Sync */
+    /** Bind/Execute of every statement (no Sync) */
     readonly bytes: Uint8Array
   ) {}
 
   handle(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === B.ErrorResponse) this.error ??= errorFromFields(Reader.parseErrorFields(buf, start, end))
+    if (type === B.DataRow && this.probing) {
+      // the first row of the first reset: pg_backend_pid() (one text column)
+      this.probing = false
+      const n = buf.readInt32BE(start + 2)
+      this.client.direct = n > 0 && Number(buf.toString("latin1", start + 6, start + 6 + n)) === this.session.processId
+      return
+    }
+    if (type === B.CommandComplete) {
+      if (++this.completed === STATEMENTS.length && this.prelude && this.error === undefined) this.session.preludeDone(this)
+    } else if (type === B.ErrorResponse && this.error === undefined) {
+      this.error = errorFromFields(Reader.parseErrorFields(buf, start, end))
+      // the server skips to the next Sync, the carrying request's: it settles this one
+      this.carried = this.prelude
+      this.prelude = false
+    }
   }
 
   done(): void {
+    const carried = this.carried
     const error = this.settle()
     if (error !== undefined && "sqlstate" in error && error.sqlstate === "26000") {
-      // our statements are gone: reset with the script now (behind a transaction-mode pooler,
-      // session state never outlives a transaction anyway) and from now on
+      // our statements are gone: reset with the script from now on (behind a transaction-mode
+      // pooler, session state never outlives a transaction anyway)
       this.client.resetStatements = "lost"
-      const queries = this.session.queryCount
-      this.session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(this.session, err), true)
-      this.session.queryCount = queries
+      if (!carried) {
+        const queries = this.session.queryCount
+        this.session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(this.session, err), true)
+        this.session.queryCount = queries
+        return
+      }
+    }
+    if (carried && error !== undefined && !this.session.closed) {
+      // the request that carried it never ran (the server skipped it), and the session was
+      // not reset: say so, rather than with the reset's own error
+      const target = this.session.target
+      this.session.destroy(
+        new Errors.PostgresConnectionError({
+          message: `the pool's reset of this connection failed before your query (${error.message}); the query did not run and the connection was discarded: run it again`,
+          host: target.host,
+          port: target.port,
+          reason: "closed",
+          cause: error
+        })
+      )
       return
     }
     destroyOn(this.session, error)
@@ -104,6 +155,9 @@ class ResetBatch implements Request {
     const error = this.error
     this.error = undefined
     this.busy = false
+    this.carried = false
+    this.probing = false
+    this.completed = 0
     this.notices = undefined
     return error
   }
@@ -115,11 +169,11 @@ const destroyOn = (session: Session, err: SessionError | undefined): void => {
   if (err !== undefined && !session.closed) session.destroy(err)
 }
 
-/** Encodes the Bind/Execute of every part and the Sync (`w` is a scratch Writer). */
+/** Encodes the Bind/Execute of every statement, without a Sync (`w` is a scratch Writer). */
 const encode = (session: Session): Uint8Array => {
   const w = new Writer()
-  for (let i = 0; i < PARTS.length; i++) w.bind("", nameOf(session, i), [], [], []).execute("", 0)
-  return Uint8Array.from(w.sync().take())
+  for (let i = 0; i < STATEMENTS.length; i++) w.bind("", nameOf(session, i), [], [], []).execute("", 0)
+  return Uint8Array.from(w.take())
 }
 
 const batch = (session: Session): void => {
@@ -132,12 +186,20 @@ const batch = (session: Session): void => {
   else if (r.busy) r = new ResetBatch(session, client, r.bytes)
   r.busy = true
   const bytes = r.bytes
-  session.sendRequest(
-    r,
-    (w) => {
-      if (parse) for (let i = 0; i < PARTS.length; i++) w.parse(nameOf(session, i), PARTS[i]!)
-      w.raw(bytes)
-    },
-    true
-  )
+  // a lease that ran DEALLOCATE / DISCARD ALL may have dropped our statements: a reset of its own,
+  // which falls back to the script, rather than one that takes the next request down with it
+  const dropped = session.statementsDropped
+  session.statementsDropped = false
+  // behind a pooler the next transaction may run on a server connection without our
+  // statements: a reset of its own there, whose failure costs the next request nothing
+  if (parse || dropped || !client.direct) {
+    r.probing = parse
+    session.sendRequest(r, (w) => {
+      if (parse) {
+        w.parse("", PID_SQL).bind("", "", [], [], []).execute("", 0)
+        for (let i = 0; i < STATEMENTS.length; i++) w.parse(nameOf(session, i), STATEMENTS[i]!)
+      }
+      w.raw(bytes).sync()
+    }, true)
+  } else session.sendPrelude(r, (w) => w.raw(bytes))
 }

@@ -10,7 +10,7 @@ import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { Codec } from "../types/Codec.js"
 import { serverError, type Callback, type Request, type SessionError } from "./request.js"
-import { changesSession } from "./sessionChanges.js"
+import { changesSession, dropsStatements } from "./sessionChanges.js"
 import type { Wire } from "./wire.js"
 
 const B = Reader.Backend
@@ -148,7 +148,10 @@ export class RowCollector implements Request {
     const status = Reader.parseCommandComplete(buf, start, end)
     const session = this.session
     session.lastStatus = status
-    if (changesSession(status)) session.stateDirty = true
+    if (changesSession(status)) {
+      session.stateDirty = true
+      if (dropsStatements(status)) session.statementsDropped = true
+    }
     this.endBatch(status, false)
   }
 

@@ -22,10 +22,13 @@ export const changesSession = (tag: string): boolean => {
     case 0x55: // U
       return tag === "UNLISTEN"
     case 0x44: // D
-      return tag === "DECLARE CURSOR" || tag === "DEALLOCATE" || tag === "DEALLOCATE ALL"
+      return tag === "DECLARE CURSOR" || tag === "DEALLOCATE" || tag === "DEALLOCATE ALL" || tag === "DISCARD ALL"
     case 0x50: // P
       return tag === "PREPARE"
     default:
       return false
   }
 }
+
+/** Command tags after which named statements may be gone (the pool's reset statements among them). */
+export const dropsStatements = (tag: string): boolean => tag === "DEALLOCATE ALL" || tag === "DISCARD ALL" || tag === "DEALLOCATE"

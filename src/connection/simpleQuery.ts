@@ -8,7 +8,7 @@
 import * as Reader from "../protocol/Reader.js"
 import { copyBothError, refuseCopyIn } from "./copyRefusal.js"
 import { serverError, type Callback, type Request, type SessionError } from "./request.js"
-import { changesSession, SESSION_FUNCTIONS } from "./sessionChanges.js"
+import { changesSession, dropsStatements, SESSION_FUNCTIONS } from "./sessionChanges.js"
 import { checkStatementText, copyRefused } from "./sqltext.js"
 import type { Wire } from "./wire.js"
 
@@ -33,12 +33,16 @@ export const simpleQuery = (wire: Wire, sql: string, cb: Callback<string>, lazy 
   const r: Request = {
     abandoned: false,
     onSettled: undefined,
+    simple: true,
     handle(type, buf, start, end) {
       switch (type) {
         case B.CommandComplete:
           status = Reader.parseCommandComplete(buf, start, end)
           wire.lastStatus = status
-          if (changesSession(status)) wire.stateDirty = true
+          if (changesSession(status)) {
+            wire.stateDirty = true
+            if (dropsStatements(status)) wire.statementsDropped = true
+          }
           return
         case B.ErrorResponse:
           error ??= serverError(buf, start, end, sql)

@@ -25,7 +25,7 @@ import type { ResolvedConnectOptions } from "./options.js"
 import { flushSoon } from "./lazyFlush.js"
 import type { LoggedQuery } from "./query.js"
 import { RequestQueue } from "./queue.js"
-import { safeCall, serverError, type NoticeListener, type NotificationListener, type Request, type SessionError, type TerminationListener } from "./request.js"
+import { safeCall, serverError, type NoticeListener, type NotificationListener, type PreludeRequest, type Request, type SessionError, type TerminationListener } from "./request.js"
 import * as TxStatus from "./txStatus.js"
 
 const B = Reader.Backend
@@ -93,6 +93,8 @@ export class Wire {
    * must clear (SET, LISTEN, cursors, advisory locks); cleared by the reset.
    */
   stateDirty = false
+  /** a DEALLOCATE or DISCARD ALL ran since the pool's last reset: named statements may be gone */
+  statementsDropped = false
   /**
    * When the server last finished a request (or was handed one while idle),
    * from performance.now(): a pool reads it to tell a pipeline that moves
@@ -201,7 +203,55 @@ export class Wire {
 
   /** @internal Writes the batch now (startup, auth, cancel paths). */
   flushNow(): void {
+    if (this.openPrelude !== undefined) this.closePrelude()
     if (this.writer.pending > 0 && !this.closed) this.socket.write(this.writer.take())
+  }
+
+  /**
+   * A prelude written and not yet followed: its messages end without a Sync,
+   * so the next extended-protocol request's Sync ends both (one
+   * ReadyForQuery, one flush on the server for the two).
+   */
+  private openPrelude: PreludeRequest | undefined = undefined
+
+  /**
+   * Writes a prelude (the pool's reset): messages that commit on their own
+   * (an explicit BEGIN ... COMMIT) and end without a Sync, lazily flushed.
+   * The next extended-protocol request carries it: the prelude's request is
+   * settled by its own messages (`preludeDone`), that request by the
+   * ReadyForQuery. A simple-protocol request, an exclusive one or the lazy
+   * flush writes a Sync after it first, and the prelude ends with its own
+   * ReadyForQuery. After an error the server skips to the next Sync: the
+   * prelude is settled by that ReadyForQuery with its error.
+   */
+  sendPrelude(request: PreludeRequest, write: (w: Writer) => void): void {
+    if (this.closed || this.held !== undefined) {
+      request.prelude = false
+      this.send(request, (w) => {
+        write(w)
+        w.sync()
+      }, true)
+      return
+    }
+    request.prelude = true
+    this.send(request, write, true)
+    this.openPrelude = request
+  }
+
+  /** The prelude in progress ended on its own messages: settle it; the next request is the head now. */
+  preludeDone(request: Request): void {
+    if (this.queue.head !== request) return
+    this.queue.shift()
+    this.lastProgressAt = performance.now()
+    this.settle(request, () => request.done())
+  }
+
+  /** Ends the open prelude with a Sync of its own (nothing can carry it). */
+  protected closePrelude(): void {
+    const r = this.openPrelude!
+    this.openPrelude = undefined
+    this.writer.sync()
+    r.prelude = false
   }
 
   /** Schedules one socket write for everything written in this tick. */
@@ -228,6 +278,11 @@ export class Wire {
     if (this.held !== undefined) {
       this.held.push(() => this.send(request, write))
       return
+    }
+    if (this.openPrelude !== undefined) {
+      // carried by this request's Sync, unless it is a simple Query or holds the socket
+      if (request.simple === true || request.exclusive === true) this.closePrelude()
+      else this.openPrelude = undefined
     }
     const now = performance.now()
     if (this.queue.size === 0) this.lastProgressAt = now
@@ -341,7 +396,11 @@ export class Wire {
     if (r.exclusive) this.releaseHeld()
     this.settle(r, () => r.done())
     this.lastStatus = ""
-    // an abandoned request that now runs alone can be cancelled without hitting anyone else's
+    this.cancelIfAbandonedAlone()
+  }
+
+  /** An abandoned request that now runs alone can be cancelled without hitting anyone else's. */
+  protected cancelIfAbandonedAlone(): void {
     const next = this.queue.head
     if (next !== undefined && next.abandoned && this.queue.size === 1 && !this.cancelInFlight && !this.closed) this.sendCancel(next)
   }
@@ -465,7 +524,10 @@ export class Wire {
     }
     r.abandoned = true
     this.interrupted = true
-    const alone = this.queue.head === r && this.queue.size === 1
+    // alone, or behind nothing but a prelude (the pool's reset, quick statements of our own: a
+    // cancel landing on one of them fails the reset, and the session is destroyed)
+    const head = this.queue.head
+    const alone = this.queue.size === 1 ? head === r : this.queue.size === 2 && head !== r && (head as Partial<PreludeRequest>).prelude === true && this.queue.isLast(r)
     if (!alone || this.closed || this.cancelInFlight) {
       settled()
       return

@@ -59,6 +59,7 @@ export type InState = (typeof InState)[keyof typeof InState]
 /** `COPY ... FROM STDIN`: one exclusive request. Call `start()` once. */
 export class CopyIn implements Request {
   readonly exclusive = true
+  readonly simple = true
   abandoned = false
   onSettled: (() => void) | undefined = undefined
   state: InState = InState.Sent
@@ -272,6 +273,7 @@ const wakeAll = (set: Set<() => void>): void => {
 
 /** `COPY ... TO STDOUT`: one pipelined request. Set `push`/`onEnd`, then `start()`. */
 export class CopyOut implements Request {
+  readonly simple = true
   abandoned = false
   onSettled: (() => void) | undefined = undefined
   /** settled: no more data will be pushed */
