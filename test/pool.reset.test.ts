@@ -163,8 +163,10 @@ describe("PgPool reset as a prelude", () => {
       yield* conn.fetchval("SELECT pg_sleep($1)", [0])
       Reset.write(session)
       const fiber = yield* Effect.forkChild(conn.fetchval("SELECT pg_sleep($1)", [30]))
-      yield* Effect.yieldNow
-      // interrupted while the reset is still ahead of it: not alone on the wire, so no cancel yet
+      // the server runs pg_sleep by now, but it sends nothing before the Sync: on the client the
+      // reset is still ahead of the query (a cancel sent before the server read the query
+      // would be lost, so wait for it to start)
+      yield* until(obs.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]), (s) => s === "active", 2000)
       yield* Fiber.interrupt(fiber)
       // the cancel goes out once the reset ended: the backend does not stay busy for 30 s
       const state = yield* until(obs.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", [pid]), (s) => s !== "active", 3000)

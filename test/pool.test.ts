@@ -362,6 +362,33 @@ describe("PgPool: acquire timeouts and interruption", () => {
       yield* pool.release(held[1])
     }))
 
+  it.live("waiters with different deadlines in one queue each time out at their own (one timer serves them all)", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })
+      const held = yield* hold(pool)
+      const started = performance.now()
+      const timed = (ms: number) =>
+        Effect.forkChild(Effect.map(Effect.exit(Effect.scoped(pool.acquire({ timeout: `${ms} millis` }))), (exit) => ({ exit, took: performance.now() - started })))
+      // queued first with the latest deadline, then earlier ones: each fires at its own time
+      const late = yield* timed(3000)
+      const mid = yield* timed(300)
+      const early = yield* timed(120)
+      const e = yield* Fiber.join(early)
+      const m = yield* Fiber.join(mid)
+      for (const [r, ms] of [[e, 120], [m, 300]] as const) {
+        expect(Exit.isFailure(r.exit) && tagOf(Exit.findErrorOption(r.exit).pipe((o) => (o._tag === "Some" ? o.value : undefined)))).toBe("AcquireTimeoutError")
+        expect(r.took).toBeGreaterThanOrEqual(ms - 2)
+        expect(r.took).toBeLessThan(ms + 80)
+      }
+      // the one with the far deadline still waits, and gets the connection when it comes back
+      expect(pool.stats().waiting).toBe(1)
+      yield* pool.release(held)
+      const l = yield* Fiber.join(late)
+      expect(Exit.isSuccess(l.exit)).toBe(true)
+      expect(l.took).toBeLessThan(1000)
+      expect(pool.stats().acquireTimeouts).toBe(2)
+    }))
+
   it.live("interrupting waiting acquirers leaks no slot: afterwards maxSize connections can be acquired at once", () =>
     Effect.gen(function* () {
       const obs = yield* observer()

@@ -19,6 +19,7 @@
 import { type ConnectionImpl, ownListeners } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
 import * as Reset from "../connection/reset.js"
+import { DeadlineTimer } from "./deadlineTimer.js"
 import * as TxStatus from "../connection/txStatus.js"
 import { Backoff, MAX_MS as BACKOFF_MAX_MS } from "./backoff.js"
 import * as Health from "./health.js"
@@ -215,7 +216,7 @@ export class PoolCore extends SlotTable {
   // -------------------------------------------------------------------------
 
   private enqueue(shared: boolean, sql: string | undefined, deadline: number, onTimeout: () => unknown, cb: Waiter["cb"]): Waiter {
-    const w: Waiter = { shared, sql, deadline, cb, onTimeout, timer: undefined, done: false, granted: undefined, fast: false }
+    const w: Waiter = { shared, sql, deadline, cb, onTimeout, done: false, granted: undefined, fast: false }
     if (this.closing) {
       w.done = true
       cb(this.closedError(), undefined, w)
@@ -229,22 +230,39 @@ export class PoolCore extends SlotTable {
     }
     this.queue.push(w)
     this.waiting++
-    if (deadline > 0) {
-      w.timer = setTimeout(() => {
-        if (w.done) return
-        this.drop(w)
-        this.counters.acquireTimeouts++
-        w.cb(w.onTimeout(), undefined, w)
-      }, Math.max(0, deadline - performance.now()))
-    }
+    this.deadlines.cover(deadline)
     this.pump()
     return w
+  }
+
+  /** one timer for every waiter's deadline, armed for the earliest */
+  private readonly deadlines = new DeadlineTimer(() => this.expireWaiters())
+
+  /** Fails the waiters whose deadline passed; arms the timer for the next one. */
+  private expireWaiters(): void {
+    const now = performance.now()
+    const expired: Array<Waiter> = []
+    let next = Infinity
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const w = this.queue[i]!
+      if (w.done || w.deadline <= 0) continue
+      if (w.deadline <= now) expired.push(w)
+      else if (w.deadline < next) next = w.deadline
+    }
+    this.deadlines.cover(next < Infinity ? next : 0)
+    for (const w of expired) {
+      if (w.done) continue
+      this.drop(w)
+      this.counters.acquireTimeouts++
+      w.cb(w.onTimeout(), undefined, w)
+    }
   }
 
   private drop(w: Waiter): void {
     w.done = true
     this.waiting--
-    if (w.timer !== undefined) clearTimeout(w.timer)
+    // nobody waits: a timer armed for nobody would keep the process alive until it fires
+    if (this.waiting === 0 && this.deadlines.armed) this.deadlines.disarm()
     // compact the head
     while (this.queueHead < this.queue.length && this.queue[this.queueHead]!.done) this.queueHead++
     if (this.queueHead > 256 && this.queueHead * 2 > this.queue.length) {

@@ -65,7 +65,6 @@ export interface Waiter {
   /** called once: with the slot, or an error */
   readonly cb: (error: unknown, slot: Slot | undefined, waiter: Waiter) => void
   readonly onTimeout: () => unknown
-  timer: ReturnType<typeof setTimeout> | undefined
   done: boolean
   /** the slot handed over (so a caller interrupted at that moment can give it back) */
   granted: Slot | undefined
