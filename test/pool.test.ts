@@ -362,6 +362,26 @@ describe("PgPool: acquire timeouts and interruption", () => {
       yield* pool.release(held[1])
     }))
 
+  it.live("release() takes back only this pool's leases: another pool's or a plain connection fails with InterfaceError", () =>
+    Effect.gen(function* () {
+      const { pool: a } = yield* makePool({ minSize: 1, maxSize: 1 })
+      const { pool: b } = yield* makePool({ minSize: 1, maxSize: 1 })
+      const { pool: wrapped } = yield* makePool({ minSize: 1, maxSize: 1, connectionClass: (c) => Object.assign(Object.create(c) as Connection.Connection, { tag: "mine" }) })
+      const fromA = yield* a.acquireUnscoped()
+      const plain = yield* Connection.connect(TEST_DSN)
+      expect(tagOf(yield* Effect.flip(b.release(fromA)))).toBe("InterfaceError")
+      expect(tagOf(yield* Effect.flip(b.release(plain as never)))).toBe("InterfaceError")
+      // the lease in a is untouched: still usable, then released by its own pool
+      expect(yield* fromA.fetchval("SELECT 7")).toBe(7)
+      yield* a.release(fromA)
+      expect(tagOf(yield* Effect.flip(fromA.fetchval("SELECT 1")))).toBe("InterfaceError")
+      // a connectionClass instance goes back to its pool, and to no other
+      const w = yield* wrapped.acquireUnscoped()
+      expect(tagOf(yield* Effect.flip(a.release(w)))).toBe("InterfaceError")
+      yield* wrapped.release(w)
+      expect(wrapped.stats().borrowed).toBe(0)
+    }))
+
   it.live("waiters with different deadlines in one queue each time out at their own (one timer serves them all)", () =>
     Effect.gen(function* () {
       const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })

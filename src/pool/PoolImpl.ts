@@ -27,9 +27,15 @@ import type { AcquireError, AcquireOptions, PgPoolShape, PoolConnection, PoolOpt
 import { validate } from "./validate.js"
 
 /** One lease: the caller's view of a slot, guarded until released. */
-interface Held {
+/**
+ * A lease: the guard its view checks (`released`), and what release needs.
+ * A plain view carries it as its `lease` (no side table, so an acquire
+ * costs no WeakMap entry); a view made by `connectionClass` is looked up in
+ * the pool's table.
+ */
+interface Held extends Connection.Lease {
+  readonly owner: PgPoolImpl
   readonly slot: Slot
-  readonly guard: Connection.Lease
   /** leakDetectionThreshold's timer, while borrowed */
   leak: ReturnType<typeof setTimeout> | undefined
 }
@@ -131,17 +137,16 @@ export class PgPoolImpl implements PgPoolShape {
 
   /** Hands a slot to a caller: a guarded view, then the setup hook. */
   private handOut(slot: Slot): Effect.Effect<PoolConnection, AcquireError> {
-    const guard: Connection.Lease = { released: false }
-    const view = this.view(slot.session, guard)
-    const held: Held = { slot, guard, leak: undefined }
+    const held: Held = { released: false, owner: this, slot, leak: undefined }
+    const view = this.view(slot.session, held)
     if (this.leakMs > 0) held.leak = this.watchLeak(slot)
-    this.held.set(view, held)
+    if (!(view instanceof Connection.ConnectionImpl) || view.lease !== held) this.held.set(view, held)
     const setup = this.options.setup
     if (setup === undefined) return Effect.succeed(view)
     return Effect.matchCauseEffect(Effect.suspend(() => setup(view)), {
       onSuccess: () => Effect.succeed(view),
       onFailure: (cause) => {
-        guard.released = true
+        held.released = true
         this.held.delete(view)
         this.core.retire(slot, "hook")
         return Cause.hasInterrupts(cause) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.fail(hookError("setup", userError(cause)))
@@ -218,14 +223,23 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.ignore(this.release(conn, options))
   }
 
+  /** The lease of a connection this pool handed out, if it is one. */
+  private heldOf(conn: PoolConnection): Held | undefined {
+    if (conn instanceof Connection.ConnectionImpl) {
+      const lease = conn.lease as Partial<Held> | undefined
+      if (lease !== undefined && lease.owner === this) return lease as Held
+    }
+    return this.held.get(conn)
+  }
+
   release(conn: PoolConnection, options?: AcquireOptions): Effect.Effect<void, Errors.InterfaceError> {
     return Effect.suspend(() => {
-      const h = this.held.get(conn)
+      const h = this.heldOf(conn)
       if (h === undefined) {
         return Effect.fail(new Errors.InterfaceError({ message: "release(): this connection does not belong to this pool" }))
       }
-      if (h.guard.released) return Effect.void
-      h.guard.released = true
+      if (h.released) return Effect.void
+      h.released = true
       if (h.leak !== undefined) clearTimeout(h.leak)
       const slot = h.slot
       this.clearClientState(slot.session)
