@@ -164,6 +164,26 @@ describe("PgPool admission and sizing", () => {
       expect(warning).toContain("acquired here")
     }))
 
+  it.live("close() while connections are being opened: the attempts it cuts short are no server failure (no warning)", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      for (const m of ["log", "warn", "error", "info"] as const) {
+        vi.spyOn(console, m).mockImplementation((...args: Array<unknown>) => {
+          lines.push(args.map(String).join(" "))
+        })
+      }
+      const { pool } = yield* makePool({ minSize: 0, maxSize: 10 })
+      // ten callers make the pool open ten connections; close while they are on their way
+      const callers = yield* Effect.forEach(range(10), () => Effect.forkChild(Effect.exit(pool.acquireUnscoped())))
+      yield* Effect.yieldNow
+      expect(pool.stats().waiting).toBeGreaterThan(0)
+      yield* pool.close()
+      const exits = yield* Effect.forEach(callers, Fiber.join)
+      expect(exits.every(Exit.isFailure)).toBe(true)
+      yield* Effect.sleep("50 millis")
+      expect(lines.filter((l) => l.includes("could not open a connection"))).toEqual([])
+    }))
+
   it.live("stats count waits, cancelled waits, timeouts and borrowed time", () =>
     Effect.gen(function* () {
       const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1 })

@@ -418,6 +418,11 @@ export class PoolCore extends SlotTable {
   }
 
   private openFailed(error: unknown): void {
+    // attempts cut short by close() say nothing about the server: no back-off, no warning
+    if (this.closing) {
+      this.checkQuiet()
+      return
+    }
     this.backoff.failed(error)
     const streak = this.backoff.failStreak
     if (streak === 5 || streak % 50 === 0) {
@@ -426,7 +431,6 @@ export class PoolCore extends SlotTable {
       )
     }
     this.checkQuiet()
-    if (this.closing) return
     if (this.slots.size === 0) {
       // nothing can serve the waiters: they get the reason now (a later caller makes a new attempt)
       this.failWaiters(error)
