@@ -88,8 +88,6 @@ class ResetBatch implements PreludeRequest {
   /** on the wire now (then a second reset, should one come, gets a request of its own) */
   busy = false
   private completed = 0
-  /** the first reset asks the server its backend's pid (is it PostgreSQL itself?) */
-  probing = false
   private error: SessionError | undefined = undefined
   /** the error came while another request was carrying this one: the server skipped that one too */
   private carried = false
@@ -101,13 +99,6 @@ class ResetBatch implements PreludeRequest {
   ) {}
 
   handle(type: number, buf: Buffer, start: number, end: number): void {
-    if (type === B.DataRow && this.probing) {
-      // the first row of the first reset: pg_backend_pid() (one text column)
-      this.probing = false
-      const n = buf.readInt32BE(start + 2)
-      this.client.direct = n > 0 && Number(buf.toString("latin1", start + 6, start + 6 + n)) === this.session.processId
-      return
-    }
     if (type === B.CommandComplete) {
       if (++this.completed === STATEMENTS.length && this.prelude && this.error === undefined) this.session.preludeDone(this)
     } else if (type === B.ErrorResponse && this.error === undefined) {
@@ -159,11 +150,36 @@ class ResetBatch implements PreludeRequest {
     this.error = undefined
     this.busy = false
     this.carried = false
-    this.probing = false
     this.completed = 0
     this.notices = undefined
     return error
   }
+}
+
+/**
+ * Asks the server its backend's pid, once per session, in a request of its
+ * own (a server without pg_backend_pid() just never gets the prelude): the
+ * same pid as BackendKeyData's means PostgreSQL itself, not a pooler that
+ * may run the next transaction on another server connection.
+ */
+const probe = (session: Session, client: ClientState.ClientState): void => {
+  const queries = session.queryCount
+  session.sendRequest(
+    {
+      abandoned: false,
+      onSettled: undefined,
+      handle(type, buf, start) {
+        if (type !== B.DataRow) return
+        const n = buf.readInt32BE(start + 2)
+        client.direct = n > 0 && Number(buf.toString("latin1", start + 6, start + 6 + n)) === session.processId
+      },
+      done() {},
+      fail() {}
+    },
+    (w) => w.parse("", PID_SQL).bind("", "", [], [], []).execute("", 0).sync(),
+    true
+  )
+  session.queryCount = queries
 }
 
 /** A reset that failed leaves the session in an unknown state: nobody may use it. */
@@ -196,13 +212,10 @@ const batch = (session: Session): void => {
   // behind a pooler the next transaction may run on a server connection without our
   // statements: a reset of its own there, whose failure costs the next request nothing
   if (parse || dropped || !client.direct) {
-    r.probing = parse
     session.sendRequest(r, (w) => {
-      if (parse) {
-        w.parse("", PID_SQL).bind("", "", [], [], []).execute("", 0)
-        for (let i = 0; i < STATEMENTS.length; i++) w.parse(nameOf(session, i), STATEMENTS[i]!)
-      }
+      if (parse) for (let i = 0; i < STATEMENTS.length; i++) w.parse(nameOf(session, i), STATEMENTS[i]!)
       w.raw(bytes).sync()
     }, true)
+    if (parse) probe(session, client)
   } else session.sendPrelude(r, (w) => w.raw(bytes))
 }
