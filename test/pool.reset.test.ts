@@ -108,16 +108,38 @@ describe("PgPool reset as a prelude", () => {
       expect(yield* other.fetchval("SELECT pg_try_advisory_lock($1)", [key])).toBe(true)
     }))
 
-  it.live("DEALLOCATE ALL in a lease: the next borrower runs unharmed (the reset falls back to the script)", () =>
+  it.live("a lease that runs nothing while the last reset is still on the wire hands the same connection on (the reset is not its work)", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 1 })
+      const pid = yield* pool.withConnection((c) => c.fetchval("SELECT pg_backend_pid()"))
+      for (let i = 0; i < 20; i++) {
+        yield* pool.withConnection((c) => c.execute("SET statement_timeout = 4321"))
+        // borrowed and given back at once, before the reset's answer came
+        yield* Effect.scoped(pool.acquire())
+      }
+      expect(yield* pool.withConnection((c) => Effect.all([c.fetchval("SELECT pg_backend_pid()"), c.fetchval("SHOW statement_timeout")]))).toEqual([pid, "0"])
+      expect(pool.stats().closedByReason).toEqual({})
+    }))
+
+  it.live("DEALLOCATE ALL, or DEALLOCATE of one reset statement, in a lease: the next borrower's first request already runs reset", () =>
     Effect.gen(function* () {
       const { pool } = yield* tappedPoolOfOne
       yield* pool.withConnection((c) => c.fetchval("SELECT 1"))
-      const pid = yield* pool.withConnection((c) => Effect.andThen(c.execute("SET statement_timeout = 4321; DEALLOCATE ALL"), c.fetchval("SELECT pg_backend_pid()")))
-      const seen = yield* pool.withConnection((c) => Effect.all([c.fetchval("SHOW statement_timeout"), c.fetchval("SELECT pg_backend_pid()")]))
-      expect(seen).toEqual(["0", pid])
-      // and later leases too
-      yield* pool.withConnection((c) => c.execute("SET statement_timeout = 1234"))
-      expect(yield* pool.withConnection((c) => c.fetchval("SHOW statement_timeout"))).toBe("0")
+      const resetName = yield* pool.withConnection((c) => Effect.sync(() => `${Core.sessionOf(c).namePrefix}reset3`))
+      let n = 0
+      for (const drop of ["DEALLOCATE ALL", `DEALLOCATE "${resetName}"`, "DISCARD ALL"]) {
+        const table = `seen_${n++}`
+        yield* pool.withConnection((c) => Effect.andThen(c.execute("SET statement_timeout = 4321"), c.execute(drop)))
+        // a simple-protocol script first: it needs no prepared statement, so it would run before a reset that failed
+        const seen = yield* pool.withConnection((c) =>
+          Effect.andThen(c.execute(`CREATE TEMP TABLE ${table} AS SELECT current_setting('statement_timeout') AS v`), c.fetchval(`SELECT v FROM ${table}`))
+        )
+        expect([drop, seen]).toEqual([drop, "0"])
+        // and the leases after it: the statements are prepared again
+        yield* pool.withConnection((c) => c.execute("SET statement_timeout = 1234"))
+        expect(yield* pool.withConnection((c) => c.fetchval("SHOW statement_timeout"))).toBe("0")
+      }
+      expect(pool.stats().closedByReason).toEqual({})
     }))
 
   it.live("statements dropped inside a function: the carrying request fails with a typed error, no hang, no stale state", () =>

@@ -50,6 +50,12 @@ export class RequestQueue {
     return this.size > 0 && this.items[this.items.length - 1] === r
   }
 
+  /** Whether a request on the wire is not the pool's own (`internal`). */
+  hasUserWork(): boolean {
+    for (let i = this.start; i < this.items.length; i++) if (this.items[i]!.internal !== true) return true
+    return false
+  }
+
   /** Whether a request on the wire was abandoned by its caller. */
   hasAbandoned(): boolean {
     for (let i = this.start; i < this.items.length; i++) if (this.items[i]!.abandoned) return true

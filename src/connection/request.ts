@@ -38,6 +38,8 @@ export interface Request {
   readonly exclusive?: boolean
   /** written as a simple-protocol Query (a script, COPY): a reset cannot travel in its implicit transaction */
   readonly simple?: boolean
+  /** the pool's own (its reset, the pid check): no borrower's work, a lease may end with it on the wire */
+  internal?: boolean
   /** NoticeResponses received while this request ran (when the session collects them) */
   notices?: Array<Errors.PostgresError>
   /** when it was written (performance.now()), for server-time estimates */

@@ -58,9 +58,9 @@ const nameOf = (session: Session, i: number): string => `${session.namePrefix}re
 export const write = (session: Session): void => {
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
-  if (session.txStatus !== TxStatus.IDLE) session.simpleQuery("ROLLBACK", (err) => destroyOn(session, err), true)
+  if (session.txStatus !== TxStatus.IDLE) script(session, "ROLLBACK")
   if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || ClientState.peek(session)?.resetStatements === "lost") {
-    session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(session, err), true)
+    script(session, RESET_SCRIPT)
   } else batch(session)
   session.queryCount = queries
   // what the session will be once the reset ran (the next borrower reads it before the
@@ -79,6 +79,7 @@ export const write = (session: Session): void => {
  * been dropped, or when nothing follows it), on its ReadyForQuery.
  */
 class ResetBatch implements PreludeRequest {
+  readonly internal = true
   abandoned = false
   onSettled: (() => void) | undefined = undefined
   notices?: Array<Errors.PostgresError>
@@ -118,7 +119,8 @@ class ResetBatch implements PreludeRequest {
       this.client.resetStatements = "lost"
       if (!carried) {
         const queries = this.session.queryCount
-        this.session.simpleQuery(RESET_SCRIPT, (err) => destroyOn(this.session, err), true)
+        // a statement dropped inside the reset's BEGIN leaves its transaction failed
+        script(this.session, (this.session.txStatus !== TxStatus.IDLE ? "ROLLBACK; " : "") + RESET_SCRIPT)
         this.session.queryCount = queries
         return
       }
@@ -168,6 +170,7 @@ const probe = (session: Session, client: ClientState.ClientState): void => {
     {
       abandoned: false,
       onSettled: undefined,
+      internal: true,
       handle(type, buf, start) {
         if (type !== B.DataRow) return
         const n = buf.readInt32BE(start + 2)
@@ -180,6 +183,11 @@ const probe = (session: Session, client: ClientState.ClientState): void => {
     true
   )
   session.queryCount = queries
+}
+
+/** Writes (lazily) a script of the reset: the pool's own request, destroying the session when it fails. */
+const script = (session: Session, sql: string): void => {
+  session.simpleQuery(sql, (err) => destroyOn(session, err), true).internal = true
 }
 
 /** A reset that failed leaves the session in an unknown state: nobody may use it. */
@@ -198,6 +206,14 @@ const encode = (session: Session): Uint8Array => {
 const batch = (session: Session): void => {
   // whether the reset statements are prepared (or lost) is kept in the session's client state
   const client = ClientState.of(session)
+  if (session.statementsDropped) {
+    // the lease ran DEALLOCATE / DISCARD ALL: our statements may be gone. The script resets now
+    // (it needs none), and the next reset prepares them again
+    session.statementsDropped = false
+    if (client.resetStatements === "prepared") client.resetStatements = "unprepared"
+    script(session, RESET_SCRIPT)
+    return
+  }
   const parse = client.resetStatements === "unprepared"
   if (parse) client.resetStatements = "prepared"
   let r = client.resetBatch as ResetBatch | undefined
@@ -205,15 +221,12 @@ const batch = (session: Session): void => {
   else if (r.busy) r = new ResetBatch(session, client, r.bytes)
   r.busy = true
   const bytes = r.bytes
-  // a lease that ran DEALLOCATE / DISCARD ALL may have dropped our statements: a reset of its own,
-  // which falls back to the script, rather than one that takes the next request down with it
-  const dropped = session.statementsDropped
-  session.statementsDropped = false
   // behind a pooler the next transaction may run on a server connection without our
   // statements: a reset of its own there, whose failure costs the next request nothing
-  if (parse || dropped || !client.direct) {
+  if (parse || !client.direct) {
     session.sendRequest(r, (w) => {
-      if (parse) for (let i = 0; i < STATEMENTS.length; i++) w.parse(nameOf(session, i), STATEMENTS[i]!)
+      // (Close first: a name DEALLOCATE left alone would refuse a second Parse)
+      if (parse) for (let i = 0; i < STATEMENTS.length; i++) w.close("S", nameOf(session, i)).parse(nameOf(session, i), STATEMENTS[i]!)
       w.raw(bytes).sync()
     }, true)
     if (parse) probe(session, client)

@@ -150,6 +150,11 @@ export class Wire {
     return this.queue.size
   }
 
+  /** Whether work of a user is on the wire (not just the pool's reset): a lease ending now is not clean. */
+  get hasUserWork(): boolean {
+    return this.queue.size > 0 && this.queue.hasUserWork()
+  }
+
   protected attach(socket: net.Socket): void {
     this.socket = socket
     socket.setNoDelay(true)

@@ -95,7 +95,7 @@ export class PoolCore extends SlotTable {
       return false
     }
     // a request still on the wire (a forked query outliving the lease): state unknown
-    if (this.spent(slot) || s.inFlight > 0) {
+    if (this.spent(slot) || s.hasUserWork) {
       this.retireBusy(slot)
       return false
     }
@@ -113,7 +113,7 @@ export class PoolCore extends SlotTable {
   finishReset(slot: Slot, ok: boolean): void {
     if (slot.state !== SlotState.Resetting) return
     if (slot.session.closed) this.remove(slot, "broken")
-    else if (ok && !this.spent(slot) && slot.session.inFlight === 0) this.toIdle(slot)
+    else if (ok && !this.spent(slot) && !slot.session.hasUserWork) this.toIdle(slot)
     else this.retire(slot, "reset")
   }
 
@@ -180,7 +180,7 @@ export class PoolCore extends SlotTable {
       return
     }
     if (slot.inFlight === 0) {
-      if (slot.draining || this.closing || this.spent(slot) || slot.session.inFlight > 0) this.returnLane(slot)
+      if (slot.draining || this.closing || this.spent(slot) || slot.session.hasUserWork) this.returnLane(slot)
       else if (this.waiting > 0) {
         // the queue first: a waiting pool-level query may take this lane as it is
         this.pump()
@@ -203,7 +203,7 @@ export class PoolCore extends SlotTable {
       this.remove(slot, "broken")
       return
     }
-    if (this.spent(slot) || s.inFlight > 0) {
+    if (this.spent(slot) || s.hasUserWork) {
       this.retireBusy(slot)
       return
     }

@@ -45,7 +45,7 @@ export const pickLane = (lanes: ReadonlyArray<Slot>, fast: boolean, pipelineDept
     if (l.inFlight === 0) {
       // work nobody waits for is still on its wire (an abandoned query, a statement being
       // prepared for a caller that gave up): the lane is on its way back, not reusable
-      if (l.session.inFlight > 0) continue
+      if (l.session.hasUserWork) continue
       if (!fast) return l
       if (pick === undefined) pick = l
       continue
