@@ -11,6 +11,9 @@
  *   network partition. Sockets open now and those accepted while it lasts are
  *   kept open and silent; they stay dead after `pass()` (as after a real
  *   partition, where the peers have given up), new ones are forwarded again.
+ * - `blackholeNew()`: connections open now keep working; new ones are
+ *   accepted and never answered nor closed (a frozen postmaster behind a
+ *   live backend: a cancel request's socket hangs).
  *
  * Closed with its Effect Scope (every socket destroyed, the listener closed).
  */
@@ -18,7 +21,11 @@ import * as net from "node:net"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
-export type ProxyMode = { readonly _tag: "pass" } | { readonly _tag: "delay"; readonly ms: number } | { readonly _tag: "blackhole" }
+export type ProxyMode =
+  | { readonly _tag: "pass" }
+  | { readonly _tag: "delay"; readonly ms: number }
+  | { readonly _tag: "blackhole" }
+  | { readonly _tag: "blackholeNew" }
 
 export interface ProxyStats {
   /** client connections accepted since start */
@@ -44,6 +51,7 @@ export interface Proxy {
   readonly pass: () => void
   readonly delay: (ms: number) => void
   readonly blackhole: () => void
+  readonly blackholeNew: () => void
   readonly reset: () => void
   readonly stats: () => ProxyStats
 }
@@ -129,6 +137,12 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
         pairs.add(pair)
         client.on("error", () => kill(pair))
         client.on("close", () => kill(pair))
+        if (mode._tag === "blackholeNew") {
+          // accepted, never read: not even the client's FIN is taken in, so nothing closes
+          bury(pair)
+          client.pause()
+          return
+        }
         if (mode._tag === "blackhole") {
           // accepted, never answered
           bury(pair)
@@ -166,6 +180,9 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
           blackhole: () => {
             mode = { _tag: "blackhole" }
             for (const p of pairs) bury(p)
+          },
+          blackholeNew: () => {
+            mode = { _tag: "blackholeNew" }
           },
           reset: () => {
             for (const p of [...pairs]) {
