@@ -59,9 +59,13 @@ export const write = (session: Session): void => {
   // the pool's queries, not the user's: they do not count toward maxQueries
   const queries = session.queryCount
   if (session.txStatus !== TxStatus.IDLE) script(session, "ROLLBACK")
-  if (session.settings.prepare === false || session.settings.statementCacheSize === 0 || ClientState.peek(session)?.resetStatements === "lost") {
-    script(session, RESET_SCRIPT)
-  } else batch(session)
+  if (session.settings.prepare === false || session.settings.statementCacheSize === 0) script(session, RESET_SCRIPT)
+  else {
+    // whether the reset statements are prepared (or lost) is kept in the session's client state
+    const client = ClientState.of(session)
+    if (client.resetStatements === "lost") script(session, RESET_SCRIPT)
+    else batch(session, client)
+  }
   session.queryCount = queries
   // what the session will be once the reset ran (the next borrower reads it before the
   // reset's ReadyForQuery arrives: isInTransaction, transaction() choosing BEGIN or SAVEPOINT)
@@ -203,9 +207,7 @@ const encode = (session: Session): Uint8Array => {
   return Uint8Array.from(w.take())
 }
 
-const batch = (session: Session): void => {
-  // whether the reset statements are prepared (or lost) is kept in the session's client state
-  const client = ClientState.of(session)
+const batch = (session: Session, client: ClientState.ClientState): void => {
   if (session.statementsDropped) {
     // the lease ran DEALLOCATE / DISCARD ALL: our statements may be gone. The script resets now
     // (it needs none), and the next reset prepares them again

@@ -26,9 +26,8 @@ import { isShareable } from "./shareable.js"
 import type { AcquireError, AcquireOptions, PgPoolShape, PoolConnection, PoolOptions, PoolQueryError, PoolStats } from "./types.js"
 import { validate } from "./validate.js"
 
-/** One lease: the caller's view of a slot, guarded until released. */
 /**
- * A lease: the guard its view checks (`released`), and what release needs.
+ * One lease: the guard its view checks (`released`), and what release needs.
  * A plain view carries it as its `lease` (no side table, so an acquire
  * costs no WeakMap entry); a view made by `connectionClass` is looked up in
  * the pool's table.
