@@ -319,16 +319,25 @@ export interface Connection<Row = PgRecord.Record> {
   ): Effect.Effect<string, QueryError | CopyOptions.CopyStreamError | E, R>
 }
 
+/** What `close()`/`terminate()` of a released pool connection do: nothing to the session (another borrower's now), and a warning. */
+const staleWarning = (method: string): Effect.Effect<void> =>
+  Effect.logWarning(
+    `effect-pg: ${method} of a connection already released to the pool did nothing (the pool may have lent it to someone else); call it while the lease lasts, or not at all`
+  )
+
 /** @internal */
 export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Row> implements Connection<Row> {
   readonly [TypeId]: typeof TypeId = TypeId
   close(): Effect.Effect<void> {
+    // a handle kept after its lease ended must not close the next borrower's connection
+    if (this.isStale()) return staleWarning("close()")
     return Effect.callback<void>((resume) => {
       this.session.close(() => resume(Effect.void))
     })
   }
 
   terminate(): Effect.Effect<void> {
+    if (this.isStale()) return staleWarning("terminate()")
     return Effect.sync(() => this.session.destroy())
   }
 
@@ -446,28 +455,34 @@ export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Ro
   }
 
   addLogListener(listener: LogListener): void {
+    this.assertLive("addLogListener")
     Notify.addLogListener(this.session, listener)
   }
 
   removeLogListener(listener: LogListener): void {
+    if (this.isStale()) return
     Notify.removeLogListener(this.session, listener)
   }
 
   addTerminationListener(listener: TerminationListener): void {
+    this.assertLive("addTerminationListener")
     this.session.terminationListeners.add(listener)
   }
 
   removeTerminationListener(listener: TerminationListener): void {
+    if (this.isStale()) return
     this.session.terminationListeners.delete(listener)
   }
 
   addQueryLogger(logger: QueryLogger): void {
+    this.assertLive("addQueryLogger")
     const loggers = this.session.queryLoggers ?? new Set<QueryLogger>()
     loggers.add(logger)
     this.session.queryLoggers = loggers
   }
 
   removeQueryLogger(logger: QueryLogger): void {
+    if (this.isStale()) return
     const loggers = this.session.queryLoggers
     if (loggers === undefined) return
     loggers.delete(logger)
@@ -487,7 +502,9 @@ export class ConnectionImpl<Row = PgRecord.Record> extends Core.SessionHandle<Ro
   }
 
   reloadSchemaState(): Effect.Effect<void> {
-    return Effect.sync(() => Codecs.reloadSchemaState(this.session))
+    return Effect.sync(() => {
+      if (!this.isStale()) Codecs.reloadSchemaState(this.session)
+    })
   }
 
   reset(options?: QueryOptions): Effect.Effect<void, QueryError> {

@@ -134,6 +134,28 @@ describe("PgPool isolation: client state never outlives a lease", () => {
       expect(logged).toEqual([])
     }))
 
+  it.live("a handle kept after release cannot close, terminate or listen on the next borrower's connection", () =>
+    Effect.gen(function* () {
+      const pool = yield* poolOfOne()
+      const stale = yield* hold(pool)
+      yield* pool.release(stale)
+      const next = yield* hold(pool)
+      expect(next.getServerPid()).toBe(stale.getServerPid())
+      // synchronous listener adders throw the released-connection InterfaceError
+      const seen: Array<string> = []
+      expect(() => stale.addLogListener((n) => seen.push(n.message))).toThrow(/released back to the pool/)
+      expect(() => stale.addQueryLogger((q) => seen.push(q.sql))).toThrow(/released back to the pool/)
+      expect(() => stale.addTerminationListener(() => seen.push("terminated"))).toThrow(/released back to the pool/)
+      // close() and terminate() of the stale handle leave the next borrower's session alone
+      yield* stale.terminate()
+      yield* stale.close()
+      yield* next.execute("DO $$ BEGIN RAISE WARNING 'only for next'; END $$")
+      expect(yield* next.fetchval("SELECT 41 + 1")).toBe(42)
+      expect(next.isClosed()).toBe(false)
+      expect(seen).toEqual([])
+      yield* pool.release(next)
+    }))
+
   it.live("a managed transaction left open at release is forgotten: the next borrower's transaction() starts a real one", () =>
     Effect.gen(function* () {
       const pool = yield* poolOfOne()

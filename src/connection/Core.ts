@@ -77,6 +77,24 @@ export class SessionHandle<Row = PgRecord.Record> {
     this.defaultRows = Rows.defaultMapper(session)
   }
 
+  /** Whether this is a pool's view whose lease has ended (the session may be someone else's now). */
+  isStale(): boolean {
+    return this.lease !== undefined && this.lease.released
+  }
+
+  /**
+   * Throws the released-connection `InterfaceError` from a synchronous method
+   * called on a view whose lease has ended: a listener it added would see the
+   * next borrower's notices and queries.
+   */
+  assertLive(method: string): void {
+    if (this.isStale()) {
+      throw new Errors.InterfaceError({
+        message: `${method}: this connection has been released back to the pool; acquire a new one`
+      })
+    }
+  }
+
   /** Fails when this view may no longer be used. */
   guard(): SessionError | Errors.InterfaceError | undefined {
     if (this.lease !== undefined && this.lease.released) return releasedError()
