@@ -6,6 +6,7 @@ import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Stream from "effect/Stream"
 import * as Connection from "../src/Connection.js"
+import { PgPool } from "../src/Pool.js"
 import type * as Errors from "../src/Errors.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 import { sessionOf } from "../src/connection/Core.js"
@@ -79,6 +80,36 @@ describe("LISTEN/NOTIFY", () => {
       yield* killer.execute("SELECT pg_terminate_backend($1)", [listener.getServerPid()])
       const exit = yield* Fiber.await(fiber)
       expect(exit._tag).toBe("Failure")
+    }))
+
+  it.live("the listen stream ends when its connection is closed, and fails when it is reset or its lease ends", () =>
+    Effect.gen(function* () {
+      const started = (conn: Connection.Connection, channel: string) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.forkChild(Stream.runCollect(conn.listen(channel)))
+          while ((yield* channels(conn)).length === 0) yield* Effect.sleep("5 millis")
+          return fiber
+        })
+      const deadline = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.timeout(Fiber.await(fiber), "3 seconds")
+      // closed: the stream ends
+      const closing = yield* connect()
+      const onClose = yield* started(closing, uniqueName("closed"))
+      yield* closing.close()
+      expect((yield* deadline(onClose))._tag).toBe("Success")
+      // reset: UNLISTEN * ran, so the stream can get nothing more; it fails, saying so
+      const resetting = yield* connect()
+      const onReset = yield* started(resetting, uniqueName("reset"))
+      yield* resetting.reset()
+      const reset = yield* deadline(onReset)
+      expect(reset._tag).toBe("Failure")
+      expect(String(reset)).toMatch(/LISTEN stream ended: its connection was reset or released/)
+      // the lease ends: the same, and the next borrower's notifications never reach it
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1 })
+      const channel = uniqueName("lease")
+      const onLease = yield* Effect.scoped(Effect.flatMap(pool.acquire(), (c) => started(c, channel)))
+      const leased = yield* deadline(onLease)
+      expect(leased._tag).toBe("Failure")
+      expect(String(leased)).toMatch(/released to the pool/)
     }))
 })
 

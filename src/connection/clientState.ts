@@ -7,6 +7,7 @@
  *
  * Internal: not exported by the package.
  */
+import type * as Errors from "../Errors.js"
 import type { Notification } from "../protocol/Reader.js"
 import type { UserCodec } from "../types/Registry.js"
 import type { NoticeListener } from "./request.js"
@@ -21,6 +22,8 @@ export interface Listening {
   readonly channels: Map<string, Set<NotificationCallback>>
   /** notice listeners added through `addLogListener` (the pool's reset removes them) */
   readonly logListeners: Set<NoticeListener>
+  /** the ends of `listen()` streams: a reset or release ends them with an error, so no consumer waits forever */
+  readonly streams: Set<(error: Errors.InterfaceError) => void>
 }
 
 /** The client-side state of one session. */

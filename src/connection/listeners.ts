@@ -13,7 +13,7 @@ import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./Core.js"
 import { report } from "./logging.js"
 import type { QueryError } from "./query.js"
-import type * as Errors from "../Errors.js"
+import * as Errors from "../Errors.js"
 import { checkText, quoteIdent, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
 import * as ClientState from "./clientState.js"
@@ -27,7 +27,7 @@ const stateOf = (session: Session): Listening => {
   const client = ClientState.of(session)
   let s = client.listening
   if (s === undefined) {
-    const created: Listening = { channels: new Map(), logListeners: new Set() }
+    const created: Listening = { channels: new Map(), logListeners: new Set(), streams: new Set() }
     s = created
     client.listening = created
     session.notificationListeners.add((n) => {
@@ -101,12 +101,23 @@ export const listen = (conn: SessionHandle, channel: string): Stream.Stream<Noti
         if (error !== undefined) Queue.failCauseUnsafe(queue, Cause.fail(error))
         else Queue.endUnsafe(queue)
       }
+      // a reset or the end of the lease forgets the callback: the stream fails then instead of waiting forever
+      const onForget = (error: Errors.InterfaceError) => {
+        Queue.failCauseUnsafe(queue, Cause.fail(error))
+      }
       yield* Effect.acquireRelease(addListener(conn, channel, onNotify), () =>
         Effect.ignore(removeListener(conn, channel, onNotify))
       )
       yield* Effect.acquireRelease(
-        Effect.sync(() => conn.session.terminationListeners.add(onClose)),
-        () => Effect.sync(() => conn.session.terminationListeners.delete(onClose))
+        Effect.sync(() => {
+          conn.session.terminationListeners.add(onClose)
+          stateOf(conn.session).streams.add(onForget)
+        }),
+        () =>
+          Effect.sync(() => {
+            conn.session.terminationListeners.delete(onClose)
+            ClientState.peek(conn.session)?.listening?.streams.delete(onForget)
+          })
       )
     })
   )
@@ -130,4 +141,12 @@ export const clear = (session: Session): void => {
   s.channels.clear()
   for (const l of s.logListeners) session.noticeListeners.delete(l)
   s.logListeners.clear()
+  if (s.streams.size > 0) {
+    const ends = [...s.streams]
+    s.streams.clear()
+    const error = new Errors.InterfaceError({
+      message: "the LISTEN stream ended: its connection was reset or released to the pool (UNLISTEN *); listen again on a connection you hold"
+    })
+    for (const end of ends) end(error)
+  }
 }
