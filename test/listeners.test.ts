@@ -114,6 +114,35 @@ describe("LISTEN/NOTIFY", () => {
 })
 
 describe("notices, termination, query loggers", () => {
+  it.live("a callback that throws is a process warning: the connection and the process go on", () =>
+    Effect.gen(function* () {
+      const warnings: Array<Error> = []
+      const onWarning = (w: Error) => {
+        if (w.name === "EffectPgCallbackWarning") warnings.push(w)
+      }
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      const conn = yield* connect()
+      const channel = uniqueName("boom")
+      yield* conn.addListener(channel, () => {
+        throw new Error("bug in a LISTEN callback")
+      })
+      conn.addLogListener(() => {
+        throw new Error("bug in a log listener")
+      })
+      conn.addQueryLogger(() => {
+        throw new Error("bug in a query logger")
+      })
+      yield* conn.execute(`NOTIFY ${channel}, 'x'`)
+      yield* conn.execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$")
+      expect(yield* conn.fetchval("SELECT 6 * 7")).toBe(42)
+      yield* eventually(() => warnings.length >= 3)
+      const said = warnings.map((w) => w.message).join("\n")
+      expect(said).toMatch(/bug in a LISTEN callback/)
+      expect(said).toMatch(/bug in a log listener/)
+      expect(said).toMatch(/bug in a query logger/)
+    }))
+
   it.live("log listeners get NOTICE and WARNING messages, PostgresError-shaped", () =>
     Effect.gen(function* () {
       const conn = yield* connect({ logNotices: false })

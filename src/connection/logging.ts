@@ -2,7 +2,7 @@
  * What a session reports besides results: the server's notices logged
  * through Effect's logger in the fiber of the query that caused them, the
  * query loggers' entries, and the one way a user callback is called (what it
- * throws is rethrown outside the protocol's stack).
+ * throws becomes a process warning, never an uncaught exception).
  *
  * Internal: not exported by the package.
  */
@@ -11,18 +11,11 @@ import * as Redacted from "effect/Redacted"
 import type * as Errors from "../Errors.js"
 import { redactDsn } from "../errors/redact.js"
 import type { LoggedQuery, QueryError } from "./query.js"
+import { safeCall } from "./request.js"
 import type { Session } from "./Session.js"
 
-/** Runs a user callback; what it throws is rethrown outside the protocol's stack. */
-export const report = (f: () => void): void => {
-  try {
-    f()
-  } catch (e) {
-    queueMicrotask(() => {
-      throw e
-    })
-  }
-}
+/** Runs a user callback; what it throws becomes a process warning (`request.ts` `safeCall`). */
+export const report: (f: () => void) => void = safeCall
 
 // ---------------------------------------------------------------------------
 // notices → Effect's logger

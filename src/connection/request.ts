@@ -100,16 +100,27 @@ export const serverError = (buf: Buffer, start: number, end: number, query?: str
   errorFromFields(Reader.parseErrorFields(buf, start, end), query)
 
 /**
- * Calls a user callback (a listener, a request's settle callback): if it
- * throws, the error is reported on a later tick and never breaks the
- * protocol state of the message loop that called it.
+ * Calls a user callback (a LISTEN callback, log or termination listener,
+ * query logger): what it throws never breaks the protocol state of the
+ * message loop that called it, nor ends the process.
  */
 export const safeCall = (f: () => void): void => {
   try {
     f()
   } catch (e) {
-    queueMicrotask(() => {
-      throw e
-    })
+    callbackThrew(e)
   }
+}
+
+/**
+ * What a user callback threw: a process warning (stderr by default, or
+ * `process.on("warning")`), never an uncaught exception that ends the process,
+ * as asyncpg hands it to the loop's exception handler.
+ */
+const callbackThrew = (e: unknown): void => {
+  const message = e instanceof Error ? e.message : String(e)
+  process.emitWarning(`effect-pg: a listener, logger or callback given to a connection threw, and was ignored: ${message}`, {
+    type: "EffectPgCallbackWarning",
+    ...(e instanceof Error && e.stack !== undefined ? { detail: e.stack } : {})
+  })
 }
