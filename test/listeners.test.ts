@@ -202,6 +202,17 @@ describe("notices, termination, query loggers", () => {
       yield* eventually(() => causes.length === 2)
       expect(causes[1]).toMatch(/Error$/)
       expect(b.isClosed()).toBe(true)
+      // a query that fails because the server ended the session: the listener has run by the time it fails
+      const c = yield* connect()
+      let heard = false
+      c.addTerminationListener(() => {
+        heard = true
+      })
+      const running = yield* Effect.forkChild(Effect.flip(c.execute("SELECT pg_sleep(30)")))
+      yield* Effect.sleep("50 millis")
+      yield* killer.execute("SELECT pg_terminate_backend($1)", [c.getServerPid()])
+      yield* Fiber.join(running)
+      expect(heard).toBe(true)
     }))
 
   it.live("query loggers see sql, redacted args, duration, status or error; none costs nothing", () =>

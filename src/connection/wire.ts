@@ -465,6 +465,8 @@ export class Wire {
               cause: error
             })
     this.socket.destroy()
+    // termination listeners first: by the time a caller sees its query fail, they have run (as asyncpg's)
+    for (const l of this.terminationListeners) safeCall(() => l(error))
     const pending = this.queue.takeAll()
     const held = this.held
     this.held = undefined
@@ -472,7 +474,6 @@ export class Wire {
     for (const r of pending) this.settle(r, () => r.fail(failWith))
     if (held) for (const f of held) f()
     this.dropStatements(failWith)
-    for (const l of this.terminationListeners) safeCall(() => l(error))
   }
 
   /**
