@@ -24,7 +24,7 @@ const ShapeKey: unique symbol = Symbol.for("effect-pg/Record/shape")
 /** The columns of a result: shared by every row of one statement. */
 export interface RecordShape {
   readonly names: ReadonlyArray<string>
-  /** first index of each column name (duplicate names keep the first) */
+  /** index of each column name (a duplicate name means its last column, as asyncpg's and pg's) */
   readonly index: ReadonlyMap<string, number>
 }
 
@@ -104,7 +104,12 @@ class RecordBase implements Iterable<Value> {
     const out: { [name: string]: Value } = {}
     const names = this[ShapeKey].names
     const values = this[ValuesKey]
-    for (let i = values.length - 1; i >= 0; i--) out[names[i]!] = values[i]
+    // columns in order; a duplicate name keeps its last value, as `get(name)`
+    for (let i = 0; i < values.length; i++) {
+      const name = names[i]!
+      if (name === "__proto__") Object.defineProperty(out, name, { value: values[i], enumerable: true, writable: true, configurable: true })
+      else out[name] = values[i]
+    }
     return out
   }
   toString(): string {
@@ -138,7 +143,7 @@ class RecordBase implements Iterable<Value> {
 export const makeShape = (names: ReadonlyArray<string>): RecordShape & { readonly make: (values: Array<Value>) => Record } => {
   const index = new Map<string, number>()
   names.forEach((n, i) => {
-    if (!index.has(n)) index.set(n, i)
+    index.set(n, i)
   })
   const shape: RecordShape = { names, index }
   class Row extends RecordBase {}

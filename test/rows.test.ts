@@ -12,7 +12,7 @@ import * as Stream from "effect/Stream"
 import * as Connection from "../src/Connection.js"
 import * as Errors from "../src/Errors.js"
 import * as PgPool from "../src/Pool.js"
-import type * as PgRecord from "../src/Record.js"
+import * as PgRecord from "../src/Record.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 
 /** A row class of the pool: plain objects tagged "pool". */
@@ -193,14 +193,38 @@ describe("Schema-typed rows", () => {
       expect(yield* stmt.fetch([2])).toEqual([{ g: 1 }, { g: 2 }])
     }))
 
-  it.live("duplicate column names keep the first value, as row.get(name) does; a __proto__ column is a plain key", () =>
+  it.live("duplicate column names keep the last value, as row.get(name) does (asyncpg, pg); a __proto__ column is a plain key", () =>
     Effect.gen(function* () {
       const conn = yield* Connection.connect({ dsn: TEST_DSN })
-      const row = yield* conn.fetchrow('SELECT 1 AS a, 2 AS a, 3 AS "__proto__"', [], {
-        schema: Schema.Struct({ a: Schema.Number, ["__proto__"]: Schema.Number })
+      const sql = 'SELECT 1 AS a, 2 AS b, 3 AS a, 4 AS "__proto__"'
+      const row = yield* conn.fetchrow(sql, [], {
+        schema: Schema.Struct({ a: Schema.Number, b: Schema.Number, ["__proto__"]: Schema.Number })
       })
-      expect(row?.a).toBe(1)
-      expect(Object.getOwnPropertyDescriptor(row, "__proto__")?.value).toBe(3)
+      expect(row?.a).toBe(3)
+      expect(Object.getOwnPropertyDescriptor(row, "__proto__")?.value).toBe(4)
+      const record = (yield* conn.fetchrow(sql))!
+      expect(record.get("a")).toBe(3)
+      expect(record.a).toBe(3)
+      expect([...record.keys()]).toEqual(["a", "b", "a", "__proto__"])
+      // toJSON: the columns in order, the last of a duplicate name, __proto__ as a key
+      const json = record.toJSON()
+      expect(Object.keys(json)).toEqual(["a", "b", "__proto__"])
+      expect(JSON.stringify(json)).toBe('{"a":3,"b":2,"__proto__":4}')
+      expect(Object.getPrototypeOf(json)).toBe(Object.prototype)
+    }))
+
+  it.live("a result with no columns gives empty Records, as asyncpg's", () =>
+    Effect.gen(function* () {
+      for (const prepare of [true, false]) {
+        const conn = yield* Connection.connect({ dsn: TEST_DSN, prepare })
+        const rows = yield* conn.fetch("SELECT FROM generate_series(1, 2)")
+        expect(rows.length).toBe(2)
+        expect(rows.every(PgRecord.isRecord)).toBe(true)
+        expect(rows[0]!.length).toBe(0)
+        expect(rows[0]!.toJSON()).toEqual({})
+        const one = yield* conn.fetchrow("SELECT")
+        expect(one !== undefined && PgRecord.isRecord(one) && one.length).toBe(0)
+      }
     }))
 
   it.live("with prepare: false (the unnamed statement) rows are decoded the same way", () =>

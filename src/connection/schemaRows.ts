@@ -69,17 +69,16 @@ export const rowDecodeError = (issue: SchemaIssue.Issue, row: number, column?: s
 const awkward = (names: ReadonlyArray<string>): boolean => names.includes("__proto__")
 
 /**
- * The Schema's input for a row: `{ column: value }`; duplicate column names
- * keep the first value, as `row.get(name)` does.
+ * The Schema's input for a row: `{ column: value }` in column order; a
+ * duplicate column name keeps its last value, as `row.get(name)` does.
  */
 const inputOf = (names: ReadonlyArray<string>, values: ReadonlyArray<unknown>, careful: boolean): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   if (!careful) {
-    // backwards: the first of duplicate names is written last and wins
-    for (let i = values.length - 1; i >= 0; i--) out[names[i]!] = values[i]
+    for (let i = 0; i < values.length; i++) out[names[i]!] = values[i]
     return out
   }
-  for (let i = values.length - 1; i >= 0; i--) {
+  for (let i = 0; i < values.length; i++) {
     Object.defineProperty(out, names[i]!, { value: values[i], enumerable: true, writable: true, configurable: true })
   }
   return out

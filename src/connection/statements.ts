@@ -315,11 +315,10 @@ export abstract class StatementCache extends Wire {
     if (st.paramFormats.length > 0 && st.paramFormats.every((f) => f === st.paramFormats[0])) {
       st.paramFormats = [st.paramFormats[0]!]
     }
-    if (st.fields.length > 0) {
-      const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
-      const factory = this.settings.recordFactory
-      st.make = factory ? (values) => factory(shape, values) : shape.make
-    }
+    // also for no columns: `SELECT FROM t` gives empty Records, as asyncpg's
+    const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
+    const factory = this.settings.recordFactory
+    st.make = factory ? (values) => factory(shape, values) : shape.make
     st.state = "ready"
     st.preparedAt = Date.now()
     const waiters = st.waiters
