@@ -247,6 +247,34 @@ describe("COPY", () => {
       expect(conn.isInTransaction()).toBe(false)
     }))
 
+  it.live("a synchronous iterable that throws is a CopyStreamError, nothing is inserted; bytes are a source", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("copy_throw")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int, label text)`)
+      function* records() {
+        for (let i = 0; i < 5000; i++) {
+          if (i === 3000) throw new Error("generator broke")
+          yield [i, `l${i}`]
+        }
+      }
+      const fromRecords = yield* Effect.flip(conn.copyRecordsToTable(table, { records: records() }))
+      expect(fromRecords._tag).toBe("CopyStreamError")
+      expect(fromRecords.message).toContain("generator broke")
+      function* chunks() {
+        yield new TextEncoder().encode("1\tone\n")
+        throw new Error("chunks broke")
+      }
+      const fromChunks = yield* Effect.flip(conn.copyToTable(table, { source: chunks() }))
+      expect(fromChunks._tag).toBe("CopyStreamError")
+      expect(fromChunks.message).toContain("chunks broke")
+      expect(yield* count(conn, table)).toBe(0)
+      // a Buffer (or any Uint8Array) is the data itself, not an iterable of numbers
+      expect(yield* conn.copyToTable(table, { source: Buffer.from("1\tone\n2\ttwo\n") })).toBe("COPY 2")
+      expect(yield* conn.copyToTable(table, { source: new TextEncoder().encode("3\tthree\n") })).toBe("COPY 1")
+      expect(yield* count(conn, table)).toBe(3)
+    }))
+
   it.live("a Stream source failing at row 50,000 leaves the table unchanged and the connection usable", () =>
     Effect.gen(function* () {
       const conn = yield* connect()

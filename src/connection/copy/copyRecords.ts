@@ -11,7 +11,7 @@ import * as Errors from "../../Errors.js"
 import type * as PgRecord from "../../Record.js"
 import type { Codec } from "../../types/Codec.js"
 import { copyIn, copyInSql } from "./fromStdin.js"
-import { isAsyncIterable, isIterable, messageOf, sourceError, timeoutOf, usage, type CopyHost } from "./host.js"
+import { isAsyncIterable, isIterable, iterableStream, messageOf, sourceError, timeoutOf, usage, type CopyHost } from "./host.js"
 import type { CopyError, CopyRecordsOptions, CopyStreamError } from "./options.js"
 import { canUseBinary, FLUSH_AT, RecordEncoder, unencodable, type RecordColumn } from "./records.js"
 import type { CopyIn } from "./requests.js"
@@ -221,7 +221,7 @@ export const copyRecordsToTable = <E = never, R = never>(
         }
         if (isAsyncIterable(records)) return writeAsyncRows(op, enc, records as AsyncIterable<ReadonlyArray<unknown>>)
         if (isIterable(records)) {
-          return Stream.runForEachArray(Stream.fromIterable(records as Iterable<ReadonlyArray<unknown>>), (rows) => writeRows(op, enc, rows))
+          return Stream.runForEachArray(iterableStream(records as Iterable<ReadonlyArray<unknown>>, "iterable of records"), (rows) => writeRows(op, enc, rows))
         }
         return Effect.fail(usage("records must be an array, an (async) iterable or a Stream of arrays"))
       }

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { build, isAsyncIterable, isIterable, sourceError, timeoutOf, type CopyHost } from "./host.js"
+import { build, isAsyncIterable, isIterable, iterableStream, sourceError, timeoutOf, type CopyHost } from "./host.js"
 import { copyIn, copyInSql, writeChunks } from "./fromStdin.js"
 import { CopyStreamError, type CopyError, type CopySource, type CopyToTableOptions } from "./options.js"
 import * as Sql from "./sql.js"
@@ -24,8 +24,10 @@ const sourceStream = <E, R>(source: CopySource<E, R>): Stream.Stream<Uint8Array 
   }
   if (Stream.isStream(source)) return source as Stream.Stream<Uint8Array, E, R>
   if (isAsyncIterable(source)) return Stream.fromAsyncIterable(source as AsyncIterable<Uint8Array | string>, sourceError("async iterable"))
-  if (isIterable(source)) return Stream.fromIterable(source as Iterable<Uint8Array>)
-  return Stream.fail(new CopyStreamError({ message: "copy source must be a file path, a Node Readable, an (async) iterable of Uint8Array or an Effect Stream" }))
+  // bytes are one chunk (a Buffer is also an iterable, of numbers)
+  if (source instanceof Uint8Array) return Stream.make(source)
+  if (isIterable(source)) return iterableStream(source as Iterable<Uint8Array>, "iterable")
+  return Stream.fail(new CopyStreamError({ message: "copy source must be a file path, bytes (a Uint8Array or Buffer), a Node Readable, an (async) iterable of Uint8Array or an Effect Stream" }))
 }
 
 /** `COPY table FROM STDIN` from a source of bytes; returns the command tag. */

@@ -7,6 +7,8 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as Errors from "../../Errors.js"
 import type { SessionError } from "../request.js"
 import type { Session } from "../Session.js"
@@ -53,3 +55,26 @@ export const isIterable = (u: unknown): u is Iterable<unknown> =>
 /** The error of a COPY source that failed while being read. */
 export const sourceError = (what: string) => (e: unknown) =>
   new CopyStreamError({ message: `reading the COPY source (${what}) failed: ${messageOf(e)}; nothing was copied`, cause: e })
+
+/**
+ * A synchronous iterable as a Stream, in batches; what its iterator throws is
+ * a `CopyStreamError` (as from an async iterable), not a defect.
+ */
+export const iterableStream = <A>(iterable: Iterable<A>, what: string): Stream.Stream<A, CopyStreamError> =>
+  Stream.suspend(() => {
+    let iterator: Iterator<A> | undefined
+    const pull = Effect.try({
+      try: (): readonly [ReadonlyArray<A>, Option.Option<void>] => {
+        iterator ??= iterable[Symbol.iterator]()
+        const batch: Array<A> = []
+        while (batch.length < 1024) {
+          const r = iterator.next()
+          if (r.done === true) return [batch, Option.none()]
+          batch.push(r.value)
+        }
+        return [batch, Option.some(undefined)]
+      },
+      catch: sourceError(what)
+    })
+    return Stream.paginate(undefined, () => pull)
+  })

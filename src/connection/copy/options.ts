@@ -99,13 +99,15 @@ export interface CopyInOptions {
 }
 
 /**
- * Where COPY FROM data comes from: a file path, a Node `Readable` or any
- * `AsyncIterable` of bytes (strings are UTF-8), an `Iterable` of byte
- * chunks, or an Effect `Stream` of bytes. Chunks go to the socket without
+ * Where COPY FROM data comes from: a file path, bytes (a `Uint8Array` or
+ * `Buffer`, one chunk), a Node `Readable` or any `AsyncIterable` of bytes
+ * (strings are UTF-8), an `Iterable` of byte chunks, or an Effect `Stream`
+ * of bytes. What an iterable throws is a `CopyStreamError`. Chunks go to the socket without
  * a copy: like with `Writable.write`, do not change a chunk once produced.
  */
 export type CopySource<E = never, R = never> =
   | string
+  | Uint8Array
   | AsyncIterable<Uint8Array | string>
   | Iterable<Uint8Array>
   | Stream.Stream<Uint8Array, E, R>
