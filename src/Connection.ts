@@ -531,7 +531,8 @@ export const forgetClientState: (session: Core.SessionHandle["session"]) => void
 /**
  * Resets a connection for its next user, as asyncpg's `Connection.reset`:
  * ROLLBACK when in a transaction, then `SELECT pg_advisory_unlock_all();
- * CLOSE ALL; UNLISTEN *; SET SESSION AUTHORIZATION DEFAULT; RESET ALL;`;
+ * CLOSE ALL; UNLISTEN *; SET SESSION AUTHORIZATION DEFAULT; RESET ALL;
+ * DISCARD TEMP; DISCARD SEQUENCES;`;
  * forgets LISTEN callbacks, log listeners, query loggers, termination
  * listeners and managed transactions. A pool writes the same reset into the
  * pipeline on release instead of waiting for it.

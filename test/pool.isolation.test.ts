@@ -71,6 +71,34 @@ describe("PgPool isolation: server state never outlives a lease", () => {
       expect(state).toEqual([false, true])
     }))
 
+  it.live("a temporary table never outlives its lease: one named like a real table cannot hide it from the next borrower", () =>
+    Effect.gen(function* () {
+      const obs = yield* Connection.connect(TEST_DSN)
+      const name = uniqueName("iso_shadow")
+      const seq = uniqueName("iso_seq")
+      yield* obs.execute(`CREATE TABLE ${name} (owner text); INSERT INTO ${name} VALUES ('everyone'); CREATE SEQUENCE ${seq}`)
+      yield* Effect.addFinalizer(() => Effect.ignore(obs.execute(`DROP TABLE IF EXISTS ${name}; DROP SEQUENCE IF EXISTS ${seq}`)))
+      for (const prepare of [true, false]) {
+        // prepare: false resets by a simple-protocol script
+        const { pool } = yield* makePool({ minSize: 1, maxSize: 1, prepare })
+        // a plain lease and one that made its temporary table inside a function
+        yield* pool.withConnection((c) =>
+          Effect.andThen(
+            c.execute(`CREATE TEMP TABLE ${name} (owner text); INSERT INTO ${name} VALUES ('first borrower only')`),
+            c.fetchval(`SELECT nextval('${seq}')`)
+          )
+        )
+        const seen = yield* pool.withConnection((c) =>
+          Effect.all([c.fetchval(`SELECT string_agg(owner, ',') FROM ${name}`), Effect.flip(c.fetchval(`SELECT currval('${seq}')`))])
+        )
+        expect(seen[0]).toBe("everyone")
+        // currval is the caller's own: never set in this lease
+        expect(seen[1]._tag).toBe("ObjectNotInPrerequisiteStateError")
+        yield* pool.withConnection((c) => c.execute(`DO $$ BEGIN EXECUTE 'CREATE TEMP TABLE ${name} AS SELECT ''from a DO block''::text AS owner'; END $$`))
+        expect(yield* pool.withConnection((c) => c.fetchval(`SELECT owner FROM ${name}`))).toBe("everyone")
+      }
+    }))
+
   it.live("a borrower that drops the reset's prepared statements (DEALLOCATE ALL) still leaves nothing behind; later resets use the script", () =>
     Effect.gen(function* () {
       const pool = yield* poolOfOne()

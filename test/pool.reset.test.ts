@@ -76,7 +76,7 @@ describe("PgPool reset as a prelude", () => {
       expect(seen).toEqual(CLEAN)
       // BEGIN, 5 parts, COMMIT, then the next request's messages, all under one Sync
       const batch = firstBatch(log, before)
-      expect(batch.resetBinds).toBe(7)
+      expect(batch.resetBinds).toBe(9)
       expect(batch.others).toBeGreaterThan(0)
     }))
 
@@ -169,8 +169,8 @@ describe("PgPool reset as a prelude", () => {
       const log = tap.connections[0]!
       const before = log.length
       expect(yield* pool.withConnection((c) => c.fetchval("SHOW statement_timeout"))).toBe("0")
-      // the reset's 7 Binds end in their own Sync
-      expect(firstBatch(log, before)).toEqual({ resetBinds: 7, others: 0 })
+      // the reset's 9 Binds end in their own Sync
+      expect(firstBatch(log, before)).toEqual({ resetBinds: 9, others: 0 })
     }))
 
   it.live("a carrying query interrupted before the reset ahead of it ended is still cancelled on the server", () =>

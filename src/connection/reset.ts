@@ -2,7 +2,7 @@
  * The reset of a connection for its next user (what a pool runs on release), written into its pipeline:
  * what a borrower may have left on the server (a transaction, session
  * advisory locks, cursors, LISTENs, a changed session authorization,
- * settings) is cleared before the next borrower's first query runs, without
+ * settings, temporary tables, sequence state) is cleared before the next borrower's first query runs, without
  * anyone waiting a round trip for it.
  *
  * The statements are prepared once per session and then sent as one
@@ -24,13 +24,20 @@ import { errorFromFields, type PreludeRequest, type SessionError } from "./reque
 import type { Session } from "./Session.js"
 import * as TxStatus from "./txStatus.js"
 
-/** What asyncpg's reset clears, plus the session authorization (as DISCARD ALL does). */
+/**
+ * What asyncpg's reset clears, plus what else DISCARD ALL clears but our
+ * prepared statements: the session authorization, temporary tables (one
+ * named like a real table would hide it from the next borrower: wrong rows)
+ * and the sequences' currval/lastval.
+ */
 const PARTS = [
   "SELECT pg_catalog.pg_advisory_unlock_all()",
   "CLOSE ALL",
   "UNLISTEN *",
   "SET SESSION AUTHORIZATION DEFAULT",
-  "RESET ALL"
+  "RESET ALL",
+  "DISCARD TEMP",
+  "DISCARD SEQUENCES"
 ] as const
 
 /** The same, as one simple-protocol script. */
