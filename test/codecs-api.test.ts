@@ -137,4 +137,31 @@ describe("type codecs per connection", () => {
       expect(row?.get("p")).toEqual({ a: 1, b: "x", d: "y" })
       expect(row?.get("m")).toBe("UP")
     }))
+
+  it.live("the driver's own queries use the built-in codecs: an oid codec that returns null breaks no user type (asyncpg test_introspection)", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const pair = yield* withType(conn, "opair", "(a int4, b text)")
+      const mood = yield* withType(conn, "omood", "ENUM ('up', 'down')")
+      const table = uniqueName("ocopy")
+      yield* conn.execute(`CREATE TABLE ${table} (p ${pair})`)
+      yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP TABLE IF EXISTS ${table}`)))
+      // mess up the codec the catalog queries read: introspection must not be affected
+      yield* conn.setTypeCodec<null>("oid", { schema: "pg_catalog", encoder: () => null as unknown as string, decoder: () => null })
+      expect(yield* conn.fetchval(`SELECT ROW(1, 'x')::${pair}`)).toEqual({ a: 1, b: "x" })
+      expect(yield* conn.fetchval(`SELECT 'up'::${mood}`)).toBe("up")
+      const ps = yield* conn.prepare(`SELECT $1::${pair}`)
+      expect((yield* ps.getParameters()).map((t) => t.name)).toEqual([pair])
+      expect(yield* conn.copyRecordsToTable(table, { records: [[{ a: 2, b: "y" }]] })).toBe("COPY 1")
+      // a codec set later lands on its type (its lookup read the oid with the built-in codec)
+      yield* conn.setTypeCodec<{ readonly raw: string }>("json", { schema: "pg_catalog", encoder: (v) => v.raw, decoder: (raw) => ({ raw }) })
+      expect(yield* conn.fetchval(`SELECT '{"a":1}'::json`)).toEqual({ raw: '{"a":1}' })
+      expect(yield* conn.fetchval("SELECT 7::oid")).toBe(null)
+      // reset finds the oid type and restores its codec and the arrays derived from it
+      yield* conn.resetTypeCodec("oid", { schema: "pg_catalog" })
+      expect(yield* conn.fetchval("SELECT 7::oid")).toBe(7)
+      expect(yield* conn.fetchval("SELECT $1::oid[]", [[7, 8]])).toEqual([7, 8])
+      yield* conn.resetTypeCodec("json", { schema: "pg_catalog" })
+      expect(yield* conn.fetchval(`SELECT '{"a":1}'::json`)).toEqual({ a: 1 })
+    }))
 })

@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
-import { AS_RECORDS } from "./rowOptions.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
 import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
@@ -35,8 +34,8 @@ interface FoundType {
 
 /** Looks a type up by name and schema, or fails naming it. */
 const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
-  Effect.flatMap(conn.fetchrow(TYPE_BY_NAME_SQL, [typeName, schema], AS_RECORDS), (row) =>
-    row === null
+  Effect.flatMap(conn.catalogRows(TYPE_BY_NAME_SQL, [typeName, schema]), ([row]) =>
+    row === undefined
       ? Effect.fail(
         new Errors.InterfaceError({
           message: `unknown type: ${schema}.${typeName} is not in pg_type; check the name and the schema option (default "public"; built-in types are in "pg_catalog"), or create the type first`
