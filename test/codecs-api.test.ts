@@ -164,4 +164,26 @@ describe("type codecs per connection", () => {
       yield* conn.resetTypeCodec("json", { schema: "pg_catalog" })
       expect(yield* conn.fetchval(`SELECT '{"a":1}'::json`)).toEqual({ a: 1 })
     }))
+
+  it.live("a composite parameter with a key that is no attribute is a DataError naming key and type; nothing is written", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const trio = yield* withType(conn, "trio", "(a int4, b text, c int4[])")
+      const table = uniqueName("trio_t")
+      yield* conn.execute(`CREATE TABLE ${table} (v ${trio})`)
+      yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP TABLE IF EXISTS ${table}`)))
+      const insert = `INSERT INTO ${table} (v) VALUES ($1)`
+      for (const bad of [{ bad: "foo" }, { a: 1, b: "x", c: [1], extra: 2 }]) {
+        const err = yield* Effect.flip(conn.execute(insert, [bad]))
+        expect(err._tag).toBe("DataError")
+        expect(err.message).toContain(`"${Object.keys(bad).at(-1)}", which is not a valid element of composite type ${trio}`)
+      }
+      // inside an array of composites too
+      const inArray = yield* Effect.flip(conn.fetchval(`SELECT $1::${trio}[]`, [[{ a: 1 }, { b: "y", nope: true }]]))
+      expect(inArray.message).toContain(`"nope", which is not a valid element of composite type ${trio}`)
+      expect(yield* conn.fetchval(`SELECT count(*)::int4 FROM ${table}`)).toBe(0)
+      // missing attributes are still NULL, and the connection is usable
+      yield* conn.execute(insert, [{ a: 1 }])
+      expect(yield* conn.fetchval(`SELECT v FROM ${table}`)).toEqual({ a: 1, b: null, c: null })
+    }))
 })
