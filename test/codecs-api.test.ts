@@ -186,4 +186,43 @@ describe("type codecs per connection", () => {
       yield* conn.execute(insert, [{ a: 1 }])
       expect(yield* conn.fetchval(`SELECT v FROM ${table}`)).toEqual({ a: 1, b: null, c: null })
     }))
+
+  it.live("setTypeCodec, setBuiltinTypeCodec and resetTypeCodec take SQL-standard type names in pg_catalog, in any case", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["smallint", "7::int2"],
+        ["int", "7::int4"],
+        ["INTEGER", "7::int4"],
+        ["bigint", "7::int8"],
+        ["decimal", "7::numeric"],
+        ["real", "7::float4"],
+        ["double  precision", "7::float8"],
+        ["timestamp with time zone", "'2020-01-02 03:04:05+00'::timestamptz"],
+        ["timestamp with timezone", "'2020-01-02 03:04:05+00'::timestamptz"],
+        ["timestamp without time zone", "'2020-01-02 03:04:05'::timestamp"],
+        ["time with time zone", "'03:04:05+00'::timetz"],
+        ["time without timezone", "'03:04:05'::time"],
+        ["character", "'x'::bpchar"],
+        ["CHARACTER VARYING", "'x'::varchar"],
+        ["bit varying", "B'101'::varbit"]
+      ]
+      const tagged = (v: unknown) => typeof v === "string" && v.startsWith("<")
+      for (const [name, literal] of cases) {
+        yield* conn.setTypeCodec<string>(name, { schema: "pg_catalog", encoder: (s) => s, decoder: (s) => `<${s}>` })
+        const decoded = yield* conn.fetchval(`SELECT ${literal}`)
+        expect(tagged(decoded), `${name}: ${String(decoded)}`).toBe(true)
+        yield* conn.resetTypeCodec(name.toUpperCase(), { schema: "pg_catalog" })
+        expect(tagged(yield* conn.fetchval(`SELECT ${literal}`)), `${name} after reset`).toBe(false)
+      }
+      // "char" stays the one-byte type of pg_catalog
+      yield* conn.setTypeCodec<string>("char", { schema: "pg_catalog", encoder: (s) => s, decoder: (s) => `<${s}>` })
+      expect(yield* conn.fetchval(`SELECT 'a'::"char"`)).toBe("<a>")
+      expect(yield* conn.fetchval(`SELECT 'a'::char(1)`)).toBe("a")
+      yield* conn.resetTypeCodec("char", { schema: "pg_catalog" })
+      // setBuiltinTypeCodec takes them for the built-in codec too
+      const digits = yield* withType(conn, "digits", "ENUM ('1', '2')")
+      yield* conn.setBuiltinTypeCodec(digits, { codecName: "Integer", format: "text" })
+      expect(yield* conn.fetchval(`SELECT '2'::${digits}`)).toBe(2)
+    }))
 })

@@ -14,6 +14,7 @@ import type { SessionHandle } from "./Core.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import { pgTypeName } from "../types/sqlNames.js"
 import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
 import type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
@@ -32,9 +33,9 @@ interface FoundType {
   readonly category: string
 }
 
-/** Looks a type up by name and schema, or fails naming it. */
+/** Looks a type up by name (or, in pg_catalog, its SQL spelling: `integer`) and schema, or fails naming it. */
 const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
-  Effect.flatMap(conn.catalogRows(TYPE_BY_NAME_SQL, [typeName, schema]), ([row]) =>
+  Effect.flatMap(conn.catalogRows(TYPE_BY_NAME_SQL, [pgTypeName(typeName, schema), schema]), ([row]) =>
     row === undefined
       ? Effect.fail(
         new Errors.InterfaceError({
