@@ -225,4 +225,33 @@ describe("type codecs per connection", () => {
       yield* conn.setBuiltinTypeCodec(digits, { codecName: "Integer", format: "text" })
       expect(yield* conn.fetchval(`SELECT '2'::${digits}`)).toBe(2)
     }))
+
+  it.live("bad codec options are an InterfaceError from the Effect, never a throw at the call; the registry is unchanged", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const set = (options: unknown) => conn.setTypeCodec("int4", options as Connection.TypeCodecOptions<number>)
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ schema: "pg_catalog", decoder: Number }, "encoder must be a function, got none"],
+        [{ schema: "pg_catalog", encoder: String }, "decoder must be a function, got none"],
+        [{ schema: "pg_catalog", encoder: String, decoder: 42 }, "decoder must be a function, got number"],
+        [{ schema: "pg_catalog", encoder: String, decoder: Number, format: "tuple" }, 'format must be "text" or "binary", got "tuple"'],
+        [{ schema: 5, encoder: String, decoder: Number }, "schema must be a string, got number"],
+        [null, "options must be an object, got null"]
+      ]
+      for (const [options, message] of cases) {
+        // building the Effect must not throw
+        const effect = set(options)
+        const err = yield* Effect.flip(effect)
+        expect(err._tag).toBe("InterfaceError")
+        expect(err.message).toContain(message)
+        // int4 still has its built-in codec, both ways
+        expect(yield* conn.fetchval("SELECT $1::int4 + 1", [6])).toBe(7)
+      }
+      const builtin = yield* Effect.flip(conn.setBuiltinTypeCodec("x", null as unknown as Connection.BuiltinCodecOptions))
+      expect(builtin.message).toContain("setBuiltinTypeCodec: options must be an object")
+      const noName = yield* Effect.flip(conn.setBuiltinTypeCodec("x", {} as Connection.BuiltinCodecOptions))
+      expect(noName.message).toContain("codecName must be the name of a built-in type")
+      const reset = yield* Effect.flip(conn.resetTypeCodec(null as unknown as string))
+      expect(reset.message).toContain("resetTypeCodec: the type name must be a non-empty string, got null")
+    }))
 })
