@@ -20,6 +20,7 @@ import type { Statement } from "./statement.js"
 
 import { SESSION_FUNCTIONS } from "./sessionChanges.js"
 import type { Task } from "./task.js"
+import { noteDriverStatement } from "./unnamed.js"
 import { Wire } from "./wire.js"
 
 const B = Reader.Backend
@@ -294,7 +295,8 @@ export abstract class StatementCache extends Wire {
         }
       },
       done() {
-        if (error) self.statementFailed(st, error)
+        // a duplicate name at Parse: the driver named it, say what to do behind a pooler
+        if (error) self.statementFailed(st, noteDriverStatement(error, st.name))
         else self.resolveTypes(st)
       },
       fail(e) {
