@@ -250,8 +250,11 @@ export interface Connection<Row = PgRecord.Record> {
   /** Removes a query logger. */
   removeQueryLogger(logger: QueryLogger): void
   /**
-   * Encodes and decodes `typeName` (looked up in pg_type in `schema`) with
-   * your functions on this connection. Cached statements are dropped.
+   * Encodes and decodes `typeName` (looked up in pg_type in `schema`; in
+   * `pg_catalog` the SQL spellings `integer`, `double precision`,
+   * `character varying`, ... work too, in any case) with your functions on
+   * this connection. Cached statements are dropped. The driver's own
+   * catalog queries keep the built-in codecs.
    */
   setTypeCodec<A>(typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError>
   /** Exchanges `typeName` as the built-in type `codecName` (extension types wire-compatible with one). */

@@ -268,7 +268,7 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
     if (this.types !== undefined) return this.types
     const oids = [...new Set([...this.st.paramOids, ...this.st.fields.map((f) => f.typeOid)])]
     const lookup = Effect.map(
-      oids.length === 0 ? Effect.succeed([]) : this.conn.fetch(TYPE_INFO_SQL, [oids.map(String)], Rows.AS_RECORDS),
+      oids.length === 0 ? Effect.succeed([]) : this.conn.catalogRows(TYPE_INFO_SQL, [oids.map(String)]),
       (rows) => {
         const map = new Map<number, TypeInfo>()
         for (const row of rows) {

@@ -137,4 +137,121 @@ describe("type codecs per connection", () => {
       expect(row?.get("p")).toEqual({ a: 1, b: "x", d: "y" })
       expect(row?.get("m")).toBe("UP")
     }))
+
+  it.live("the driver's own queries use the built-in codecs: an oid codec that returns null breaks no user type (asyncpg test_introspection)", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const pair = yield* withType(conn, "opair", "(a int4, b text)")
+      const mood = yield* withType(conn, "omood", "ENUM ('up', 'down')")
+      const table = uniqueName("ocopy")
+      yield* conn.execute(`CREATE TABLE ${table} (p ${pair})`)
+      yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP TABLE IF EXISTS ${table}`)))
+      // mess up the codec the catalog queries read: introspection must not be affected
+      yield* conn.setTypeCodec<null>("oid", { schema: "pg_catalog", encoder: () => null as unknown as string, decoder: () => null })
+      expect(yield* conn.fetchval(`SELECT ROW(1, 'x')::${pair}`)).toEqual({ a: 1, b: "x" })
+      expect(yield* conn.fetchval(`SELECT 'up'::${mood}`)).toBe("up")
+      const ps = yield* conn.prepare(`SELECT $1::${pair}`)
+      expect((yield* ps.getParameters()).map((t) => t.name)).toEqual([pair])
+      expect(yield* conn.copyRecordsToTable(table, { records: [[{ a: 2, b: "y" }]] })).toBe("COPY 1")
+      // a codec set later lands on its type (its lookup read the oid with the built-in codec)
+      yield* conn.setTypeCodec<{ readonly raw: string }>("json", { schema: "pg_catalog", encoder: (v) => v.raw, decoder: (raw) => ({ raw }) })
+      expect(yield* conn.fetchval(`SELECT '{"a":1}'::json`)).toEqual({ raw: '{"a":1}' })
+      expect(yield* conn.fetchval("SELECT 7::oid")).toBe(null)
+      // reset finds the oid type and restores its codec and the arrays derived from it
+      yield* conn.resetTypeCodec("oid", { schema: "pg_catalog" })
+      expect(yield* conn.fetchval("SELECT 7::oid")).toBe(7)
+      expect(yield* conn.fetchval("SELECT $1::oid[]", [[7, 8]])).toEqual([7, 8])
+      yield* conn.resetTypeCodec("json", { schema: "pg_catalog" })
+      expect(yield* conn.fetchval(`SELECT '{"a":1}'::json`)).toEqual({ a: 1 })
+    }))
+
+  it.live("a composite parameter with a key that is no attribute is a DataError naming key and type; nothing is written", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const trio = yield* withType(conn, "trio", "(a int4, b text, c int4[])")
+      const table = uniqueName("trio_t")
+      yield* conn.execute(`CREATE TABLE ${table} (v ${trio})`)
+      yield* Effect.addFinalizer(() => Effect.ignore(conn.execute(`DROP TABLE IF EXISTS ${table}`)))
+      const insert = `INSERT INTO ${table} (v) VALUES ($1)`
+      for (const bad of [{ bad: "foo" }, { a: 1, b: "x", c: [1], extra: 2 }]) {
+        const err = yield* Effect.flip(conn.execute(insert, [bad]))
+        expect(err._tag).toBe("DataError")
+        expect(err.message).toContain(`"${Object.keys(bad).at(-1)}", which is not a valid element of composite type ${trio}`)
+      }
+      // inside an array of composites too
+      const inArray = yield* Effect.flip(conn.fetchval(`SELECT $1::${trio}[]`, [[{ a: 1 }, { b: "y", nope: true }]]))
+      expect(inArray.message).toContain(`"nope", which is not a valid element of composite type ${trio}`)
+      expect(yield* conn.fetchval(`SELECT count(*)::int4 FROM ${table}`)).toBe(0)
+      // missing attributes are still NULL, and the connection is usable
+      yield* conn.execute(insert, [{ a: 1 }])
+      expect(yield* conn.fetchval(`SELECT v FROM ${table}`)).toEqual({ a: 1, b: null, c: null })
+    }))
+
+  it.live("setTypeCodec, setBuiltinTypeCodec and resetTypeCodec take SQL-standard type names in pg_catalog, in any case", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["smallint", "7::int2"],
+        ["int", "7::int4"],
+        ["INTEGER", "7::int4"],
+        ["bigint", "7::int8"],
+        ["decimal", "7::numeric"],
+        ["real", "7::float4"],
+        ["double  precision", "7::float8"],
+        ["timestamp with time zone", "'2020-01-02 03:04:05+00'::timestamptz"],
+        ["timestamp with timezone", "'2020-01-02 03:04:05+00'::timestamptz"],
+        ["timestamp without time zone", "'2020-01-02 03:04:05'::timestamp"],
+        ["time with time zone", "'03:04:05+00'::timetz"],
+        ["time without timezone", "'03:04:05'::time"],
+        ["character", "'x'::bpchar"],
+        ["CHARACTER VARYING", "'x'::varchar"],
+        ["bit varying", "B'101'::varbit"]
+      ]
+      const tagged = (v: unknown) => typeof v === "string" && v.startsWith("<")
+      for (const [name, literal] of cases) {
+        yield* conn.setTypeCodec<string>(name, { schema: "pg_catalog", encoder: (s) => s, decoder: (s) => `<${s}>` })
+        const decoded = yield* conn.fetchval(`SELECT ${literal}`)
+        expect(tagged(decoded), `${name}: ${String(decoded)}`).toBe(true)
+        yield* conn.resetTypeCodec(name.toUpperCase(), { schema: "pg_catalog" })
+        expect(tagged(yield* conn.fetchval(`SELECT ${literal}`)), `${name} after reset`).toBe(false)
+      }
+      // "char" stays the one-byte type of pg_catalog
+      yield* conn.setTypeCodec<string>("char", { schema: "pg_catalog", encoder: (s) => s, decoder: (s) => `<${s}>` })
+      expect(yield* conn.fetchval(`SELECT 'a'::"char"`)).toBe("<a>")
+      expect(yield* conn.fetchval(`SELECT 'a'::char(1)`)).toBe("a")
+      yield* conn.resetTypeCodec("char", { schema: "pg_catalog" })
+      // setBuiltinTypeCodec takes them for the built-in codec too
+      const digits = yield* withType(conn, "digits", "ENUM ('1', '2')")
+      yield* conn.setBuiltinTypeCodec(digits, { codecName: "Integer", format: "text" })
+      expect(yield* conn.fetchval(`SELECT '2'::${digits}`)).toBe(2)
+    }))
+
+  it.live("bad codec options are an InterfaceError from the Effect, never a throw at the call; the registry is unchanged", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const set = (options: unknown) => conn.setTypeCodec("int4", options as Connection.TypeCodecOptions<number>)
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ schema: "pg_catalog", decoder: Number }, "encoder must be a function, got none"],
+        [{ schema: "pg_catalog", encoder: String }, "decoder must be a function, got none"],
+        [{ schema: "pg_catalog", encoder: String, decoder: 42 }, "decoder must be a function, got number"],
+        [{ schema: "pg_catalog", encoder: String, decoder: Number, format: "tuple" }, 'format must be "text" or "binary", got "tuple"'],
+        [{ schema: 5, encoder: String, decoder: Number }, "schema must be a string, got number"],
+        [null, "options must be an object, got null"]
+      ]
+      for (const [options, message] of cases) {
+        // building the Effect must not throw
+        const effect = set(options)
+        const err = yield* Effect.flip(effect)
+        expect(err._tag).toBe("InterfaceError")
+        expect(err.message).toContain(message)
+        // int4 still has its built-in codec, both ways
+        expect(yield* conn.fetchval("SELECT $1::int4 + 1", [6])).toBe(7)
+      }
+      const builtin = yield* Effect.flip(conn.setBuiltinTypeCodec("x", null as unknown as Connection.BuiltinCodecOptions))
+      expect(builtin.message).toContain("setBuiltinTypeCodec: options must be an object")
+      const noName = yield* Effect.flip(conn.setBuiltinTypeCodec("x", {} as Connection.BuiltinCodecOptions))
+      expect(noName.message).toContain("codecName must be the name of a built-in type")
+      const reset = yield* Effect.flip(conn.resetTypeCodec(null as unknown as string))
+      expect(reset.message).toContain("resetTypeCodec: the type name must be a non-empty string, got null")
+    }))
 })

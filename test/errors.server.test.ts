@@ -315,3 +315,52 @@ describe("secrets in SQL text", () => {
       expect(logged.length).toBeGreaterThan(0)
     }))
 })
+
+describe("lost or duplicate prepared statements the driver named", () => {
+  /** The names of this session's prepared statements whose SQL is `sql`. */
+  const preparedNames = (conn: Connection.Connection, sql: string) =>
+    Effect.map(conn.fetch("SELECT name FROM pg_catalog.pg_prepared_statements WHERE statement = $1", [sql]), (rows) =>
+      rows.map((r) => String(r.get("name"))))
+
+  it.live("a prepared statement the server lost is InvalidSQLStatementNameError with a PgBouncer / prepare: false hint", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const sql = `SELECT 1 AS lost_${process.pid}`
+      const ps = yield* conn.prepare(sql)
+      const [name] = yield* preparedNames(conn, sql)
+      expect(name).toMatch(/^__epg_/)
+      // what a pooler does: the statement is gone from the server connection
+      yield* conn.execute(`DEALLOCATE "${name}"`)
+      const err = yield* Effect.flip(ps.fetchval())
+      expect(err._tag).toBe("InvalidSQLStatementNameError")
+      const e = err as Errors.InvalidSQLStatementNameError
+      expect(e.hint).toMatch(/pgbouncer/i)
+      expect(e.hint).toContain("prepare: false")
+      expect(e.sqlstate).toBe("26000")
+    }))
+
+  it.live("a name the server already has is DuplicatePreparedStatementError with the hint; the same SQLSTATE raised by user SQL has none", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const first = `SELECT 1 AS dup_${process.pid}`
+      yield* conn.fetchval(first)
+      const [name] = yield* preparedNames(conn, first)
+      const prefix = /^(.*_)[0-9a-z]+$/.exec(name!)![1]!
+      // take the name the driver gives its next statement (this lookup is prepared too, and listed)
+      const all = yield* conn.fetch("SELECT name FROM pg_catalog.pg_prepared_statements WHERE starts_with(name, $1)", [prefix])
+      const last = Math.max(...all.map((r) => parseInt(String(r.get("name")).slice(prefix.length), 36)))
+      const next = `${prefix}${(last + 1).toString(36)}`
+      yield* conn.execute(`PREPARE "${next}" AS SELECT 2`)
+      const err = yield* Effect.flip(conn.fetchval(`SELECT 3 AS dup_${process.pid}`))
+      expect(err._tag).toBe("DuplicatePreparedStatementError")
+      expect((err as Errors.DuplicatePreparedStatementError).hint).toMatch(/pgbouncer.*prepare: false/is)
+      // the connection stays usable
+      expect(yield* conn.fetchval("SELECT 4")).toBe(4)
+      // not a statement the driver named: no hint
+      const raised = yield* Effect.flip(
+        conn.execute("DO $$ BEGIN RAISE EXCEPTION 'duplicate statement' USING ERRCODE = '42P05'; END $$")
+      )
+      expect(raised._tag).toBe("DuplicatePreparedStatementError")
+      expect((raised as Errors.DuplicatePreparedStatementError).hint).toBeUndefined()
+    }))
+})

@@ -233,6 +233,19 @@ export class SessionHandle<Row = PgRecord.Record> {
     return this.rowsOf(sql, args, options, (rows) => (rows[0] as RowOf<O, Row> | undefined) ?? null, true)
   }
 
+  /**
+   * The rows of one of the driver's own catalog queries (type lookups), as
+   * plain Records: built-in codecs, whatever codecs the user set.
+   */
+  catalogRows(sql: string, args: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<PgRecord.Record>, QueryError> {
+    return this.run<ReadonlyArray<PgRecord.Record>>(
+      undefined,
+      sql,
+      (cb) => this.session.internalQuery(sql, args, (err, r) => cb(err, r === undefined ? undefined : (r.rows as Array<PgRecord.Record>))),
+      args
+    )
+  }
+
   /** executemany/fetchmany: one Execute per argument set, pipelined before one Sync; rows built as `options` say. */
   protected many(
     sql: string,

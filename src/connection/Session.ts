@@ -60,6 +60,16 @@ export class Session extends StatementCache {
   }
 
   /**
+   * Runs one of the driver's own queries (introspection, catalog lookups)
+   * like `query`, but with the built-in codecs and plain Records: a codec
+   * the user set never changes what the driver sends or reads.
+   */
+  internalQuery(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task: Task = new Task()): Task {
+    this.runSql(sql, [args], false, false, (err, results) => cb(err, results === undefined ? undefined : results[0]), task, 0, true)
+    return task
+  }
+
+  /**
    * executemany/fetchmany: executes `sql` once per argument set under one
    * Sync (one implicit transaction, all or nothing), encoding the arguments
    * as they are written. `skipRows` drops the rows.
@@ -87,9 +97,10 @@ export class Session extends StatementCache {
     encode: boolean,
     cb: Callback<Array<ExecuteResult>>,
     task: Task,
-    attempt: number
+    attempt: number,
+    builtin = false
   ): void {
-    this.statement(sql, (err, st) => {
+    const got: Callback<Statement> = (err, st) => {
       if (task.abandoned) return
       if (err !== undefined || st === undefined) {
         cb(err, undefined)
@@ -109,7 +120,7 @@ export class Session extends StatementCache {
         if (err2 !== undefined && !task.abandoned && Errors.isPostgresError(err2)) {
           const next = this.retryAfter(st, err2, task.bound, attempt)
           if (next === "again") {
-            this.runSql(sql, argSets, skipRows, encode, cb, task, attempt + 1)
+            this.runSql(sql, argSets, skipRows, encode, cb, task, attempt + 1, builtin)
             return
           }
           cb(next, undefined)
@@ -117,7 +128,9 @@ export class Session extends StatementCache {
         }
         cb(err2, results)
       }, encode, task)
-    })
+    }
+    if (builtin) this.builtinStatement(sql, got)
+    else this.statement(sql, got)
   }
 
   /**
@@ -306,7 +319,7 @@ class ExecuteRequest extends RowCollector {
     const st = this.st
     const session = this.session
     const fresh = Reader.parseRowDescription(buf, start, end)
-    const plan = Unnamed.planFor(session.registry, session.settings.recordFactory, st, fresh)
+    const plan = Unnamed.planFor(session.registryOf(st), st.builtin ? undefined : session.settings.recordFactory, st, fresh)
     // the schema changed since it was described: describe it again next time
     if (plan !== "same") session.evict(st)
     if (plan === "same") st.portalRowDescription = Buffer.from(buf.subarray(start, end))
@@ -354,7 +367,7 @@ class ExecuteRequest extends RowCollector {
     const unknown = [...new Set(fresh.map((f) => f.typeOid).filter((oid) => session.registry.needsIntrospection(oid)))]
     session.introspect(unknown, (err) => {
       if (err !== undefined) return cb(err, undefined)
-      const plan = Unnamed.planFor(session.registry, session.settings.recordFactory, st, fresh)
+      const plan = Unnamed.planFor(session.registryOf(st), st.builtin ? undefined : session.settings.recordFactory, st, fresh)
       if (plan === "introspect") return cb(Unnamed.undecodable(st, fresh, "its types could not be introspected"), undefined)
       if (plan instanceof Errors.DataError) return cb(plan, undefined)
       const codecs = plan === "same" ? st.resultCodecs : plan.codecs

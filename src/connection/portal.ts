@@ -14,6 +14,7 @@ import type { Callback, Request } from "./request.js"
 import { RowCollector, type Batch, type ColumnDecoder, type ColumnNames, type RowFactory } from "./rows.js"
 import type { Session } from "./Session.js"
 import type { Statement } from "./statement.js"
+import { noteDriverStatement } from "./unnamed.js"
 
 /** How to turn DataRows into rows: the result codecs, the row factory and the column names (for errors). */
 export interface RowShape {
@@ -63,11 +64,14 @@ export const bindExecute = (
   skipRows: boolean,
   cb: Callback<Array<Batch>>
 ): Request => {
-  const r = collecting(session, shapeOf(st), st.sql, skipRows, cb)
+  const name = st.name
+  // a Bind of a named statement the server lost: the error says what to do behind a pooler
+  const done: Callback<Array<Batch>> =
+    name === "" ? cb : (err, batches) => cb(err === undefined ? undefined : noteDriverStatement(err, name), batches)
+  const r = collecting(session, shapeOf(st), st.sql, skipRows, done)
   if (st.touchesSession) session.stateDirty = true
   const formats = st.paramFormats
   const resultFormats = st.resultFormats
-  const name = st.name
   session.sendRequest(r, (w) => {
     for (let i = 0; i < argSets.length; i++) {
       w.bind(portal, name, formats, argSets[i]!, resultFormats).execute(portal, maxRows)

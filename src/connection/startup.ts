@@ -46,7 +46,7 @@ const matchesTarget = (want: string, kind: SessionKind): boolean => {
 
 /** Whether the server is a standby and whether new transactions are read-only (target_session_attrs). */
 export const sessionKind = (session: Session, cb: Callback<SessionKind>): void => {
-  session.query(
+  session.internalQuery(
     "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('transaction_read_only') = 'on'",
     [],
     (err, result) => {

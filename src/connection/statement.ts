@@ -20,6 +20,12 @@ export interface Statement {
    * statement, in the same unit as its Bind/Execute
    */
   readonly unnamed: boolean
+  /**
+   * one of the driver's own queries (introspection, type lookups): built-in
+   * codecs with the default options and plain Records, whatever codecs the
+   * user set on the session
+   */
+  readonly builtin?: boolean | undefined
   /** unnamed: the RowDescription body of a portal whose columns matched, to compare later ones cheaply */
   portalRowDescription?: Buffer
   state: "preparing" | "ready" | "failed"

@@ -20,6 +20,7 @@ import type { Statement } from "./statement.js"
 
 import { SESSION_FUNCTIONS } from "./sessionChanges.js"
 import type { Task } from "./task.js"
+import { noteDriverStatement } from "./unnamed.js"
 import { Wire } from "./wire.js"
 
 const B = Reader.Backend
@@ -60,6 +61,14 @@ const thrownMessage = (e: unknown): string => {
  */
 const sessionNameId = (): string => randomBytes(6).readUIntBE(0, 6).toString(36)
 
+/**
+ * Built-in codecs with the default options: the driver's own queries encode
+ * their arguments and decode their rows with these, so a codec the user set
+ * (on `oid`, `text`, ...) never changes what the driver reads from the catalog.
+ * Never changed: built-in statements are not introspected.
+ */
+const BUILTIN_REGISTRY = new TypeRegistry()
+
 /** Descriptions of the unnamed statement kept per session (metadata only) when the statement cache is off. */
 const DESCRIPTION_CACHE_SIZE = 100
 
@@ -88,8 +97,14 @@ export abstract class StatementCache extends Wire {
   /** only the unnamed statement: `prepare: false` or a statement cache of 0 */
   readonly unnamedOnly: boolean = this.settings.prepare === false || this.settings.statementCacheSize <= 0
 
+  /** descriptions of the driver's own queries by SQL (a few fixed texts): built-in codecs, nothing kept on the server */
+  protected readonly builtins = new Map<string, Statement>()
+
   /** Runs `sql` with `args` and collects its rows (execution, in `Session`). */
   abstract query(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task?: Task): Task
+
+  /** Runs one of the driver's own queries with built-in codecs (see {@link StatementCache.builtinStatement}). */
+  abstract internalQuery(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task?: Task): Task
 
   // -------------------------------------------------------------------------
   // Statements
@@ -133,6 +148,36 @@ export abstract class StatementCache extends Wire {
     this.prepare(st)
   }
 
+  /**
+   * Gets the description of one of the driver's own queries (introspection,
+   * catalog lookups): an unnamed statement (nothing kept on the server, so
+   * it survives DISCARD ALL and poolers) whose parameters and columns use
+   * the built-in codecs with the default options and whose rows are plain
+   * Records, whatever codecs or record class the user set. Kept per session.
+   */
+  builtinStatement(sql: string, cb: Callback<Statement>): void {
+    const hit = this.builtins.get(sql)
+    if (hit !== undefined) {
+      if (hit.state === "ready") cb(undefined, hit)
+      else hit.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, hit)))
+      return
+    }
+    const st = this.newStatement("", sql, true, true, true)
+    this.builtins.set(sql, st)
+    st.waiters.push((err) => (err ? cb(err, undefined) : cb(undefined, st)))
+    this.prepare(st)
+  }
+
+  /** The registry a statement's codecs come from: the built-in one for the driver's own queries. */
+  registryOf(st: Statement): TypeRegistry {
+    return st.builtin ? BUILTIN_REGISTRY : this.registry
+  }
+
+  /** The cache that owns a statement. */
+  protected cacheOf(st: Statement): Map<string, Statement> {
+    return st.builtin ? this.builtins : st.unnamed ? this.descriptions : this.statements
+  }
+
   /** A cache hit for `sql` handed to `cb` (or queued while it is prepared): true; false when there is none. */
   protected lookup(cache: Map<string, Statement>, sql: string, cb: Callback<Statement>): boolean {
     const hit = cache.get(sql)
@@ -159,12 +204,13 @@ export abstract class StatementCache extends Wire {
     }
   }
 
-  protected newStatement(name: string, sql: string, cached: boolean, unnamed: boolean): Statement {
+  protected newStatement(name: string, sql: string, cached: boolean, unnamed: boolean, builtin = false): Statement {
     return {
       name,
       sql,
       cached,
       unnamed,
+      builtin,
       state: "preparing",
       waiters: [],
       paramOids: [],
@@ -190,7 +236,7 @@ export abstract class StatementCache extends Wire {
 
   /** Drops a statement from its cache and closes it on the server (a description: nothing to close). */
   evict(st: Statement): void {
-    const cache = st.unnamed ? this.descriptions : this.statements
+    const cache = this.cacheOf(st)
     if (cache.get(st.sql) === st) cache.delete(st.sql)
     if (st.state === "ready" && !st.unnamed) this.closeStatement(st.name)
   }
@@ -200,7 +246,7 @@ export abstract class StatementCache extends Wire {
     for (const st of this.statements.values()) {
       if (closeOnServer && st.state === "ready") this.closeStatement(st.name)
     }
-    for (const cache of [this.statements, this.descriptions]) {
+    for (const cache of [this.statements, this.descriptions, this.builtins]) {
       for (const [sql, st] of cache) if (st.state !== "preparing") cache.delete(sql)
     }
   }
@@ -249,7 +295,8 @@ export abstract class StatementCache extends Wire {
         }
       },
       done() {
-        if (error) self.statementFailed(st, error)
+        // a duplicate name at Parse: the driver named it, say what to do behind a pooler
+        if (error) self.statementFailed(st, noteDriverStatement(error, st.name))
         else self.resolveTypes(st)
       },
       fail(e) {
@@ -261,7 +308,7 @@ export abstract class StatementCache extends Wire {
 
   protected statementFailed(st: Statement, error: SessionError): void {
     st.state = "failed"
-    const cache = st.unnamed ? this.descriptions : this.statements
+    const cache = this.cacheOf(st)
     if (cache.get(st.sql) === st) cache.delete(st.sql)
     const waiters = st.waiters
     st.waiters = []
@@ -270,6 +317,11 @@ export abstract class StatementCache extends Wire {
 
   /** Introspects unknown type OIDs if needed, then builds the statement's codecs. */
   protected resolveTypes(st: Statement): void {
+    // the driver's own queries: catalog types only, never introspected (an unknown one is read as text)
+    if (st.builtin) {
+      this.finishStatement(st)
+      return
+    }
     const unknown = new Set<number>()
     for (const oid of st.paramOids) if (this.registry.needsIntrospection(oid)) unknown.add(oid)
     for (const f of st.fields) if (this.registry.needsIntrospection(f.typeOid)) unknown.add(f.typeOid)
@@ -285,7 +337,7 @@ export abstract class StatementCache extends Wire {
 
   /** Fetches pg_type rows for `oids` and registers their codecs. */
   introspect(oids: ReadonlyArray<number>, cb: (err: SessionError | undefined) => void): void {
-    this.query(TypeRegistry.INTROSPECT_SQL, [oids.map(String)], (err, result) => {
+    this.internalQuery(TypeRegistry.INTROSPECT_SQL, [oids.map(String)], (err, result) => {
       if (err) {
         cb(err)
         return
@@ -304,7 +356,7 @@ export abstract class StatementCache extends Wire {
   }
 
   protected finishStatement(st: Statement): void {
-    const reg = this.registry
+    const reg = this.registryOf(st)
     st.paramCodecs = st.paramOids.map((oid) => reg.get(oid) ?? reg.fallback)
     st.paramFormats = st.paramCodecs.map((c) => c.format)
     st.resultCodecs = st.fields.map((f) => reg.get(f.typeOid) ?? reg.fallback)
@@ -317,7 +369,7 @@ export abstract class StatementCache extends Wire {
     }
     // also for no columns: `SELECT FROM t` gives empty Records, as asyncpg's
     const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
-    const factory = this.settings.recordFactory
+    const factory = st.builtin ? undefined : this.settings.recordFactory
     st.make = factory ? (values) => factory(shape, values) : shape.make
     st.state = "ready"
     st.preparedAt = Date.now()
@@ -379,7 +431,7 @@ export abstract class StatementCache extends Wire {
   }
 
   protected override dropStatements(failWith: SessionError | undefined): void {
-  for (const cache of [this.statements, this.descriptions]) {
+  for (const cache of [this.statements, this.descriptions, this.builtins]) {
         for (const st of cache.values()) {
           if (st.state === "preparing") {
             const w = st.waiters

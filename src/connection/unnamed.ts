@@ -15,6 +15,8 @@ import type * as Reader from "../protocol/Reader.js"
 import * as PgRecord from "../Record.js"
 import type { Codec } from "../types/Codec.js"
 import type { TypeRegistry } from "../types/Registry.js"
+import { withHint } from "../errors/base.js"
+import type { SessionError } from "./request.js"
 import type { Statement } from "./statement.js"
 
 /** Codecs and row factory for columns that differ from the description. */
@@ -90,6 +92,23 @@ export const isOutdatedDescription = (e: Errors.PostgresError): boolean => {
 }
 
 /**
+ * The hint on a missing (26000) or duplicate (42P05) prepared statement
+ * that the driver named (asyncpg's note on pgbouncer).
+ */
+export const POOLER_NOTE =
+  "behind PgBouncer (pgbouncer pool_mode = transaction or statement) or another pooler that moves a session between server connections, named prepared statements do not work: connect with prepare: false (or statementCacheSize: 0)"
+
+/**
+ * `e` with {@link POOLER_NOTE} in its hint when it says that a statement
+ * the driver named (`statementName` not "") is missing (26000) or already
+ * exists (42P05); any other error as it is.
+ */
+export const noteDriverStatement = (e: SessionError, statementName: string): SessionError =>
+  statementName !== "" && Errors.isPostgresError(e) && (e.sqlstate === "26000" || e.sqlstate === "42P05") && e.hint !== POOLER_NOTE
+    ? withHint(e, POOLER_NOTE)
+    : e
+
+/**
  * The error of a named statement the server did not have (26000) or
  * already had (42P05), with what to do: behind a pooler in transaction mode
  * use `prepare: false`. `attempts`: how often the call prepared it (it gave
@@ -109,7 +128,7 @@ export const poolerHint = (e: Errors.PostgresError, attempts: number | undefined
       code: e.sqlstate,
       message: `${e.message}: ${what}; ${hint}`,
       detail: e.detail,
-      hint: "connect with prepare: false behind a transaction-mode pooler",
+      hint: POOLER_NOTE,
       where: e.where,
       file: e.file,
       line: e.line,

@@ -13,11 +13,18 @@ import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
-import { AS_RECORDS } from "./rowOptions.js"
 import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import { pgTypeName } from "../types/sqlNames.js"
 import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
-import type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
+import {
+  checkBuiltinCodecOptions,
+  checkResetOptions,
+  checkTypeCodecOptions,
+  checkTypeName,
+  type BuiltinCodecOptions,
+  type TypeCodecOptions
+} from "./userCodecOptions.js"
 
 export type { BuiltinCodecOptions, TypeCodecOptions } from "./userCodecOptions.js"
 
@@ -33,10 +40,10 @@ interface FoundType {
   readonly category: string
 }
 
-/** Looks a type up by name and schema, or fails naming it. */
+/** Looks a type up by name (or, in pg_catalog, its SQL spelling: `integer`) and schema, or fails naming it. */
 const lookup = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<FoundType, QueryError> =>
-  Effect.flatMap(conn.fetchrow(TYPE_BY_NAME_SQL, [typeName, schema], AS_RECORDS), (row) =>
-    row === null
+  Effect.flatMap(conn.catalogRows(TYPE_BY_NAME_SQL, [pgTypeName(typeName, schema), schema]), ([row]) =>
+    row === undefined
       ? Effect.fail(
         new Errors.InterfaceError({
           message: `unknown type: ${schema}.${typeName} is not in pg_type; check the name and the schema option (default "public"; built-in types are in "pg_catalog"), or create the type first`
@@ -82,8 +89,25 @@ const install = (session: Session, oid: number, name: string, codec: UserCodec<u
   session.clearStatements(true)
 }
 
+/**
+ * Runs `body` unless a check of the arguments found something wrong: then
+ * an InterfaceError saying what, and nothing changes. Never throws at the
+ * call (the checks read the options inside the Effect).
+ */
+const whenValid = <A>(
+  checks: () => string | undefined,
+  body: () => Effect.Effect<A, QueryError>
+): Effect.Effect<A, QueryError> =>
+  Effect.suspend(() => {
+    const why = checks()
+    return why === undefined ? body() : Effect.fail(new Errors.InterfaceError({ message: why }))
+  })
+
 /** Sets a codec for `schema.typeName` on this connection. */
-export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
+export const setTypeCodec = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> =>
+  whenValid(() => checkTypeName("setTypeCodec", typeName) ?? checkTypeCodecOptions(options), () => setChecked(conn, typeName, options))
+
+const setChecked = <A>(conn: SessionHandle, typeName: string, options: TypeCodecOptions<A>): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.flatMap(lookup(conn, typeName, schema), (t) => {
     const bad = checkSettable(t, schema)
@@ -106,7 +130,10 @@ interface TextForm {
  * Declares `schema.typeName` wire-compatible with a built-in type: its
  * values are encoded and decoded with that type's codec.
  */
-export const setBuiltinTypeCodec = (conn: SessionHandle, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
+export const setBuiltinTypeCodec = (conn: SessionHandle, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> =>
+  whenValid(() => checkTypeName("setBuiltinTypeCodec", typeName) ?? checkBuiltinCodecOptions(options), () => setBuiltinChecked(conn, typeName, options))
+
+const setBuiltinChecked = (conn: SessionHandle, typeName: string, options: BuiltinCodecOptions): Effect.Effect<void, QueryError> => {
   const schema = options.schema ?? "public"
   return Effect.gen(function* () {
     const target = yield* lookup(conn, typeName, schema)
@@ -156,9 +183,11 @@ export const setBuiltinTypeCodec = (conn: SessionHandle, typeName: string, optio
 }
 
 /** Removes the codec set for `schema.typeName`, restoring the default one. */
-export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> => {
-  const schema = options?.schema ?? "public"
-  return Effect.flatMap(lookup(conn, typeName, schema), (t) =>
+export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: { readonly schema?: string | undefined }): Effect.Effect<void, QueryError> =>
+  whenValid(() => checkTypeName("resetTypeCodec", typeName) ?? checkResetOptions(options), () => resetChecked(conn, typeName, options?.schema ?? "public"))
+
+const resetChecked = (conn: SessionHandle, typeName: string, schema: string): Effect.Effect<void, QueryError> =>
+  Effect.flatMap(lookup(conn, typeName, schema), (t) =>
     Effect.sync(() => {
       const session = conn.session
       session.registry.resetTypeCodec(t.oid)
@@ -166,7 +195,6 @@ export const resetTypeCodec = (conn: SessionHandle, typeName: string, options?: 
       session.clearStatements(true)
     })
   )
-}
 
 /**
  * Forgets introspected types and cached statements (after DDL changed

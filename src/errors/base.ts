@@ -143,6 +143,24 @@ export abstract class PostgresErrorBase extends Data.Error<ServerErrorProps> {
 }
 Object.defineProperty(PostgresErrorBase.prototype, TypeId, { value: TypeId })
 
+/** The server fields a copy of an error carries over. */
+const COPIED_FIELDS = [
+  "severity", "severityLocal", "code", "message", "detail", "position", "internalPosition", "internalQuery", "where",
+  "schema", "table", "column", "dataType", "constraint", "file", "line", "routine", "query"
+] as const
+
+/**
+ * A copy of a server error (same class, same fields) with `note` added to
+ * its hint (after the server's own hint, if any): the driver's advice on
+ * an error it understands better than the server can.
+ */
+export const withHint = <E extends PostgresErrorBase>(e: E, note: string): E => {
+  const init: Record<string, unknown> = {}
+  for (const k of COPIED_FIELDS) if (e[k] !== undefined) init[k] = e[k]
+  init.hint = e.hint === undefined || e.hint === "" ? note : `${e.hint}\n${note}`
+  return new (e.constructor as new(init: ServerErrorInit) => E)(init as unknown as ServerErrorInit)
+}
+
 /**
  * Tests whether a value is a server error (any class made by
  * {@link ServerError}); `isPostgresError` in `Errors` narrows to the union.

@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { EncodeError } from "./Codec.js"
 import { fail, utf8, Writer } from "./internal/binary.js"
 import { make, type TypeCodec } from "./internal/kit.js"
 import { quoteElement } from "./array.js"
@@ -24,14 +25,41 @@ const setField = (obj: Record<string, unknown>, key: string, value: unknown): vo
   else obj[key] = value
 }
 
-/** The attribute values of a composite parameter, in attribute order. */
-const fieldsOf = (value: unknown, names: ReadonlyArray<string>): ReadonlyArray<unknown> => {
+/** The first own enumerable key of `v` that is not an attribute name. */
+const unknownKey = (v: Record<string, unknown>, names: ReadonlyArray<string>): string | undefined =>
+  Object.keys(v).find((k) => !names.includes(k))
+
+/**
+ * The attribute values of a composite parameter, in attribute order. An
+ * object key that is no attribute of the type is refused (asyncpg: "'x' is
+ * not a valid element of composite type"): it would be written as NULLs.
+ * Valid input costs one count of the own keys beyond the lookups.
+ */
+const fieldsOf = (value: unknown, names: ReadonlyArray<string>, typeName: string): ReadonlyArray<unknown> => {
   if (Array.isArray(value)) {
     return value.length === names.length ? value : fail(`${COMPOSITE_EXPECTED} (${names.length} attributes)`, value)
   }
   if (typeof value === "object" && value !== null && !(value instanceof Date) && !(value instanceof Uint8Array)) {
     const v = value as Record<string, unknown>
-    return names.map((n) => (Object.prototype.hasOwnProperty.call(v, n) ? v[n] : undefined))
+    let matched = 0
+    const fields = new Array<unknown>(names.length)
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]!
+      if (Object.prototype.hasOwnProperty.call(v, n)) {
+        matched++
+        fields[i] = v[n]
+      }
+    }
+    if (Object.keys(v).length > matched) {
+      const bad = unknownKey(v, names)
+      if (bad !== undefined) {
+        throw new EncodeError(
+          `an object keyed by the attributes of composite type ${typeName} (${names.join(", ")}) or an array in attribute order`,
+          `an object with key ${JSON.stringify(bad)}, which is not a valid element of composite type ${typeName}`
+        )
+      }
+    }
+    return fields
   }
   return fail(COMPOSITE_EXPECTED, value)
 }
@@ -44,7 +72,7 @@ export const compositeCodec = (
   attrs: ReadonlyArray<TypeCodec>
 ): TypeCodec => {
   const parseText = (text: string) => parseRecordText(text, names, attrs)
-  const formatText = (value: unknown) => formatRecordText(fieldsOf(value, names), attrs)
+  const formatText = (value: unknown) => formatRecordText(fieldsOf(value, names, name), attrs)
   if (attrs.every((a) => a.decodeBinary !== undefined && a.encodeBinary !== undefined)) {
     const decoders = attrs.map((a) => a.decodeBinary!)
     const safe = !names.includes("__proto__")
@@ -72,7 +100,7 @@ export const compositeCodec = (
         return out
       },
       (value) => {
-        const fields = fieldsOf(value, names)
+        const fields = fieldsOf(value, names, name)
         const w = new Writer(64)
         w.int32(attrs.length)
         for (let i = 0; i < attrs.length; i++) {

@@ -45,7 +45,7 @@ const resolveColumns = (
       resume(Effect.fail(usage(`copyRecordsToTable: ${messageOf(e)}`)))
       return
     }
-    session.query(COLUMNS_SQL, [qualified], (err, result) => {
+    session.internalQuery(COLUMNS_SQL, [qualified], (err, result) => {
       if (err !== undefined || result === undefined) {
         resume(Effect.fail(err!))
         return
