@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError, QueryOptions } from "./connection/query.js"
+import { invalidRowCount } from "./connection/rowCount.js"
 import * as Rows from "./connection/rowOptions.js"
 import * as Errors from "./Errors.js"
 import * as Portal from "./connection/portal.js"
@@ -62,9 +63,6 @@ export interface Cursor<R = PgRecord.Record> {
   backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError>
 }
 
-
-const invalidCount = (what: string, n: number) =>
-  new Errors.InterfaceError({ message: `${what}: expected a positive integer row count, got ${String(n)}` })
 
 /**
  * Opens a transaction for the caller's scope when the connection is not in
@@ -110,7 +108,8 @@ export const stream = <R>(
     Effect.gen(function* () {
       const map = yield* mapperOf(options, prepared === undefined ? conn.defaultRows : prepared.rows)
       const prefetch = options?.prefetch ?? 50
-      if (!Number.isInteger(prefetch) || prefetch <= 0) return yield* Effect.fail(invalidCount("cursor prefetch", prefetch))
+      const badCount = invalidRowCount("cursor prefetch", prefetch)
+      if (badCount !== undefined) return yield* Effect.fail(badCount)
       const bad = conn.guard()
       if (bad !== undefined) return yield* Effect.fail(bad)
       const session = conn.session
@@ -199,7 +198,8 @@ class CursorImpl<R> implements Cursor<R> {
   }
 
   fetch(n: number, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor fetch", n))
+    const bad = invalidRowCount("cursor fetch", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.flatMap(this.command(`FETCH FORWARD ${n} FROM ${this.name}`, options), (b) => built(b.rows, this.rows, 0)) as Effect.Effect<
       ReadonlyArray<R>,
       QueryError
@@ -213,12 +213,14 @@ class CursorImpl<R> implements Cursor<R> {
   }
 
   forward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor forward", n))
+    const bad = invalidRowCount("cursor forward", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.map(this.command(`MOVE FORWARD ${n} IN ${this.name}`, options), moved)
   }
 
   backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor backward", n))
+    const bad = invalidRowCount("cursor backward", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.map(this.command(`MOVE BACKWARD ${n} IN ${this.name}`, options), moved)
   }
 }
