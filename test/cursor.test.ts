@@ -72,6 +72,21 @@ describe("cursor (stream)", () => {
       expect(bad._tag).toBe("InterfaceError")
     }))
 
+  it.live("read to the end: a COMMIT of its transaction that fails is the stream's typed error", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.execute("CREATE TEMP TABLE deferred_u (id int, CONSTRAINT deferred_uk UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)")
+      // the consumer's inserts run in the cursor's transaction; the duplicate is only found at COMMIT
+      const err = yield* Effect.flip(
+        conn.cursor("SELECT generate_series(1, 4)", [], { prefetch: 2 }).pipe(
+          Stream.runForEach(() => conn.execute("INSERT INTO deferred_u VALUES (1)"))
+        )
+      )
+      expect(err._tag).toBe("UniqueViolationError")
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval("SELECT count(*)::int4 FROM deferred_u")).toBe(0)
+    }))
+
   it.live("an interrupted consumer leaves the connection usable and out of the transaction", () =>
     Effect.gen(function* () {
       const conn = yield* connect()
