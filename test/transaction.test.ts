@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Exit from "effect/Exit"
 import * as Connection from "../src/Connection.js"
+import type * as Transaction from "../src/Transaction.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 
 const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })
@@ -152,6 +154,43 @@ describe("transaction", () => {
       })
       expect(same).toBe(1)
       expect(conn.isInTransaction()).toBe(false)
+    }))
+
+  it.live("a nested isolation level is compared with the level the outer transaction actually has (asyncpg's test_nested_isolation_level)", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const sent: Array<string> = []
+      conn.addQueryLogger((q) => sent.push(q.sql))
+      const levels: ReadonlyArray<Transaction.IsolationLevel> = ["read_committed", "read_uncommitted", "repeatable_read", "serializable"]
+      for (const outer of levels) {
+        for (const implicit of [false, true]) {
+          // implicit: the outer transaction names no level and gets the session's
+          if (implicit) yield* conn.execute(`SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ${outer.replace("_", " ")}`)
+          for (const inner of [undefined, ...levels]) {
+            const exit = yield* Effect.exit(
+              conn.transaction(conn.transaction(Effect.succeed("inner ran"), { isolation: inner }), {
+                isolation: implicit ? undefined : outer
+              })
+            )
+            if (inner === undefined || inner === outer) expect(exit).toEqual(Exit.succeed("inner ran"))
+            else {
+              expect(Exit.isFailure(exit)).toBe(true)
+              const err = yield* Effect.flip(exit)
+              expect(err._tag).toBe("InterfaceError")
+              expect(err.message).toContain(`${inner} requested, the outer one is ${outer}`)
+            }
+            expect(conn.isInTransaction()).toBe(false)
+          }
+          yield* conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL read committed")
+        }
+      }
+      // the level is asked for only when the inner transaction names one and the outer named none
+      sent.length = 0
+      yield* conn.transaction(conn.transaction(Effect.void))
+      yield* conn.transaction(conn.transaction(Effect.void, { isolation: "serializable" }), { isolation: "serializable" })
+      expect(sent.filter((q) => q.startsWith("SHOW"))).toEqual([])
+      yield* conn.transaction(conn.transaction(Effect.void, { isolation: "read_committed" }))
+      expect(sent.filter((q) => q.startsWith("SHOW"))).toEqual(["SHOW transaction_isolation"])
     }))
 
   it.live("a failure caught inside never commits: COMMIT fails with InFailedSQLTransactionError", () =>
