@@ -231,6 +231,13 @@ export interface Connection<Row = PgRecord.Record> {
    * A transaction for the scope: committed when the scope closes with
    * success, rolled back on failure or interruption. Inside a transaction
    * it is a savepoint.
+   *
+   * A scope finalizer cannot fail: a COMMIT that fails at scope close (a
+   * deferred constraint, a transaction a caught error aborted, a connection
+   * lost meanwhile) is a **defect**, the typed error as its value. When you
+   * need that error typed, end the transaction yourself with `tx.commit()`
+   * (the scope then has nothing left to do), or use the combinator form
+   * `conn.transaction(effect)`.
    */
   transaction(options?: Transaction.TransactionOptions): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope>
   /** Runs `effect` in a transaction (a savepoint when nested): commit on success, rollback on failure or interruption. */

@@ -19,6 +19,11 @@
  * }))
  * ```
  *
+ * A scope finalizer cannot fail: in the scoped form, a COMMIT left to the
+ * scope's close that fails (a deferred constraint, a transaction a caught
+ * error aborted, a lost connection) is a defect. Call `tx.commit()` for the
+ * typed error, or use the combinator, whose COMMIT failure is its error.
+ *
  * A transaction opened while the connection is already in one (managed or
  * started by hand with `BEGIN`) is a SAVEPOINT: released on success, rolled
  * back to on failure, the outer work kept. A savepoint cannot change the

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Exit from "effect/Exit"
@@ -126,6 +127,54 @@ describe("transaction", () => {
         })
       )
       expect(yield* ids).toEqual([1, 3, 4])
+    }))
+
+  it.live("scoped: tx.commit() gives a failing COMMIT as a typed error and the scope then has nothing to do; the implicit COMMIT at scope close is a defect", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("t_deferred")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int4, CONSTRAINT ${table}_uk UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`)
+      const duplicate = conn.execute(`INSERT INTO ${table} VALUES (1), (1)`)
+      // the duplicate is only found at COMMIT
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const tx = yield* conn.transaction()
+            yield* duplicate
+            const err = yield* Effect.flip(tx.commit())
+            expect(tx.state).toBe("failed")
+            return err._tag
+          })
+        )
+      )
+      expect(exit).toEqual(Exit.succeed("UniqueViolationError"))
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval(`SELECT count(*)::int4 FROM ${table}`)).toBe(0)
+      // left to the scope: a defect (a finalizer has no error channel), the typed error as its value
+      const implicit = yield* Effect.exit(Effect.scoped(Effect.andThen(conn.transaction(), duplicate)))
+      expect(Exit.isFailure(implicit) && Cause.hasDies(implicit.cause)).toBe(true)
+      expect(conn.isInTransaction()).toBe(false)
+      // the combinator form: the typed error
+      const combinator = yield* Effect.flip(conn.transaction(duplicate))
+      expect(combinator._tag).toBe("UniqueViolationError")
+    }))
+
+  it.live("scoped: tx.commit() on a connection that died inside is a typed error, and the scope closes without a defect", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const admin = yield* connect()
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const tx = yield* conn.transaction()
+            yield* admin.fetchval("SELECT pg_terminate_backend($1::int4)", [conn.getServerPid()])
+            yield* Effect.sleep("100 millis")
+            return yield* Effect.flip(tx.commit())
+          })
+        )
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      if (Exit.isSuccess(exit)) expect(["ConnectionDoesNotExistError", "PostgresConnectionError", "AdminShutdownError"]).toContain(exit.value._tag)
     }))
 
   it.live("isolation, readonly and deferrable", () =>
