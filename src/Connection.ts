@@ -205,16 +205,23 @@ export interface Connection<Row = PgRecord.Record> {
     options?: O
   ): Effect.Effect<PreparedStatement.PreparedStatement<RowOf<O, Row>>, QueryError>
   /**
-   * The rows of a query as a stream, `prefetch` (default 50) per round trip
-   * through a server portal. Opens a transaction for the stream's lifetime
-   * when the connection is not in one (see `Cursor`).
+   * The rows of a query as a stream, `prefetch` (default 50, at most
+   * 2^31 - 1) per round trip through a server portal. Opens a transaction
+   * for the stream's lifetime when the connection is not in one, committed
+   * when the stream is read to the end (a failed COMMIT is the stream's
+   * error); streams consumed at once (`Stream.merge`) share it, and one
+   * that fails rolls it back for all (see `Cursor`).
    */
   cursor<O extends Cursor.CursorOptions = QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
     options?: O
   ): Stream.Stream<RowOf<O, Row>, QueryError>
-  /** A scrollable SQL cursor (`DECLARE ... SCROLL CURSOR`), closed with the scope. */
+  /**
+   * A scrollable SQL cursor (`DECLARE ... SCROLL CURSOR`), closed with the
+   * scope. Outside a transaction it opens one (shared with the cursors open
+   * at the same time), committed when the scope closes with success.
+   */
   cursorManual<O extends FetchOptions = QueryOptions>(
     sql: string,
     args?: ReadonlyArray<unknown>,
@@ -224,6 +231,13 @@ export interface Connection<Row = PgRecord.Record> {
    * A transaction for the scope: committed when the scope closes with
    * success, rolled back on failure or interruption. Inside a transaction
    * it is a savepoint.
+   *
+   * A scope finalizer cannot fail: a COMMIT that fails at scope close (a
+   * deferred constraint, a transaction a caught error aborted, a connection
+   * lost meanwhile) is a **defect**, the typed error as its value. When you
+   * need that error typed, end the transaction yourself with `tx.commit()`
+   * (the scope then has nothing left to do), or use the combinator form
+   * `conn.transaction(effect)`.
    */
   transaction(options?: Transaction.TransactionOptions): Effect.Effect<Transaction.Transaction, QueryError, Scope.Scope>
   /** Runs `effect` in a transaction (a savepoint when nested): commit on success, rollback on failure or interruption. */

@@ -11,12 +11,29 @@
  *
  * A portal or cursor only outlives the request that opened it inside a
  * transaction block (every request here ends with its own Sync). asyncpg
- * requires the caller to open one; effect-pg opens one for the cursor's
- * lifetime when the connection is not in a transaction already, commits it
- * when the stream ends or the scope closes with success (rolls it back on
- * failure or interruption). Other queries run on the same connection
- * meanwhile run inside that transaction. Inside a transaction of yours, the
- * portal/cursor is closed when the stream ends or the scope closes, and the
+ * requires the caller to open one; effect-pg opens one when the connection
+ * is not in a transaction already, and other queries run on the same
+ * connection meanwhile run inside it. Cursors open at the same time (two
+ * streams merged, a stream read while a `cursorManual` is open) share that
+ * one implicit transaction:
+ *
+ * - the first cursor sends BEGIN, the others join it;
+ * - a cursor read to the end, stopped early by its consumer (`Stream.take`)
+ *   or interrupted leaves it, its portal closed, while others remain;
+ * - a cursor that fails (the server's error, a row that does not decode,
+ *   its consumer's failure) rolls it back at once: the other cursors fail on
+ *   their next batch with the server's `InFailedSQLTransactionError` or an
+ *   `InterfaceError`, never read on in a transaction that cannot commit;
+ * - the last cursor out commits it when it ended with success, and rolls it
+ *   back when it failed or was interrupted. A stream read to the end commits
+ *   as its last pull, so a failed COMMIT (a deferred constraint of a query run
+ *   meanwhile, a lost connection) is the stream's error; a stream stopped
+ *   early and a `cursorManual` commit when their scope closes, where a failed
+ *   COMMIT is a defect (a finalizer cannot fail).
+ *
+ * To decide commit or rollback yourself, open the transaction around the
+ * cursors (`conn.transaction(...)`): inside a transaction of yours, a portal
+ * or cursor is closed when its stream ends or its scope closes, and the
  * transaction is left alone.
  *
  * @since 0.1.0
@@ -24,19 +41,20 @@
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./connection/Core.js"
 import type { QueryError, QueryOptions } from "./connection/query.js"
+import { invalidRowCount } from "./connection/rowCount.js"
 import * as Rows from "./connection/rowOptions.js"
+import * as Implicit from "./connection/cursorTransaction.js"
 import * as Errors from "./Errors.js"
 import * as Portal from "./connection/portal.js"
 import { Task } from "./connection/Session.js"
 import type { Statement } from "./connection/statement.js"
 import * as Stmt from "./connection/prepare.js"
 import type * as PgRecord from "./Record.js"
-import * as Transaction from "./Transaction.js"
-import { IDLE } from "./connection/txStatus.js"
 
 /** Options of a cursor stream: a timeout, how rows are built (`recordClass`, `schema`) and the batch size. */
 export interface CursorOptions extends Rows.FetchOptions {
@@ -63,18 +81,13 @@ export interface Cursor<R = PgRecord.Record> {
 }
 
 
-const invalidCount = (what: string, n: number) =>
-  new Errors.InterfaceError({ message: `${what}: expected a positive integer row count, got ${String(n)}` })
-
 /**
- * Opens a transaction for the caller's scope when the connection is not in
- * one: what lets a portal or cursor live across requests.
+ * The cursor's place in the implicit transaction of the cursors open
+ * outside a transaction (none inside a transaction of the caller's), for
+ * the caller's scope.
  */
-const ensureTransaction = (conn: SessionHandle): Effect.Effect<boolean, QueryError, Scope.Scope> =>
-  Effect.suspend(() => {
-    if (conn.session.txStatus !== IDLE || Transaction.hasManaged(conn.session)) return Effect.succeed(false)
-    return Effect.as(Effect.acquireRelease(Transaction.begin(conn), Transaction.finalize), true)
-  })
+const implicitTransaction = (conn: SessionHandle): Effect.Effect<Implicit.Member | undefined, QueryError, Scope.Scope> =>
+  Effect.acquireRelease(Implicit.join(conn), Implicit.release)
 
 /** The rows of a batch as the caller asked for them (`map` numbers them from `first`). */
 const built = (rows: Array<unknown>, map: Rows.RowMapper | undefined, first: number): Effect.Effect<Array<unknown>, QueryError> => {
@@ -110,11 +123,12 @@ export const stream = <R>(
     Effect.gen(function* () {
       const map = yield* mapperOf(options, prepared === undefined ? conn.defaultRows : prepared.rows)
       const prefetch = options?.prefetch ?? 50
-      if (!Number.isInteger(prefetch) || prefetch <= 0) return yield* Effect.fail(invalidCount("cursor prefetch", prefetch))
+      const badCount = invalidRowCount("cursor prefetch", prefetch)
+      if (badCount !== undefined) return yield* Effect.fail(badCount)
       const bad = conn.guard()
       if (bad !== undefined) return yield* Effect.fail(bad)
       const session = conn.session
-      const ownsTransaction = yield* ensureTransaction(conn)
+      const member = yield* implicitTransaction(conn)
       // a statement of its own: closing a statement closes its portals, and a cached one may be evicted mid-stream
       const st =
         prepared?.st ??
@@ -130,7 +144,8 @@ export const stream = <R>(
       yield* Effect.addFinalizer(() => {
         // holds the prepared statement until the stream ends: never collected (and closed) meanwhile
         void prepared
-        return bound && !ownsTransaction && !session.closed
+        // the portal ends with the transaction when this cursor is the last in its implicit one
+        return bound && !session.closed && (member === undefined || (!member.left && !member.alone))
           ? Effect.ignore(
             conn.run<void>(undefined, st.sql, (cb) => {
               const task = new Task()
@@ -140,8 +155,14 @@ export const stream = <R>(
           )
           : Effect.void
       })
+      // read to the end, last in its implicit transaction: commit here, a failed COMMIT is the stream's error
+      const finish = Effect.suspend(() =>
+        member !== undefined && member.alone ? Effect.andThen(Implicit.leave(member, Exit.void), Cause.done()) : Cause.done()
+      )
       const pull: Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError | Cause.Done> = Effect.suspend(() => {
-        if (done) return Cause.done()
+        if (done) return finish
+        const aborted = Implicit.abortedError(member)
+        if (aborted !== undefined) return Effect.fail(aborted)
         const first = !bound
         return Effect.flatMap(
           conn.run<Portal.Batch>(
@@ -161,7 +182,7 @@ export const stream = <R>(
           ),
           (batch): Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError | Cause.Done> => {
             if (!batch.suspended) done = true
-            if (batch.rows.length === 0) return Cause.done()
+            if (batch.rows.length === 0) return finish
             const first = seen
             seen += batch.rows.length
             return built(batch.rows, map, first) as unknown as Effect.Effect<Arr.NonEmptyReadonlyArray<R>, QueryError>
@@ -181,7 +202,9 @@ class CursorImpl<R> implements Cursor<R> {
     readonly shape: Portal.RowShape,
     readonly resultFormats: ReadonlyArray<number>,
     /** builds the rows (recordClass or schema of the cursor, else the connection's) */
-    readonly rows: Rows.RowMapper | undefined
+    readonly rows: Rows.RowMapper | undefined,
+    /** its place in the implicit transaction of cursors opened outside one */
+    readonly member: Implicit.Member | undefined
   ) {}
 
   private command(sql: string, options: QueryOptions | undefined): Effect.Effect<Portal.Batch, QueryError> {
@@ -190,6 +213,8 @@ class CursorImpl<R> implements Cursor<R> {
         new Errors.InterfaceError({ message: `cursor ${this.name} is closed (its scope ended); open a new one` })
       )
     }
+    const aborted = Implicit.abortedError(this.member)
+    if (aborted !== undefined) return Effect.fail(aborted)
     const session = this.conn.session
     return this.conn.run<Portal.Batch>(options, sql, (cb) => {
       const task = new Task()
@@ -199,7 +224,8 @@ class CursorImpl<R> implements Cursor<R> {
   }
 
   fetch(n: number, options?: QueryOptions): Effect.Effect<ReadonlyArray<R>, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor fetch", n))
+    const bad = invalidRowCount("cursor fetch", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.flatMap(this.command(`FETCH FORWARD ${n} FROM ${this.name}`, options), (b) => built(b.rows, this.rows, 0)) as Effect.Effect<
       ReadonlyArray<R>,
       QueryError
@@ -213,12 +239,14 @@ class CursorImpl<R> implements Cursor<R> {
   }
 
   forward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor forward", n))
+    const bad = invalidRowCount("cursor forward", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.map(this.command(`MOVE FORWARD ${n} IN ${this.name}`, options), moved)
   }
 
   backward(n: number, options?: QueryOptions): Effect.Effect<number, QueryError> {
-    if (!Number.isInteger(n) || n <= 0) return Effect.fail(invalidCount("cursor backward", n))
+    const bad = invalidRowCount("cursor backward", n)
+    if (bad !== undefined) return Effect.fail(bad)
     return Effect.map(this.command(`MOVE BACKWARD ${n} IN ${this.name}`, options), moved)
   }
 }
@@ -243,7 +271,7 @@ export const manual = <R>(
     const bad = conn.guard()
     if (bad !== undefined) return yield* Effect.fail(bad)
     const session = conn.session
-    const ownsTransaction = yield* ensureTransaction(conn)
+    const member = yield* implicitTransaction(conn)
     // the cached statement gives the parameter and result codecs; the cursor has its own plan
     const st = yield* Stmt.prepare(conn, sql, options, false)
     const values = yield* Stmt.encode(session, st, args)
@@ -256,11 +284,12 @@ export const manual = <R>(
           task.request = Portal.parseBindExecute(session, declare, st.paramOids, st.paramFormats, values, Portal.shapeOf(st), [], cb)
           return task
         }, args ?? []),
-        new CursorImpl<R>(conn, name, Portal.shapeOf(st), st.resultFormats, map)
+        new CursorImpl<R>(conn, name, Portal.shapeOf(st), st.resultFormats, map, member)
       ),
       (c) => {
         c.closed = true
-        return ownsTransaction || session.closed ? Effect.void : Effect.ignore(conn.execute(`CLOSE ${name}`))
+        // the cursor ends with the transaction when it is the last in its implicit one
+        return session.closed || (member !== undefined && member.alone) ? Effect.void : Effect.ignore(conn.execute(`CLOSE ${name}`))
       }
     )
     return cursor

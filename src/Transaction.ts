@@ -19,9 +19,17 @@
  * }))
  * ```
  *
+ * A scope finalizer cannot fail: in the scoped form, a COMMIT left to the
+ * scope's close that fails (a deferred constraint, a transaction a caught
+ * error aborted, a lost connection) is a defect. Call `tx.commit()` for the
+ * typed error, or use the combinator, whose COMMIT failure is its error.
+ *
  * A transaction opened while the connection is already in one (managed or
  * started by hand with `BEGIN`) is a SAVEPOINT: released on success, rolled
- * back to on failure, the outer work kept. One transaction tree per
+ * back to on failure, the outer work kept. A savepoint cannot change the
+ * outer transaction's characteristics: an `isolation` that differs from the
+ * level the outer transaction has (the server's default when it named none)
+ * is an InterfaceError, as in asyncpg. One transaction tree per
  * connection at a time: do not open transactions from concurrent fibers on
  * the same connection.
  *
@@ -137,7 +145,11 @@ const pop = (tx: TransactionImpl, state: TransactionState): void => {
 
 /**
  * Starts a transaction, or a savepoint when the connection is already in
- * one. Options on a savepoint must match the outermost transaction.
+ * one. Options on a savepoint must match the outermost transaction: as in
+ * asyncpg, an isolation level is compared with the level the outer
+ * transaction actually has (asked with `SHOW transaction_isolation` only
+ * when the outer one named none, or was begun by hand), `readonly` and
+ * `deferrable` with the outer one's options.
  *
  * @internal
  */
@@ -159,23 +171,37 @@ export const begin = (conn: SessionHandle, options: TransactionOptions = {}): Ef
     }
     const top = stack[0]
     const differs =
-      (options.isolation !== undefined && options.isolation !== top?.options.isolation) ||
       (options.readonly !== undefined && options.readonly !== (top?.options.readonly ?? false)) ||
       (options.deferrable !== undefined && options.deferrable !== (top?.options.deferrable ?? false))
     if (differs) {
       return misuse(
         top === undefined
-          ? "the connection is already in a transaction started by hand: a nested transaction becomes a savepoint and cannot set isolation, readonly or deferrable; drop those options or commit first"
-          : "a nested transaction becomes a savepoint and cannot change isolation, readonly or deferrable of the outer transaction; drop those options or match the outer ones"
+          ? "the connection is already in a transaction started by hand: a nested transaction becomes a savepoint and cannot set readonly or deferrable; drop those options or commit first"
+          : "a nested transaction becomes a savepoint and cannot change readonly or deferrable of the outer transaction; drop those options or match the outer ones"
       )
     }
-    const name = `__epg_sp_${(++savepointCounter).toString(36)}`
-    return Effect.map(conn.execute(`SAVEPOINT ${name}`, undefined, NO_TIMEOUT), () => {
-      const tx = new TransactionImpl(conn, true, name, top?.options ?? {})
-      stack.push(tx)
-      return tx
+    const savepoint = Effect.suspend(() => {
+      const name = `__epg_sp_${(++savepointCounter).toString(36)}`
+      return Effect.map(conn.execute(`SAVEPOINT ${name}`, undefined, NO_TIMEOUT), () => {
+        const tx = new TransactionImpl(conn, true, name, top?.options ?? {})
+        stack.push(tx)
+        return tx
+      })
     })
+    const inner = options.isolation
+    if (inner === undefined) return savepoint
+    // as asyncpg: an outer transaction that named no level has the level it actually got
+    const outer = top?.options.isolation
+    const level = outer !== undefined ? Effect.succeed(outer) : currentIsolation(conn)
+    return Effect.flatMap(level, (outer) => (inner === outer ? savepoint : misuse(isolationDiffers(inner, outer))))
   })
+
+/** The isolation level of the transaction the connection is in (`SHOW transaction_isolation`: "repeatable read"). */
+const currentIsolation = (conn: SessionHandle): Effect.Effect<string, QueryError> =>
+  Effect.map(conn.fetchval("SHOW transaction_isolation", undefined, NO_TIMEOUT), (v) => String(v).replace(" ", "_"))
+
+const isolationDiffers = (inner: IsolationLevel, outer: string): string =>
+  `a nested transaction becomes a savepoint and cannot change the isolation level of the outer transaction: ${inner} requested, the outer one is ${outer}; drop the option or match the outer level`
 
 const checkEnd = (tx: TransactionImpl, what: string): Effect.Effect<void, Errors.InterfaceError> | undefined => {
   if (tx.state !== "started") {

@@ -72,6 +72,21 @@ describe("cursor (stream)", () => {
       expect(bad._tag).toBe("InterfaceError")
     }))
 
+  it.live("read to the end: a COMMIT of its transaction that fails is the stream's typed error", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* conn.execute("CREATE TEMP TABLE deferred_u (id int, CONSTRAINT deferred_uk UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)")
+      // the consumer's inserts run in the cursor's transaction; the duplicate is only found at COMMIT
+      const err = yield* Effect.flip(
+        conn.cursor("SELECT generate_series(1, 4)", [], { prefetch: 2 }).pipe(
+          Stream.runForEach(() => conn.execute("INSERT INTO deferred_u VALUES (1)"))
+        )
+      )
+      expect(err._tag).toBe("UniqueViolationError")
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval("SELECT count(*)::int4 FROM deferred_u")).toBe(0)
+    }))
+
   it.live("an interrupted consumer leaves the connection usable and out of the transaction", () =>
     Effect.gen(function* () {
       const conn = yield* connect()
@@ -83,6 +98,31 @@ describe("cursor (stream)", () => {
       expect(conn.isInTransaction()).toBe(false)
       expect(yield* conn.fetchval("SELECT 42")).toBe(42)
       expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("a prefetch beyond 2^31 - 1 is an InterfaceError before anything is sent; the connection stays usable", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const sent: Array<string> = []
+      conn.addQueryLogger((q) => sent.push(q.sql))
+      for (const prefetch of [2 ** 31, 2 ** 32, 1e20, 1.5, Number.NaN]) {
+        const err = yield* Effect.flip(Stream.runCollect(conn.cursor("SELECT generate_series(1, 3)", [], { prefetch })))
+        expect(err._tag).toBe("InterfaceError")
+        expect(err.message).toContain("cursor prefetch")
+      }
+      expect(sent).toEqual([])
+      expect(conn.isInTransaction()).toBe(false)
+      // a prepared statement's cursor, inside a transaction of yours: the transaction goes on
+      yield* conn.transaction(
+        Effect.gen(function* () {
+          const st = yield* conn.prepare("SELECT generate_series(1, 3)")
+          const err = yield* Effect.flip(Stream.runCollect(st.cursor([], { prefetch: 2 ** 31 })))
+          expect(err._tag).toBe("InterfaceError")
+          expect((yield* Stream.runCollect(st.cursor([], { prefetch: 2 ** 31 - 1 }))).length).toBe(3)
+        })
+      )
+      expect((yield* Stream.runCollect(conn.cursor("SELECT generate_series(1, 3)", [], { prefetch: 2 ** 31 - 1 }))).length).toBe(3)
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
     }))
 
   it.live("1,000,000 rows stream with RSS growth under 100 MB", () =>
@@ -138,6 +178,29 @@ describe("cursorManual (scrollable)", () => {
       )
       expect(conn.isInTransaction()).toBe(false)
       expect(yield* openCursors(conn)).toBe(0)
+    }))
+
+  it.live("fetch, forward and backward beyond 2^31 - 1 are InterfaceErrors; the cursor and its transaction go on", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const cursor = yield* conn.cursorManual("SELECT g FROM generate_series(1, 10) g")
+          const errors = [
+            yield* Effect.flip(cursor.fetch(2 ** 40)),
+            yield* Effect.flip(cursor.forward(1e21)),
+            yield* Effect.flip(cursor.backward(2 ** 31)),
+            yield* Effect.flip(cursor.fetch(2.5))
+          ]
+          expect(errors.map((e) => e._tag)).toEqual(["InterfaceError", "InterfaceError", "InterfaceError", "InterfaceError"])
+          // nothing reached the server: the cursor's transaction is not aborted
+          expect((yield* cursor.fetch(2)).map((r) => r.get("g"))).toEqual([1, 2])
+          expect(yield* cursor.forward(2 ** 31 - 1)).toBe(8)
+          expect(yield* cursor.backward(2 ** 31 - 1)).toBe(10)
+        })
+      )
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
     }))
 
   it.live("inside your transaction the cursor is closed with its scope and the transaction stays", () =>

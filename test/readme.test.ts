@@ -194,6 +194,23 @@ describe("README examples", () => {
       expect(Array.from(ids)).toEqual([1, 2, 3])
     }))
 
+  it.live("the transactions and cursors sections: tx.commit() in a scope; what a failed COMMIT at scope close is", () =>
+    Effect.gen(function* () {
+      expect(section("### Transactions")).toContain("a COMMIT that fails at scope close is a defect")
+      expect(section("### Cursors")).toContain("share that one transaction")
+      const conn = yield* Connection.connect(TEST_DSN)
+      const orders = uniqueName("readme_orders")
+      yield* conn.execute(`CREATE TEMP TABLE ${orders} (id int)`)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const tx = yield* conn.transaction()
+          yield* conn.execute(`INSERT INTO ${orders} VALUES ($1)`, [1])
+          yield* tx.commit() // a failed COMMIT is a typed error here, not a defect at scope close
+        })
+      )
+      expect(yield* conn.fetchval(`SELECT count(*)::int4 FROM ${orders}`)).toBe(1)
+    }))
+
   it.live("the opening program: layerConfig, fetchrow, a row's columns as properties", () =>
     Effect.gen(function* () {
       const program = Effect.gen(function* () {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Exit from "effect/Exit"
 import * as Connection from "../src/Connection.js"
+import type * as Transaction from "../src/Transaction.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 
 const connect = (opts: Connection.ConnectOptions = {}) => Connection.connect({ dsn: TEST_DSN, ...opts })
@@ -126,6 +129,54 @@ describe("transaction", () => {
       expect(yield* ids).toEqual([1, 3, 4])
     }))
 
+  it.live("scoped: tx.commit() gives a failing COMMIT as a typed error and the scope then has nothing to do; the implicit COMMIT at scope close is a defect", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("t_deferred")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int4, CONSTRAINT ${table}_uk UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`)
+      const duplicate = conn.execute(`INSERT INTO ${table} VALUES (1), (1)`)
+      // the duplicate is only found at COMMIT
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const tx = yield* conn.transaction()
+            yield* duplicate
+            const err = yield* Effect.flip(tx.commit())
+            expect(tx.state).toBe("failed")
+            return err._tag
+          })
+        )
+      )
+      expect(exit).toEqual(Exit.succeed("UniqueViolationError"))
+      expect(conn.isInTransaction()).toBe(false)
+      expect(yield* conn.fetchval(`SELECT count(*)::int4 FROM ${table}`)).toBe(0)
+      // left to the scope: a defect (a finalizer has no error channel), the typed error as its value
+      const implicit = yield* Effect.exit(Effect.scoped(Effect.andThen(conn.transaction(), duplicate)))
+      expect(Exit.isFailure(implicit) && Cause.hasDies(implicit.cause)).toBe(true)
+      expect(conn.isInTransaction()).toBe(false)
+      // the combinator form: the typed error
+      const combinator = yield* Effect.flip(conn.transaction(duplicate))
+      expect(combinator._tag).toBe("UniqueViolationError")
+    }))
+
+  it.live("scoped: tx.commit() on a connection that died inside is a typed error, and the scope closes without a defect", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const admin = yield* connect()
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const tx = yield* conn.transaction()
+            yield* admin.fetchval("SELECT pg_terminate_backend($1::int4)", [conn.getServerPid()])
+            yield* Effect.sleep("100 millis")
+            return yield* Effect.flip(tx.commit())
+          })
+        )
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      if (Exit.isSuccess(exit)) expect(["ConnectionDoesNotExistError", "PostgresConnectionError", "AdminShutdownError"]).toContain(exit.value._tag)
+    }))
+
   it.live("isolation, readonly and deferrable", () =>
     Effect.gen(function* () {
       const conn = yield* connect()
@@ -152,6 +203,43 @@ describe("transaction", () => {
       })
       expect(same).toBe(1)
       expect(conn.isInTransaction()).toBe(false)
+    }))
+
+  it.live("a nested isolation level is compared with the level the outer transaction actually has (asyncpg's test_nested_isolation_level)", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const sent: Array<string> = []
+      conn.addQueryLogger((q) => sent.push(q.sql))
+      const levels: ReadonlyArray<Transaction.IsolationLevel> = ["read_committed", "read_uncommitted", "repeatable_read", "serializable"]
+      for (const outer of levels) {
+        for (const implicit of [false, true]) {
+          // implicit: the outer transaction names no level and gets the session's
+          if (implicit) yield* conn.execute(`SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL ${outer.replace("_", " ")}`)
+          for (const inner of [undefined, ...levels]) {
+            const exit = yield* Effect.exit(
+              conn.transaction(conn.transaction(Effect.succeed("inner ran"), { isolation: inner }), {
+                isolation: implicit ? undefined : outer
+              })
+            )
+            if (inner === undefined || inner === outer) expect(exit).toEqual(Exit.succeed("inner ran"))
+            else {
+              expect(Exit.isFailure(exit)).toBe(true)
+              const err = yield* Effect.flip(exit)
+              expect(err._tag).toBe("InterfaceError")
+              expect(err.message).toContain(`${inner} requested, the outer one is ${outer}`)
+            }
+            expect(conn.isInTransaction()).toBe(false)
+          }
+          yield* conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL read committed")
+        }
+      }
+      // the level is asked for only when the inner transaction names one and the outer named none
+      sent.length = 0
+      yield* conn.transaction(conn.transaction(Effect.void))
+      yield* conn.transaction(conn.transaction(Effect.void, { isolation: "serializable" }), { isolation: "serializable" })
+      expect(sent.filter((q) => q.startsWith("SHOW"))).toEqual([])
+      yield* conn.transaction(conn.transaction(Effect.void, { isolation: "read_committed" }))
+      expect(sent.filter((q) => q.startsWith("SHOW"))).toEqual(["SHOW transaction_isolation"])
     }))
 
   it.live("a failure caught inside never commits: COMMIT fails with InFailedSQLTransactionError", () =>
