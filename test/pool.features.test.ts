@@ -6,6 +6,7 @@
  * clusters, and the tests' own proxy for a dead network).
  */
 import { describe, expect, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -199,5 +200,62 @@ describe("PgPool admission and sizing", () => {
       expect(s.canceledAcquires).toBe(1)
       expect(s.borrowedMs).toBeGreaterThanOrEqual(90)
       expect(s.waiting).toBe(0)
+    }))
+})
+
+describe("PgPool per-call timeouts of 0 or below (asyncpg: a method call's timeout <= 0 times out at once)", () => {
+  it.live("acquire({ timeout: 0 }) is a try-acquire: an idle connection free now, else AcquireTimeoutError at once", () =>
+    Effect.gen(function* () {
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1, pingIdleThreshold: "200 millis", healthCheckPeriod: 0 })
+      // an idle connection, no ping due: served
+      const conn = yield* pool.acquireUnscoped({ timeout: 0 })
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
+      // exhausted: no waiting, whatever the form of "0 or below"
+      for (const timeout of [0, "0 millis", -1, "-2 seconds"] as ReadonlyArray<Duration.Input>) {
+        const started = performance.now()
+        // (bounded, so a pool that waits fails the test instead of hanging it)
+        const err = yield* Effect.flip(Effect.timeout(pool.acquireUnscoped({ timeout }), 1000))
+        expect(err._tag).toBe("AcquireTimeoutError")
+        expect(performance.now() - started).toBeLessThan(50)
+        expect(tagOf(yield* Effect.flip(Effect.timeout(pool.withConnection(() => Effect.void, { timeout }), 1000)))).toBe("AcquireTimeoutError")
+      }
+      expect(pool.stats().waiting).toBe(0)
+      yield* pool.release(conn)
+      // idle past pingIdleThreshold: a ping is due, which takes time: no connection, and it stays idle
+      yield* Effect.sleep("300 millis")
+      expect(tagOf(yield* Effect.flip(pool.acquireUnscoped({ timeout: 0 })))).toBe("AcquireTimeoutError")
+      expect(pool.getIdleSize()).toBe(1)
+      // Infinity waits as long as it takes (here: the ping)
+      yield* pool.withConnection((c) => c.fetchval("SELECT 1"), { timeout: Infinity })
+      // not a duration: InterfaceError
+      expect(tagOf(yield* Effect.flip(pool.acquireUnscoped({ timeout: Number.NaN })))).toBe("InterfaceError")
+    }))
+
+  it.live("pool-level queries with a timeout of 0 or below: CommandTimeoutError at once, nothing sent; options keep 0 = none", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 2, commandTimeout: 0, acquireTimeout: 0 })
+      const table = uniqueName("t_zero_pool")
+      yield* pool.execute(`CREATE TABLE ${table} (id int)`)
+      yield* Effect.addFinalizer(() => Effect.ignore(pool.execute(`DROP TABLE ${table}`)))
+      for (const timeout of [0, -1, "0 millis"] as ReadonlyArray<Duration.Input>) {
+        const started = performance.now()
+        expect(tagOf(yield* Effect.flip(pool.fetchval("SELECT pg_sleep(1)", [], { timeout })))).toBe("CommandTimeoutError")
+        // shareable (arguments) and not (no arguments), on a busy pool too
+        expect(tagOf(yield* Effect.flip(pool.execute(`INSERT INTO ${table} VALUES ($1)`, [1], { timeout })))).toBe("CommandTimeoutError")
+        expect(tagOf(yield* Effect.flip(pool.execute(`INSERT INTO ${table} VALUES (2)`, [], { timeout })))).toBe("CommandTimeoutError")
+        expect(performance.now() - started).toBeLessThan(100)
+      }
+      expect(yield* pool.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(0)
+      expect(tagOf(yield* Effect.flip(pool.fetchval("SELECT 1", [], { timeout: Number.NaN })))).toBe("InterfaceError")
+      // the pool's options keep 0 = none: a query and an acquire with no timeout of their own wait
+      expect(yield* pool.fetchval("SELECT pg_sleep(0.2)::text || 'ok'")).toBe("ok")
+      const a = yield* hold(pool)
+      const b = yield* hold(pool)
+      const waiter = yield* Effect.forkChild(pool.acquireUnscoped())
+      yield* Effect.sleep("100 millis")
+      yield* pool.release(a)
+      const c = yield* Fiber.join(waiter)
+      yield* pool.release(c)
+      yield* pool.release(b)
     }))
 })

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Connection from "../Connection.js"
+import * as Core from "../connection/Core.js"
 import * as Errors from "../Errors.js"
 import { PoolObservability } from "../observability/pool.js"
 import * as Spans from "../observability/spans.js"
@@ -114,8 +115,32 @@ export class PgPoolImpl implements PgPoolShape {
   // Exclusive leases
   // -------------------------------------------------------------------------
 
-  private budget(timeout: Duration.Input | undefined, commandFallback: boolean): Budget.Budget {
-    return Budget.budgetOf(timeout === undefined ? 0 : toMillis(timeout, 0), commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  /** The budget of a caller that gave no timeout of its own: the pool's defaults. */
+  private defaultBudget(commandFallback: boolean): Budget.Budget {
+    return Budget.budgetOf(undefined, commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  }
+
+  /**
+   * The budget of a caller's own `timeout`: {@link Budget.SPENT} for 0 or
+   * below (the caller does not wait), none for Infinity, or the
+   * InterfaceError of a value that is not a timeout.
+   */
+  private ownBudget(timeout: Duration.Input, commandFallback: boolean): Budget.Budget | Errors.InterfaceError {
+    const ms = Core.callTimeoutMillis(timeout, "the timeout")
+    if (typeof ms === "string") return new Errors.InterfaceError({ message: ms })
+    if (ms === Core.EXPIRED) return Budget.SPENT
+    return Budget.budgetOf(ms, commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  }
+
+  /**
+   * The budget of a pool-level query's own timeout, or the error it fails
+   * with before it takes anything: CommandTimeoutError for a timeout of 0 or
+   * below (nothing sent, as asyncpg), InterfaceError for a value that is not
+   * a timeout.
+   */
+  private queryBudget(timeout: Duration.Input, sql: string): Budget.Budget | Errors.InterfaceError | Errors.CommandTimeoutError {
+    const budget = this.ownBudget(timeout, true)
+    return budget === Budget.SPENT ? Core.expiredError(sql) : budget
   }
 
   /** Waits in the pool's queue for a slot (exclusive, or a lane for `sql`). */
@@ -161,11 +186,12 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      const own = known ?? (options?.timeout === undefined ? undefined : this.ownBudget(options.timeout, false))
+      if (own instanceof Errors.InterfaceError) return Effect.fail(own)
+      if (own === Budget.SPENT) return this.tryAcquire(own)
       const slot = core.take()
-      if (slot !== undefined) {
-        return core.needsPing(slot) ? this.pinged(slot, options, known ?? this.budget(options?.timeout, false)) : this.handOut(slot)
-      }
-      const budget = known ?? this.budget(options?.timeout, false)
+      if (slot !== undefined) return core.needsPing(slot) ? this.pinged(slot, options, own ?? this.defaultBudget(false)) : this.handOut(slot)
+      const budget = own ?? this.defaultBudget(false)
       // only the wait (and the setup hook) can be interrupted; the hand-over cannot
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(this.wait(false, undefined, budget)) as Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError>, ({ slot, waiter }) => {
@@ -174,6 +200,19 @@ export class PgPoolImpl implements PgPoolShape {
         })
       )
     })
+  }
+
+  /**
+   * An acquire whose timeout was 0 or below (asyncpg: `acquire(timeout=0)`
+   * times out): served only by an idle connection that is free right now,
+   * nobody queued ahead and no ping due; else AcquireTimeoutError at once.
+   */
+  private tryAcquire(budget: Budget.Budget): Effect.Effect<PoolConnection, AcquireError> {
+    const slot = this.core.takeReady()
+    if (slot !== undefined) return this.handOut(slot)
+    this.core.counters.acquireTimeouts++
+    // SPENT is an acquire budget: the error is AcquireTimeoutError
+    return Effect.fail(Budget.timeoutError(this.core, budget, undefined) as Errors.AcquireTimeoutError)
   }
 
   /**
@@ -283,9 +322,11 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      const own = options?.timeout === undefined ? undefined : this.queryBudget(options.timeout, sql)
+      if (own !== undefined && "_tag" in own) return Effect.fail(own)
       const slot = core.take()
       if (slot !== undefined) return this.onLease(slot, options, f)
-      const budget = this.budget(options?.timeout, true)
+      const budget = own ?? this.defaultBudget(true)
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(false, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)
@@ -326,12 +367,15 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      // a query's own timeout is read before it takes anything (one comparison when it has none)
+      const own = options?.timeout === undefined ? undefined : this.queryBudget(options.timeout, sql)
+      if (own !== undefined && "_tag" in own) return Effect.fail(own)
       const lane = core.tryLane(sql)
       if (lane !== undefined) {
         const fast = core.lastFast
         return Effect.onExit(f(lane.conn, options), () => Effect.sync(() => core.laneDone(lane, sql, fast)))
       }
-      const budget = this.budget(options?.timeout, true)
+      const budget = own ?? this.defaultBudget(true)
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(true, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)

@@ -69,6 +69,23 @@ export class PoolCore extends SlotTable {
     return slot
   }
 
+  /**
+   * For a caller that will not wait (a timeout of 0 or below): an idle slot
+   * that can be handed out right now — nobody queues ahead and no ping is
+   * due — else undefined (a slot due for a ping stays idle, untouched).
+   */
+  takeReady(): Slot | undefined {
+    if (this.closing || this.waiting > 0) return undefined
+    const slot = this.popIdle()
+    if (slot === undefined) return undefined
+    if (this.needsPing(slot)) {
+      this.idle.push(slot)
+      return undefined
+    }
+    this.lease(slot)
+    return slot
+  }
+
   private lease(slot: Slot): void {
     slot.state = SlotState.Leased
     slot.queriesAtLease = slot.session.queryCount
