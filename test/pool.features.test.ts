@@ -258,4 +258,20 @@ describe("PgPool per-call timeouts of 0 or below (asyncpg: a method call's timeo
       yield* pool.release(c)
       yield* pool.release(b)
     }))
+
+  it.live("a waiter's deadline beyond a Node timer's range (acquireTimeout of 30 days) does not make the pool's timer fire every millisecond", () =>
+    Effect.gen(function* () {
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1, acquireTimeout: "30 days" })
+      yield* hold(pool)
+      const timeouts = vi.spyOn(globalThis, "setTimeout")
+      const waiter = yield* Effect.forkChild(pool.acquireUnscoped())
+      yield* Effect.sleep("200 millis")
+      // Node fires a delay beyond 2^31-1 ms after 1 ms: the timer would re-arm itself ~200 times
+      const armed = timeouts.mock.calls.length
+      timeouts.mockRestore()
+      const waiting = pool.stats().waiting
+      yield* Fiber.interrupt(waiter)
+      expect(waiting).toBe(1)
+      expect(armed).toBeLessThan(20)
+    }))
 })
