@@ -89,6 +89,40 @@ describe("PgPool health", () => {
     }))
 })
 
+describe("PgPool health: the acquire deadline holds whatever the number of dead idle connections", () => {
+  it.live("20 idle connections black-holed past pingIdleThreshold: acquire({ timeout: 500 ms }) fails within 550 ms", () =>
+    Effect.gen(function* () {
+      const proxy = yield* tcpProxy({ port: 5432 })
+      const pool = yield* PgPool.make({
+        host: "127.0.0.1",
+        port: proxy.port,
+        user: "root",
+        database: "test",
+        sslmode: "disable",
+        applicationName: uniqueName("pingdl"),
+        minSize: 20,
+        maxSize: 20,
+        pingIdleThreshold: "100 millis",
+        healthCheckPeriod: 0
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          proxy.pass()
+          proxy.reset()
+        })
+      )
+      expect(pool.getIdleSize()).toBe(20)
+      yield* Effect.sleep("200 millis")
+      proxy.blackhole()
+      const started = performance.now()
+      const err = yield* Effect.flip(Effect.timeout(Effect.scoped(pool.acquire({ timeout: 500 })), 5_000))
+      const ms = performance.now() - started
+      expect(err._tag).toBe("AcquireTimeoutError")
+      // one connection after another, each pinged with at least a 1 ms timer, took 825 ms here
+      expect(ms).toBeLessThan(550)
+    }))
+})
+
 describe("PgPool probe after a silent timeout", () => {
   it.live("a slow statement timed out on a live server: the probe finds the other connections alive and closes nothing else", () =>
     Effect.gen(function* () {

@@ -192,6 +192,8 @@ export class PgPoolImpl implements PgPoolShape {
       const slot = core.take()
       if (slot !== undefined) return core.needsPing(slot) ? this.pinged(slot, options, own ?? this.defaultBudget(false)) : this.handOut(slot)
       const budget = own ?? this.defaultBudget(false)
+      // back from a dead connection's ping with the deadline passed: no waiting in line for a timer
+      if (known !== undefined && known.deadline > 0 && known.deadline <= performance.now()) return this.timedOut(known)
       // only the wait (and the setup hook) can be interrupted; the hand-over cannot
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(this.wait(false, undefined, budget)) as Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError>, ({ slot, waiter }) => {
@@ -209,20 +211,34 @@ export class PgPoolImpl implements PgPoolShape {
    */
   private tryAcquire(budget: Budget.Budget): Effect.Effect<PoolConnection, AcquireError> {
     const slot = this.core.takeReady()
-    if (slot !== undefined) return this.handOut(slot)
+    return slot !== undefined ? this.handOut(slot) : this.timedOut(budget)
+  }
+
+  /** An acquire whose budget ran out before it waited in line: AcquireTimeoutError, counted. */
+  private timedOut(budget: Budget.Budget): Effect.Effect<never, Errors.AcquireTimeoutError> {
     this.core.counters.acquireTimeouts++
-    // SPENT is an acquire budget: the error is AcquireTimeoutError
+    // an acquire's budget (never a pool-level query's here): the error is AcquireTimeoutError
     return Effect.fail(Budget.timeoutError(this.core, budget, undefined) as Errors.AcquireTimeoutError)
   }
 
   /**
    * Hands out a connection that sat idle a while only once it answered a
    * ping; a dead one is dropped (its place frees at once) and the caller
-   * gets another, within the same deadline.
+   * gets another, within the same deadline. Once the deadline has passed,
+   * the caller gets AcquireTimeoutError at once, whatever the number of
+   * idle connections left to check.
    */
   private pinged(slot: Slot, options: AcquireOptions | undefined, budget: Budget.Budget): Effect.Effect<PoolConnection, AcquireError> {
     const core = this.core
-    const left = budget.deadline > 0 ? Math.max(1, budget.deadline - performance.now()) : Infinity
+    const left = budget.deadline > 0 ? budget.deadline - performance.now() : Infinity
+    if (left < 1) {
+      // the deadline has passed (a dead connection's ping took it): this one is checked in the background
+      core.pingLater(slot)
+      return this.timedOut(budget)
+    }
+    // the other idle connections due for a ping are pinged now too, in the background: on a dead network
+    // they are not tried one after another, and a live one is ready when this one turns out dead
+    core.pingStale()
     const timeoutMs = Math.min(core.config.pingTimeoutMs, left)
     return Effect.flatMap(
       Effect.callback<boolean>((resume) => core.ping(slot, timeoutMs, (ok) => resume(Effect.succeed(ok)))),

@@ -119,6 +119,7 @@ export abstract class SlotTable {
       createdAt: now,
       expiresAt: life > 0 ? now + life + Math.random() * life * this.config.lifetimeJitter : 0,
       idleSince: now,
+      answeredAt: 0,
       leasedAt: now,
       state: SlotState.Idle,
       inFlight: 0,
@@ -323,6 +324,7 @@ export abstract class SlotTable {
   protected pinged(slot: Slot, ok: boolean): void {
     if (slot.state !== SlotState.Resetting) return
     if (ok && !this.spent(slot)) {
+      slot.answeredAt = Date.now()
       slot.state = SlotState.Idle
       this.idle.push(slot)
       this.pump()
