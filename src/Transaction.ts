@@ -94,7 +94,7 @@ const LEVELS: { readonly [K in IsolationLevel]: string } = {
 }
 
 /** COMMIT/ROLLBACK never time out: a cancelled COMMIT leaves no one knowing what happened. */
-const NO_TIMEOUT = { timeout: 0 } as const
+const NO_TIMEOUT = { timeout: Infinity } as const
 
 /** Managed transactions of each session, outermost first. */
 const stackOf = (session: Session): Array<TransactionImpl> => ClientState.of(session).transactions as Array<TransactionImpl>

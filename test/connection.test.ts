@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Connection from "../src/Connection.js"
@@ -91,6 +92,33 @@ describe("Connection", () => {
       const perCall = yield* errorOf(conn.fetch("SELECT pg_sleep(5)", [], { timeout: 100 }))
       expect(perCall._tag).toBe("CommandTimeoutError")
       expect(yield* conn.fetchval("SELECT 2")).toBe(2)
+    }))
+
+  it.live("a per-call timeout of 0 or below times out at once, nothing sent (asyncpg); Infinity is none; NaN is an InterfaceError", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect({ commandTimeout: "100 millis" })
+      const table = uniqueName("t_zero")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int)`)
+      for (const timeout of [0, -1, "0 millis", "-5 seconds", Duration.zero] as ReadonlyArray<Duration.Input>) {
+        const started = performance.now()
+        const err = yield* errorOf(conn.execute("SELECT pg_sleep(1)", [], { timeout }))
+        expect(err._tag).toBe("CommandTimeoutError")
+        expect(performance.now() - started).toBeLessThan(100)
+        // nothing reached the server
+        expect((yield* errorOf(conn.execute(`INSERT INTO ${table} VALUES (1)`, [], { timeout })))._tag).toBe("CommandTimeoutError")
+        expect((yield* errorOf(conn.fetchval(`INSERT INTO ${table} VALUES ($1) RETURNING id`, [2], { timeout })))._tag).toBe("CommandTimeoutError")
+      }
+      expect(yield* conn.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(0)
+      // a prepared statement's call, too
+      const stmt = yield* conn.prepare(`INSERT INTO ${table} VALUES ($1) RETURNING id`)
+      expect((yield* errorOf(stmt.fetch([3], { timeout: 0 })))._tag).toBe("CommandTimeoutError")
+      expect(yield* conn.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(0)
+      // Infinity (either form) is no timeout, also over the connection's commandTimeout
+      expect(yield* conn.fetchval("SELECT pg_sleep(0.3)::text || 'x'", [], { timeout: Infinity })).toBe("x")
+      expect(yield* conn.fetchval("SELECT pg_sleep(0.3)::text || 'y'", [], { timeout: Duration.infinity })).toBe("y")
+      // not a duration: a misuse, not a timeout
+      expect((yield* errorOf(conn.fetchval("SELECT 1", [], { timeout: Number.NaN })))._tag).toBe("InterfaceError")
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
     }))
 
   it.live("executemany is pipelined and all or nothing; fetchmany returns rows per set", () =>

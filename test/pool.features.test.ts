@@ -6,6 +6,7 @@
  * clusters, and the tests' own proxy for a dead network).
  */
 import { describe, expect, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -85,6 +86,40 @@ describe("PgPool health", () => {
       expect(after).not.toBe(before)
       expect(performance.now() - started).toBeLessThan(1500)
       expect(pool.stats().closedByReason["broken"]).toBeGreaterThanOrEqual(1)
+    }))
+})
+
+describe("PgPool health: the acquire deadline holds whatever the number of dead idle connections", () => {
+  it.live("20 idle connections black-holed past pingIdleThreshold: acquire({ timeout: 500 ms }) fails within 550 ms", () =>
+    Effect.gen(function* () {
+      const proxy = yield* tcpProxy({ port: 5432 })
+      const pool = yield* PgPool.make({
+        host: "127.0.0.1",
+        port: proxy.port,
+        user: "root",
+        database: "test",
+        sslmode: "disable",
+        applicationName: uniqueName("pingdl"),
+        minSize: 20,
+        maxSize: 20,
+        pingIdleThreshold: "100 millis",
+        healthCheckPeriod: 0
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          proxy.pass()
+          proxy.reset()
+        })
+      )
+      expect(pool.getIdleSize()).toBe(20)
+      yield* Effect.sleep("200 millis")
+      proxy.blackhole()
+      const started = performance.now()
+      const err = yield* Effect.flip(Effect.timeout(Effect.scoped(pool.acquire({ timeout: 500 })), 5_000))
+      const ms = performance.now() - started
+      expect(err._tag).toBe("AcquireTimeoutError")
+      // one connection after another, each pinged with at least a 1 ms timer, took 825 ms here
+      expect(ms).toBeLessThan(550)
     }))
 })
 
@@ -199,5 +234,78 @@ describe("PgPool admission and sizing", () => {
       expect(s.canceledAcquires).toBe(1)
       expect(s.borrowedMs).toBeGreaterThanOrEqual(90)
       expect(s.waiting).toBe(0)
+    }))
+})
+
+describe("PgPool per-call timeouts of 0 or below (asyncpg: a method call's timeout <= 0 times out at once)", () => {
+  it.live("acquire({ timeout: 0 }) is a try-acquire: an idle connection free now, else AcquireTimeoutError at once", () =>
+    Effect.gen(function* () {
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1, pingIdleThreshold: "200 millis", healthCheckPeriod: 0 })
+      // an idle connection, no ping due: served
+      const conn = yield* pool.acquireUnscoped({ timeout: 0 })
+      expect(yield* conn.fetchval("SELECT 1")).toBe(1)
+      // exhausted: no waiting, whatever the form of "0 or below"
+      for (const timeout of [0, "0 millis", -1, "-2 seconds"] as ReadonlyArray<Duration.Input>) {
+        const started = performance.now()
+        // (bounded, so a pool that waits fails the test instead of hanging it)
+        const err = yield* Effect.flip(Effect.timeout(pool.acquireUnscoped({ timeout }), 1000))
+        expect(err._tag).toBe("AcquireTimeoutError")
+        expect(performance.now() - started).toBeLessThan(50)
+        expect(tagOf(yield* Effect.flip(Effect.timeout(pool.withConnection(() => Effect.void, { timeout }), 1000)))).toBe("AcquireTimeoutError")
+      }
+      expect(pool.stats().waiting).toBe(0)
+      yield* pool.release(conn)
+      // idle past pingIdleThreshold: a ping is due, which takes time: no connection, and it stays idle
+      yield* Effect.sleep("300 millis")
+      expect(tagOf(yield* Effect.flip(pool.acquireUnscoped({ timeout: 0 })))).toBe("AcquireTimeoutError")
+      expect(pool.getIdleSize()).toBe(1)
+      // Infinity waits as long as it takes (here: the ping)
+      yield* pool.withConnection((c) => c.fetchval("SELECT 1"), { timeout: Infinity })
+      // not a duration: InterfaceError
+      expect(tagOf(yield* Effect.flip(pool.acquireUnscoped({ timeout: Number.NaN })))).toBe("InterfaceError")
+    }))
+
+  it.live("pool-level queries with a timeout of 0 or below: CommandTimeoutError at once, nothing sent; options keep 0 = none", () =>
+    Effect.gen(function* () {
+      const { pool } = yield* makePool({ minSize: 1, maxSize: 2, commandTimeout: 0, acquireTimeout: 0 })
+      const table = uniqueName("t_zero_pool")
+      yield* pool.execute(`CREATE TABLE ${table} (id int)`)
+      yield* Effect.addFinalizer(() => Effect.ignore(pool.execute(`DROP TABLE ${table}`)))
+      for (const timeout of [0, -1, "0 millis"] as ReadonlyArray<Duration.Input>) {
+        const started = performance.now()
+        expect(tagOf(yield* Effect.flip(pool.fetchval("SELECT pg_sleep(1)", [], { timeout })))).toBe("CommandTimeoutError")
+        // shareable (arguments) and not (no arguments), on a busy pool too
+        expect(tagOf(yield* Effect.flip(pool.execute(`INSERT INTO ${table} VALUES ($1)`, [1], { timeout })))).toBe("CommandTimeoutError")
+        expect(tagOf(yield* Effect.flip(pool.execute(`INSERT INTO ${table} VALUES (2)`, [], { timeout })))).toBe("CommandTimeoutError")
+        expect(performance.now() - started).toBeLessThan(100)
+      }
+      expect(yield* pool.fetchval(`SELECT count(*)::int FROM ${table}`)).toBe(0)
+      expect(tagOf(yield* Effect.flip(pool.fetchval("SELECT 1", [], { timeout: Number.NaN })))).toBe("InterfaceError")
+      // the pool's options keep 0 = none: a query and an acquire with no timeout of their own wait
+      expect(yield* pool.fetchval("SELECT pg_sleep(0.2)::text || 'ok'")).toBe("ok")
+      const a = yield* hold(pool)
+      const b = yield* hold(pool)
+      const waiter = yield* Effect.forkChild(pool.acquireUnscoped())
+      yield* Effect.sleep("100 millis")
+      yield* pool.release(a)
+      const c = yield* Fiber.join(waiter)
+      yield* pool.release(c)
+      yield* pool.release(b)
+    }))
+
+  it.live("a waiter's deadline beyond a Node timer's range (acquireTimeout of 30 days) does not make the pool's timer fire every millisecond", () =>
+    Effect.gen(function* () {
+      const pool = yield* PgPool.make({ dsn: TEST_DSN, minSize: 1, maxSize: 1, acquireTimeout: "30 days" })
+      yield* hold(pool)
+      const timeouts = vi.spyOn(globalThis, "setTimeout")
+      const waiter = yield* Effect.forkChild(pool.acquireUnscoped())
+      yield* Effect.sleep("200 millis")
+      // Node fires a delay beyond 2^31-1 ms after 1 ms: the timer would re-arm itself ~200 times
+      const armed = timeouts.mock.calls.length
+      timeouts.mockRestore()
+      const waiting = pool.stats().waiting
+      yield* Fiber.interrupt(waiter)
+      expect(waiting).toBe(1)
+      expect(armed).toBeLessThan(20)
     }))
 })

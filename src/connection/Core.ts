@@ -55,6 +55,46 @@ export const timeoutMillis = (d: Duration.Input | undefined, what: string): numb
   return ms
 }
 
+/** A per-call timeout already spent (0 or below): the call fails with its timeout error at once. */
+export const EXPIRED = -1
+
+/**
+ * A per-call `{ timeout }` in ms for a timer: {@link EXPIRED} for 0 or below
+ * (as asyncpg, a method call's timeout <= 0 times out at once), 0 for none
+ * (Infinity), or a message saying why the value cannot be a timeout (NaN, not
+ * a duration, beyond what a Node timer can wait). Options (`commandTimeout`,
+ * `acquireTimeout`) keep {@link timeoutMillis}: 0 there means none.
+ */
+export const callTimeoutMillis = (d: Duration.Input, what: string): number | string => {
+  if (typeof d === "number" && d > 0 && d <= MAX_TIMER_MS) return d
+  if (typeof d === "number" && Number.isNaN(d)) return `${what} must be a duration (Infinity for none), got NaN`
+  let ms: number
+  try {
+    ms = Duration.toMillis(d)
+  } catch (e) {
+    return `${what} is not a duration (${e instanceof Error ? e.message : String(e)})`
+  }
+  if (ms === Infinity) return 0
+  if (ms <= 0) return EXPIRED
+  if (!(ms > 0)) return `${what} must be a duration (Infinity for none), got ${String(d)}`
+  if (ms > MAX_TIMER_MS) return `${what} of ${ms} ms is longer than a Node timer can wait (about 24.8 days); use Infinity for no timeout`
+  return ms
+}
+
+/** The error of a query whose own timeout was 0 or below: nothing was sent. */
+export const expiredError = (sql: string): Errors.CommandTimeoutError =>
+  new Errors.CommandTimeoutError({
+    message: "the query's timeout was 0 or below, so it timed out before anything was sent (use Infinity for no timeout)",
+    timeoutMs: 0,
+    query: sql
+  })
+
+/** A query's own timeout for `run`: ms (0 for none), the error of a spent one, or why it is not a timeout. */
+const callTimeout = (d: Duration.Input, sql: string): number | string | Errors.CommandTimeoutError => {
+  const ms = callTimeoutMillis(d, "the query timeout")
+  return ms === EXPIRED ? expiredError(sql) : ms
+}
+
 const releasedError = () =>
   new Errors.InterfaceError({
     message: "this connection has been released back to the pool; acquire a new one to run more queries"
@@ -117,8 +157,9 @@ export class SessionHandle<Row = PgRecord.Record> {
   ): Effect.Effect<A, QueryError> {
     const ct = this.commandTimeoutMs
     // the common case (no per-query timeout, a valid commandTimeout) costs two comparisons
+    // a per-call timeout of 0 or below: the CommandTimeoutError at once, nothing sent (asyncpg)
     const timeout = options?.timeout !== undefined
-      ? timeoutMillis(options.timeout, "the query timeout")
+      ? callTimeout(options.timeout, sql)
       : ct >= 0 && ct <= MAX_TIMER_MS
         ? ct
         : timeoutMillis(ct, "commandTimeout")
@@ -130,8 +171,8 @@ export class SessionHandle<Row = PgRecord.Record> {
         resume(Effect.fail(bad))
         return
       }
-      if (typeof timeout === "string") {
-        resume(Effect.fail(new Errors.InterfaceError({ message: timeout })))
+      if (typeof timeout !== "number") {
+        resume(Effect.fail(typeof timeout === "string" ? new Errors.InterfaceError({ message: timeout }) : timeout))
         return
       }
       const timeoutMs = timeout

@@ -24,7 +24,11 @@ export interface ConnectOptions extends Omit<Dsn.ConnectInput, "dsn"> {
   readonly dsn?: string | Redacted.Redacted<string>
   /** how long to wait for the connection to be established (default 60 seconds) */
   readonly timeout?: Duration.Input
-  /** default timeout of every query on this connection (default none) */
+  /**
+   * default timeout of every query on this connection (default none; 0 or
+   * Infinity: none — unlike a call's own `{ timeout }`, where 0 or below
+   * times out at once)
+   */
   readonly commandTimeout?: Duration.Input
   /**
    * size of the prepared-statement LRU cache (default 100); 0 disables it,

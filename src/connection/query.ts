@@ -10,7 +10,13 @@ import type * as Errors from "../Errors.js"
 
 /** Options every query method takes. */
 export interface QueryOptions {
-  /** fail with `CommandTimeoutError` (and cancel the query on the server) after this long */
+  /**
+   * fail with `CommandTimeoutError` (and cancel the query on the server)
+   * after this long. As asyncpg: 0 or below times out at once, before
+   * anything is sent; `Infinity` (or `Duration.infinity`) means no timeout,
+   * whatever the connection's `commandTimeout`; NaN or a value that is not a
+   * duration is an `InterfaceError`.
+   */
   readonly timeout?: Duration.Input
 }
 

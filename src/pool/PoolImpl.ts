@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Connection from "../Connection.js"
+import * as Core from "../connection/Core.js"
 import * as Errors from "../Errors.js"
 import { PoolObservability } from "../observability/pool.js"
 import * as Spans from "../observability/spans.js"
@@ -114,8 +115,32 @@ export class PgPoolImpl implements PgPoolShape {
   // Exclusive leases
   // -------------------------------------------------------------------------
 
-  private budget(timeout: Duration.Input | undefined, commandFallback: boolean): Budget.Budget {
-    return Budget.budgetOf(timeout === undefined ? 0 : toMillis(timeout, 0), commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  /** The budget of a caller that gave no timeout of its own: the pool's defaults. */
+  private defaultBudget(commandFallback: boolean): Budget.Budget {
+    return Budget.budgetOf(undefined, commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  }
+
+  /**
+   * The budget of a caller's own `timeout`: {@link Budget.SPENT} for 0 or
+   * below (the caller does not wait), none for Infinity, or the
+   * InterfaceError of a value that is not a timeout.
+   */
+  private ownBudget(timeout: Duration.Input, commandFallback: boolean): Budget.Budget | Errors.InterfaceError {
+    const ms = Core.callTimeoutMillis(timeout, "the timeout")
+    if (typeof ms === "string") return new Errors.InterfaceError({ message: ms })
+    if (ms === Core.EXPIRED) return Budget.SPENT
+    return Budget.budgetOf(ms, commandFallback, this.acquireTimeoutMs, this.commandTimeoutMs)
+  }
+
+  /**
+   * The budget of a pool-level query's own timeout, or the error it fails
+   * with before it takes anything: CommandTimeoutError for a timeout of 0 or
+   * below (nothing sent, as asyncpg), InterfaceError for a value that is not
+   * a timeout.
+   */
+  private queryBudget(timeout: Duration.Input, sql: string): Budget.Budget | Errors.InterfaceError | Errors.CommandTimeoutError {
+    const budget = this.ownBudget(timeout, true)
+    return budget === Budget.SPENT ? Core.expiredError(sql) : budget
   }
 
   /** Waits in the pool's queue for a slot (exclusive, or a lane for `sql`). */
@@ -161,11 +186,14 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      const own = known ?? (options?.timeout === undefined ? undefined : this.ownBudget(options.timeout, false))
+      if (own instanceof Errors.InterfaceError) return Effect.fail(own)
+      if (own === Budget.SPENT) return this.tryAcquire(own)
       const slot = core.take()
-      if (slot !== undefined) {
-        return core.needsPing(slot) ? this.pinged(slot, options, known ?? this.budget(options?.timeout, false)) : this.handOut(slot)
-      }
-      const budget = known ?? this.budget(options?.timeout, false)
+      if (slot !== undefined) return core.needsPing(slot) ? this.pinged(slot, options, own ?? this.defaultBudget(false)) : this.handOut(slot)
+      const budget = own ?? this.defaultBudget(false)
+      // back from a dead connection's ping with the deadline passed: no waiting in line for a timer
+      if (known !== undefined && known.deadline > 0 && known.deadline <= performance.now()) return this.timedOut(known)
       // only the wait (and the setup hook) can be interrupted; the hand-over cannot
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(this.wait(false, undefined, budget)) as Effect.Effect<{ slot: Slot; waiter: Waiter }, AcquireError>, ({ slot, waiter }) => {
@@ -177,13 +205,40 @@ export class PgPoolImpl implements PgPoolShape {
   }
 
   /**
+   * An acquire whose timeout was 0 or below (asyncpg: `acquire(timeout=0)`
+   * times out): served only by an idle connection that is free right now,
+   * nobody queued ahead and no ping due; else AcquireTimeoutError at once.
+   */
+  private tryAcquire(budget: Budget.Budget): Effect.Effect<PoolConnection, AcquireError> {
+    const slot = this.core.takeReady()
+    return slot !== undefined ? this.handOut(slot) : this.timedOut(budget)
+  }
+
+  /** An acquire whose budget ran out before it waited in line: AcquireTimeoutError, counted. */
+  private timedOut(budget: Budget.Budget): Effect.Effect<never, Errors.AcquireTimeoutError> {
+    this.core.counters.acquireTimeouts++
+    // an acquire's budget (never a pool-level query's here): the error is AcquireTimeoutError
+    return Effect.fail(Budget.timeoutError(this.core, budget, undefined) as Errors.AcquireTimeoutError)
+  }
+
+  /**
    * Hands out a connection that sat idle a while only once it answered a
    * ping; a dead one is dropped (its place frees at once) and the caller
-   * gets another, within the same deadline.
+   * gets another, within the same deadline. Once the deadline has passed,
+   * the caller gets AcquireTimeoutError at once, whatever the number of
+   * idle connections left to check.
    */
   private pinged(slot: Slot, options: AcquireOptions | undefined, budget: Budget.Budget): Effect.Effect<PoolConnection, AcquireError> {
     const core = this.core
-    const left = budget.deadline > 0 ? Math.max(1, budget.deadline - performance.now()) : Infinity
+    const left = budget.deadline > 0 ? budget.deadline - performance.now() : Infinity
+    if (left < 1) {
+      // the deadline has passed (a dead connection's ping took it): this one is checked in the background
+      core.pingLater(slot)
+      return this.timedOut(budget)
+    }
+    // the other idle connections due for a ping are pinged now too, in the background: on a dead network
+    // they are not tried one after another, and a live one is ready when this one turns out dead
+    core.pingStale()
     const timeoutMs = Math.min(core.config.pingTimeoutMs, left)
     return Effect.flatMap(
       Effect.callback<boolean>((resume) => core.ping(slot, timeoutMs, (ok) => resume(Effect.succeed(ok)))),
@@ -283,9 +338,11 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      const own = options?.timeout === undefined ? undefined : this.queryBudget(options.timeout, sql)
+      if (own !== undefined && "_tag" in own) return Effect.fail(own)
       const slot = core.take()
       if (slot !== undefined) return this.onLease(slot, options, f)
-      const budget = this.budget(options?.timeout, true)
+      const budget = own ?? this.defaultBudget(true)
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(false, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)
@@ -326,12 +383,15 @@ export class PgPoolImpl implements PgPoolShape {
     return Effect.suspend(() => {
       const core = this.core
       if (core.closing) return Effect.fail(this.closedError())
+      // a query's own timeout is read before it takes anything (one comparison when it has none)
+      const own = options?.timeout === undefined ? undefined : this.queryBudget(options.timeout, sql)
+      if (own !== undefined && "_tag" in own) return Effect.fail(own)
       const lane = core.tryLane(sql)
       if (lane !== undefined) {
         const fast = core.lastFast
         return Effect.onExit(f(lane.conn, options), () => Effect.sync(() => core.laneDone(lane, sql, fast)))
       }
-      const budget = this.budget(options?.timeout, true)
+      const budget = own ?? this.defaultBudget(true)
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Spans.acquire(this.obs, this.wait(true, sql, budget))), ({ slot, waiter }) => {
           core.consumed(waiter)

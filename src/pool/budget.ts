@@ -18,12 +18,20 @@ export interface Budget {
 /** No deadline at all. */
 export const NO_BUDGET: Budget = { deadline: 0, timeoutMs: 0, kind: "acquire" }
 
+/** A caller whose own timeout was 0 or below: it does not wait at all. */
+export const SPENT: Budget = { deadline: 0, timeoutMs: 0, kind: "acquire" }
+
 /**
- * The budget of a caller: its own `timeoutMs` (> 0) first, then the pool's
- * acquireTimeout, then (pool-level queries only) commandTimeout.
+ * The budget of a caller: its own timeout when it gave one (`ownMs`, as
+ * `callTimeoutMillis` reads it: 0 for Infinity, none, whatever the pool's
+ * defaults), else the pool's acquireTimeout, else (pool-level queries only)
+ * commandTimeout. A spent own timeout (0 or below) is the caller's to handle
+ * before: it never waits.
  */
-export const budgetOf = (timeoutMs: number, commandFallback: boolean, acquireTimeoutMs: number, commandTimeoutMs: number): Budget => {
-  if (timeoutMs > 0) return { deadline: performance.now() + timeoutMs, timeoutMs, kind: commandFallback ? "command" : "acquire" }
+export const budgetOf = (ownMs: number | undefined, commandFallback: boolean, acquireTimeoutMs: number, commandTimeoutMs: number): Budget => {
+  if (ownMs !== undefined) {
+    return ownMs > 0 ? { deadline: performance.now() + ownMs, timeoutMs: ownMs, kind: commandFallback ? "command" : "acquire" } : NO_BUDGET
+  }
   if (acquireTimeoutMs > 0) return { deadline: performance.now() + acquireTimeoutMs, timeoutMs: acquireTimeoutMs, kind: "acquire" }
   if (commandFallback && commandTimeoutMs > 0) {
     return { deadline: performance.now() + commandTimeoutMs, timeoutMs: commandTimeoutMs, kind: "command" }

@@ -16,14 +16,14 @@
  *
  * @internal
  */
-import { type ConnectionImpl, ownListeners } from "../Connection.js"
+import type { ConnectionImpl } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
 import * as Reset from "../connection/reset.js"
 import { DeadlineTimer } from "./deadlineTimer.js"
 import * as TxStatus from "../connection/txStatus.js"
 import { Backoff, MAX_MS as BACKOFF_MAX_MS } from "./backoff.js"
-import * as Health from "./health.js"
 import { laneToDrain, pickLane, StatementTiming } from "./lanes.js"
+import { type Attempt, Openings } from "./openings.js"
 import { SlotTable } from "./slotTable.js"
 import { type CoreConfig, type Opener, type Slot, SlotState, type Waiter } from "./slots.js"
 
@@ -36,9 +36,9 @@ export class PoolCore extends SlotTable {
   private queueHead = 0
   /** waiters still in the queue (not done) */
   waiting = 0
-  private readonly aborts = new Set<() => void>()
+  /** connection attempts in flight */
+  private readonly openings = new Openings()
   private readonly backoff = new Backoff()
-  private healthTimer: ReturnType<typeof setInterval> | undefined
   private growTimer: ReturnType<typeof setTimeout> | undefined
   private pumping = false
   private repump = false
@@ -54,10 +54,6 @@ export class PoolCore extends SlotTable {
   }
 
   // -------------------------------------------------------------------------
-  // Counting
-  // -------------------------------------------------------------------------
-
-  // -------------------------------------------------------------------------
   // Exclusive leases
   // -------------------------------------------------------------------------
 
@@ -66,6 +62,23 @@ export class PoolCore extends SlotTable {
     if (this.closing || this.waiting > 0) return undefined
     const slot = this.popIdle()
     if (slot !== undefined) this.lease(slot)
+    return slot
+  }
+
+  /**
+   * For a caller that will not wait (a timeout of 0 or below): an idle slot
+   * that can be handed out right now — nobody queues ahead and no ping is
+   * due — else undefined (a slot due for a ping stays idle, untouched).
+   */
+  takeReady(): Slot | undefined {
+    if (this.closing || this.waiting > 0) return undefined
+    const slot = this.popIdle()
+    if (slot === undefined) return undefined
+    if (this.needsPing(slot)) {
+      this.idle.push(slot)
+      return undefined
+    }
+    this.lease(slot)
     return slot
   }
 
@@ -231,6 +244,7 @@ export class PoolCore extends SlotTable {
     this.queue.push(w)
     this.waiting++
     this.deadlines.cover(deadline)
+    if (deadline > 0) this.replaceStale(deadline)
     this.pump()
     return w
   }
@@ -256,6 +270,7 @@ export class PoolCore extends SlotTable {
       this.counters.acquireTimeouts++
       w.cb(w.onTimeout(), undefined, w)
     }
+    if (expired.length > 0) this.shedOpens()
   }
 
   private drop(w: Waiter): void {
@@ -276,6 +291,7 @@ export class PoolCore extends SlotTable {
     if (!w.done) {
       this.counters.canceledAcquires++
       this.drop(w)
+      this.shedOpens()
       this.pump()
       return
     }
@@ -371,7 +387,7 @@ export class PoolCore extends SlotTable {
     if (pick.inFlight === 0) this.returnLane(pick)
   }
 
-  private toIdle(slot: Slot): void {
+  protected toIdle(slot: Slot): void {
     if (this.slots.size > this.config.maxSize) {
       // the pool was resized down: this one goes
       slot.state = SlotState.Leased
@@ -392,12 +408,17 @@ export class PoolCore extends SlotTable {
   private startOpen(): void {
     this.opening++
     const generation = this.generation
-    let abort: (() => void) | undefined = undefined
+    const startedAt = performance.now()
+    let attempt: Attempt | undefined = undefined
     let finished = false
     const done = (error: unknown, conn: ConnectionImpl | undefined) => {
-      if (finished) return
+      if (finished) {
+        // abandoned (its place was given up), yet it connected in that instant: it must not outlive its place
+        if (conn !== undefined) conn.session.destroy()
+        return
+      }
       finished = true
-      if (abort !== undefined) this.aborts.delete(abort)
+      if (attempt !== undefined) this.openings.delete(attempt)
       this.opening--
       if (error !== undefined || conn === undefined) {
         this.openFailed(error)
@@ -410,11 +431,60 @@ export class PoolCore extends SlotTable {
       }
       // the server answers again: growth need not wait out the back-off of the outage
       this.backoff.succeeded()
+      this.openings.succeeded(performance.now() - startedAt)
       this.counters.created++
       this.adopt(conn, generation)
     }
-    abort = this.open(generation, done)
-    if (!finished) this.aborts.add(abort)
+    const abort = this.open(generation, done)
+    if (finished) return
+    const a: Attempt = {
+      startedAt,
+      abort: () => {
+        finished = true
+        this.openings.delete(a)
+        this.opening--
+        abort()
+      }
+    }
+    attempt = a
+    this.openings.add(a)
+  }
+
+  /**
+   * Abandons connection attempts nobody needs any more — beyond the waiters
+   * left and what minSize needs — oldest first: a caller that gave up (its
+   * timeout, an interrupt) takes its attempt with it, as asyncpg cancels
+   * the connect with the acquire. On a black-holed network such an attempt
+   * would hold its place until the connect timeout, long after the network
+   * healed.
+   */
+  private shedOpens(): void {
+    if (this.closing) return
+    const need = this.waiting + Math.max(0, this.config.minSize - this.slots.size)
+    let shed = false
+    while (this.opening > need) {
+      const oldest = this.openings.oldest()
+      if (oldest === undefined) break
+      oldest.abort()
+      shed = true
+    }
+    if (shed) this.checkQuiet()
+  }
+
+  /**
+   * A new waiter with a deadline and no idle connection: the oldest attempt
+   * in flight is abandoned for a fresh one, its own, when it has
+   * run longer than the waiter's budget and much longer than a connect
+   * takes here — a waiter counting on it would only time out. maxSize
+   * holds: the old attempt's socket is destroyed before the new one starts.
+   */
+  private replaceStale(deadline: number): void {
+    if (this.idle.length > 0) return
+    const now = performance.now()
+    const stale = this.openings.stale(deadline - now, now)
+    if (stale === undefined || !this.mayGrow()) return
+    stale.abort()
+    this.startOpen()
   }
 
   private openFailed(error: unknown): void {
@@ -448,76 +518,15 @@ export class PoolCore extends SlotTable {
     }
   }
 
-  /** Takes a freshly opened connection into the pool, idle. */
-  adopt(conn: ConnectionImpl, generation: number, serve = true): void {
-    const session = conn.session
-    const now = Date.now()
-    const life = this.config.maxLifetimeMs
-    const slot: Slot = {
-      conn,
-      session,
-      generation,
-      createdAt: now,
-      expiresAt: life > 0 ? now + life + Math.random() * life * this.config.lifetimeJitter : 0,
-      idleSince: now,
-      leasedAt: now,
-      state: SlotState.Idle,
-      inFlight: 0,
-      slowInFlight: 0,
-      draining: false,
-      queriesAtLease: session.queryCount
-    }
-    this.slots.add(slot)
-    if (session.closed) {
-      this.remove(slot, "broken")
-      return
-    }
-    // a connection that dies (server restart, terminate, conn.terminate()) frees its place at once
-    const onEnd = () => {
-      if (slot.state === SlotState.Idle) {
-        const i = this.idle.indexOf(slot)
-        if (i >= 0) this.idle.splice(i, 1)
-      }
-      if (slot.state !== SlotState.Lane || slot.inFlight === 0) this.remove(slot, "broken")
-    }
-    this.onSessionEnd.set(session, onEnd)
-    ownListeners.add(onEnd)
-    session.terminationListeners.add(onEnd)
-    this.scheduleSweep()
-    this.scheduleHealth()
-    if (serve) this.toIdle(slot)
-    else {
-      slot.state = SlotState.Idle
-      this.idle.push(slot)
-    }
+  /** A connect outside `startOpen` (the warm-up) took `ms`: how long a connect takes here. */
+  connected(ms: number): void {
+    this.openings.succeeded(ms)
   }
 
   /** Keeps minSize connections open, also after they died (with back-off while the server is down). */
   protected ensureMin(): void {
     if (this.closing) return
     while (this.slots.size + this.opening < this.config.minSize && this.hasRoom() && this.mayGrow(false)) this.startOpen()
-  }
-
-  // -------------------------------------------------------------------------
-  // Health
-  // -------------------------------------------------------------------------
-
-  /** True when `slot` has been idle long enough that it is pinged before it is handed out. */
-  needsPing(slot: Slot): boolean {
-    return Health.needsPing(slot, this.config.pingIdleMs)
-  }
-
-  /** Pings `slot` (see health.ts). */
-  ping(slot: Slot, timeoutMs: number, cb: (ok: boolean) => void): void {
-    Health.ping(slot, timeoutMs, cb)
-  }
-
-  /** Every healthCheckPeriod, idle connections idle longer than pingIdleThreshold are pinged; dead ones are replaced. */
-  private scheduleHealth(): void {
-    const period = this.config.healthCheckMs
-    if (period <= 0 || this.healthTimer !== undefined) return
-    this.healthTimer = setInterval(() => this.checkHealth(), period)
-    this.healthTimer.unref()
   }
 
   /** New sizes at run time: growth up to the new max, extra connections retired as they come back. */
@@ -562,7 +571,8 @@ export class PoolCore extends SlotTable {
     this.sweepTimer = undefined
     if (this.healthTimer !== undefined) clearInterval(this.healthTimer)
     this.healthTimer = undefined
-    for (const abort of [...this.aborts]) abort()
+    for (const attempt of this.openings.all()) attempt.abort()
+    this.checkQuiet()
     for (const l of this.lanes) l.draining = true
     for (const l of [...this.lanes]) if (l.inFlight === 0) this.returnLane(l)
     this.closeIdle()

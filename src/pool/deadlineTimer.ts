@@ -7,6 +7,12 @@
  * Internal: not exported by the package.
  */
 
+/** The longest delay a Node timer takes (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_DELAY_MS = 2 ** 31 - 1
+
+/** A timer's delay for a deadline `ms` away: whole ms, 0 or more, at most {@link MAX_DELAY_MS}. */
+export const delayOf = (ms: number): number => Math.min(MAX_DELAY_MS, Math.max(0, Math.ceil(ms)))
+
 /** A timer armed for the earliest of the deadlines given to it (performance.now() times). */
 export class DeadlineTimer {
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
@@ -35,7 +41,8 @@ export class DeadlineTimer {
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.at = at
-    this.timer = setTimeout(this.onFire, Math.max(0, Math.ceil(at - performance.now())))
+    // Node fires a timer beyond MAX_DELAY_MS after 1 ms: a far deadline wakes early, finds nothing due and re-arms
+    this.timer = setTimeout(this.onFire, delayOf(at - performance.now()))
   }
 
   private onFire = (): void => {

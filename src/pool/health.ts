@@ -7,8 +7,9 @@
  */
 import type { Slot } from "./slots.js"
 
-/** True when `slot` has been idle at least `pingIdleMs` (0 disables pings). */
-export const needsPing = (slot: Slot, pingIdleMs: number): boolean => pingIdleMs > 0 && Date.now() - slot.idleSince >= pingIdleMs
+/** True when `slot` has been idle, with no ping answered, at least `pingIdleMs` (0 disables pings). */
+export const needsPing = (slot: Slot, pingIdleMs: number): boolean =>
+  pingIdleMs > 0 && Date.now() - Math.max(slot.idleSince, slot.answeredAt) >= pingIdleMs
 
 /**
  * Sends an empty query; `cb(true)` when the server answered within

@@ -69,6 +69,7 @@ export const openConnection = (
 export const warm = (core: PoolCore, n: number, open: (cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void) => () => void): Effect.Effect<void, AcquireError> => {
   if (n === 0) return Effect.void
   return Effect.callback<void, AcquireError>((resume) => {
+    const started = performance.now()
     let left = n
     let failed = false
     const opened: Array<Connection.ConnectionImpl> = []
@@ -84,7 +85,10 @@ export const warm = (core: PoolCore, n: number, open: (cb: (error: unknown, conn
               resume(Effect.fail(err as AcquireError))
             }
           } else if (failed) conn.session.destroy()
-          else opened.push(conn)
+          else {
+            opened.push(conn)
+            core.connected(performance.now() - started)
+          }
           if (left === 0 && !failed) {
             for (const c of opened) core.adopt(c, core.generation, false)
             core.counters.created += opened.length

@@ -1,12 +1,14 @@
 /**
  * The pool's table of connections: every slot it owns (idle, leased, lanes),
- * the ones opening and closing, which count against maxSize until their
- * server has closed them, why they left, their health (pings, probes when a
- * server may have stopped answering) and when the pool is quiet. The engine
+ * how a new one is taken in, the ones opening and closing, which count
+ * against maxSize until their server has closed them, why they left, their
+ * health (pings, probes when a server may have stopped answering) and when
+ * the pool is quiet. The engine
  * (`core.ts`) decides who gets which slot.
  *
  * @internal
  */
+import { type ConnectionImpl, ownListeners } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
 import * as Health from "./health.js"
 import { type CoreConfig, type RetireReason, type Slot, SlotState } from "./slots.js"
@@ -59,6 +61,8 @@ export abstract class SlotTable {
 
   /** Serves the queue (the engine below). */
   abstract pump(): void
+  /** Makes a slot idle and serves the queue with it (the engine below). */
+  protected abstract toIdle(slot: Slot): void
   /** Opens connections up to minSize (the engine below). */
   protected abstract ensureMin(): void
 
@@ -101,6 +105,51 @@ export abstract class SlotTable {
       else this.retire(slot, this.spentReason(slot))
     }
     return undefined
+  }
+
+  /** Takes a freshly opened connection into the pool, idle. */
+  adopt(conn: ConnectionImpl, generation: number, serve = true): void {
+    const session = conn.session
+    const now = Date.now()
+    const life = this.config.maxLifetimeMs
+    const slot: Slot = {
+      conn,
+      session,
+      generation,
+      createdAt: now,
+      expiresAt: life > 0 ? now + life + Math.random() * life * this.config.lifetimeJitter : 0,
+      idleSince: now,
+      answeredAt: 0,
+      leasedAt: now,
+      state: SlotState.Idle,
+      inFlight: 0,
+      slowInFlight: 0,
+      draining: false,
+      queriesAtLease: session.queryCount
+    }
+    this.slots.add(slot)
+    if (session.closed) {
+      this.remove(slot, "broken")
+      return
+    }
+    // a connection that dies (server restart, terminate, conn.terminate()) frees its place at once
+    const onEnd = () => {
+      if (slot.state === SlotState.Idle) {
+        const i = this.idle.indexOf(slot)
+        if (i >= 0) this.idle.splice(i, 1)
+      }
+      if (slot.state !== SlotState.Lane || slot.inFlight === 0) this.remove(slot, "broken")
+    }
+    this.onSessionEnd.set(session, onEnd)
+    ownListeners.add(onEnd)
+    session.terminationListeners.add(onEnd)
+    this.scheduleSweep()
+    this.scheduleHealth()
+    if (serve) this.toIdle(slot)
+    else {
+      slot.state = SlotState.Idle
+      this.idle.push(slot)
+    }
   }
 
   /** Forgets a slot whose session is gone. */
@@ -275,6 +324,7 @@ export abstract class SlotTable {
   protected pinged(slot: Slot, ok: boolean): void {
     if (slot.state !== SlotState.Resetting) return
     if (ok && !this.spent(slot)) {
+      slot.answeredAt = Date.now()
       slot.state = SlotState.Idle
       this.idle.push(slot)
       this.pump()
@@ -284,14 +334,48 @@ export abstract class SlotTable {
 
   protected checkHealth(): void {
     if (this.closing) return
-    for (const slot of [...this.idle]) {
-      if (!Health.needsPing(slot, this.config.pingIdleMs)) continue
-      const i = this.idle.indexOf(slot)
-      if (i < 0) continue
-      this.idle.splice(i, 1)
-      slot.state = SlotState.Resetting
-      Health.ping(slot, this.config.pingTimeoutMs, (ok) => this.pinged(slot, ok))
-    }
+    this.pingStale()
     this.ensureMin()
+  }
+
+  protected healthTimer: ReturnType<typeof setInterval> | undefined
+
+  /** Every healthCheckPeriod, idle connections idle longer than pingIdleThreshold are pinged; dead ones are replaced. */
+  protected scheduleHealth(): void {
+    const period = this.config.healthCheckMs
+    if (period <= 0 || this.healthTimer !== undefined) return
+    this.healthTimer = setInterval(() => this.checkHealth(), period)
+    this.healthTimer.unref()
+  }
+
+  /** True when `slot` has been idle long enough that it is pinged before it is handed out. */
+  needsPing(slot: Slot): boolean {
+    return Health.needsPing(slot, this.config.pingIdleMs)
+  }
+
+  /** Pings `slot` (see health.ts). */
+  ping(slot: Slot, timeoutMs: number, cb: (ok: boolean) => void): void {
+    Health.ping(slot, timeoutMs, cb)
+  }
+
+  /**
+   * Pings, all at once and in the background, every idle connection due for
+   * a ping (pingTimeout each): those that answer go back idle, dead ones are
+   * replaced. A caller that found one stale connection asks for this, so on a
+   * dead network it does not try the others one after another.
+   */
+  pingStale(): void {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const slot = this.idle[i]!
+      if (!Health.needsPing(slot, this.config.pingIdleMs)) continue
+      this.idle.splice(i, 1)
+      this.pingLater(slot)
+    }
+  }
+
+  /** Pings a slot taken out of idle in the background: it goes back idle when it answers, else it is replaced. */
+  pingLater(slot: Slot): void {
+    slot.state = SlotState.Resetting
+    Health.ping(slot, this.config.pingTimeoutMs, (ok) => this.pinged(slot, ok))
   }
 }

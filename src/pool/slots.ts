@@ -32,6 +32,8 @@ export interface Slot {
   readonly expiresAt: number
   /** when it last became idle (Date.now()) */
   idleSince: number
+  /** when it last answered a ping while idle (Date.now(); 0 = never): no new ping is due before pingIdleThreshold from then */
+  answeredAt: number
   /** when its current lease began (Date.now()) */
   leasedAt: number
   state: SlotState

@@ -32,7 +32,8 @@ export interface PoolOptions extends Connection.ConnectOptions {
    * how long a caller may wait for a connection when it gives no timeout of
    * its own: `acquire()` fails with AcquireTimeoutError, a pool-level query
    * too (default none: pool-level queries then wait up to their
-   * commandTimeout, else until served)
+   * commandTimeout, else until served). 0 or Infinity: none — unlike a
+   * call's own `{ timeout }`, where 0 or below does not wait at all
    */
   readonly acquireTimeout?: Duration.Input
   /** how long closing one connection may take (Terminate, then the server closing its end) before the socket is destroyed (default 5 seconds) */
@@ -89,7 +90,15 @@ export interface PoolOptions extends Connection.ConnectOptions {
 
 /** Options of `acquire` and `release`. */
 export interface AcquireOptions {
-  /** fail with `AcquireTimeoutError` when no connection is free within this long */
+  /**
+   * fail with `AcquireTimeoutError` when no connection is free within this
+   * long. As asyncpg's `acquire(timeout=0)`: 0 or below does not wait — it
+   * succeeds only when an idle connection can be handed out right now (nobody
+   * waiting ahead, no ping due; the `setup` hook still runs), else fails at
+   * once (a try-acquire). `Infinity` means no timeout, whatever the pool's
+   * `acquireTimeout`; NaN or a value that is not a duration is an
+   * `InterfaceError`. For `release`, it bounds the `reset` hook (0: none).
+   */
   readonly timeout?: Duration.Input
 }
 

@@ -1,0 +1,73 @@
+/**
+ * Connection attempts in flight: when each started, how to abandon it, and
+ * how long a connect to this server takes when it works. The engine
+ * (`core.ts`) abandons attempts nobody needs any more, and replaces attempts
+ * that have been silent too long for a new waiter to count on (a network
+ * partition: the attempt's socket is black-holed and would hold its place
+ * until the connect timeout, long after the network healed).
+ *
+ * @internal
+ */
+
+/** One connection attempt in flight. */
+export interface Attempt {
+  /** performance.now() when it started */
+  readonly startedAt: number
+  /** destroys its socket; its callback is not called after this */
+  readonly abort: () => void
+}
+
+/** An attempt is taken for dead only when it has run this many times longer than a recent connect took. */
+const SLOW_FACTOR = 4
+
+/** How fast the memory of a slow connect fades: each success keeps this share of the slowest so far. */
+const DECAY = 0.5
+
+/** The attempts in flight, oldest first. */
+export class Openings {
+  private readonly live = new Set<Attempt>()
+  /** a recent slow successful connect, ms (decaying: a slow one is remembered for a few connects) */
+  private slowMs = 0
+
+  /** Attempts in flight. */
+  get size(): number {
+    return this.live.size
+  }
+
+  add(attempt: Attempt): void {
+    this.live.add(attempt)
+  }
+
+  /** Forgets an attempt that ended (opened, failed or abandoned). */
+  delete(attempt: Attempt): void {
+    this.live.delete(attempt)
+  }
+
+  /** An attempt succeeded after `ms`: remembered, so a slow but live server's attempts are not taken for dead. */
+  succeeded(ms: number): void {
+    this.slowMs = Math.max(ms, this.slowMs * DECAY)
+  }
+
+  /** The oldest attempt in flight, if any. */
+  oldest(): Attempt | undefined {
+    for (const a of this.live) return a
+    return undefined
+  }
+
+  /**
+   * The oldest attempt that a waiter with `budgetMs` to wait cannot count
+   * on: in flight longer than that budget and much longer than a recent
+   * connect took; undefined when there is none.
+   */
+  stale(budgetMs: number, now: number): Attempt | undefined {
+    const oldest = this.oldest()
+    if (oldest === undefined) return undefined
+    const age = now - oldest.startedAt
+    return age >= budgetMs && age >= SLOW_FACTOR * this.slowMs ? oldest : undefined
+  }
+
+  /** Every attempt in flight (a copy). */
+  all(): Array<Attempt> {
+    return [...this.live]
+  }
+}
