@@ -37,6 +37,7 @@ import type * as Query from "./connection/query.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
 import * as Rows from "./connection/rowOptions.js"
 import type { FetchOptions, RowOf } from "./connection/rowOptions.js"
+import * as Heard from "./connection/heard.js"
 import * as Startup from "./connection/startup.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
@@ -594,7 +595,8 @@ export const connectUnscoped = <O extends ConnectOptions = ConnectOptions>(
             Rows.setDefaultRecordClass(session, options.recordClass)
             resume(Effect.succeed(new ConnectionImpl<DefaultRowOf<O>>(session, Core.toMillis(options.commandTimeout))))
           }
-        }
+        },
+        Heard.callbackOf(input)
       )
       return Effect.sync(() => attempt.abort())
     })

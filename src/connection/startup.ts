@@ -68,7 +68,12 @@ export const sessionKind = (session: Session, cb: Callback<SessionKind>): void =
  * authentication failure or a missing database ends the attempt. When every
  * address fails, the error names each one and why.
  */
-export const connect = (options: ResolvedConnectOptions, settings: SessionOptions, cb: Callback<Session>): { abort(): void } => {
+export const connect = (
+  options: ResolvedConnectOptions,
+  settings: SessionOptions,
+  cb: Callback<Session>,
+  onHeard?: () => void
+): { abort(): void } => {
   let finished = false
   // the attempt in progress: its id (callbacks of older attempts are ignored), socket, session, deadline
   let attemptId = 0
@@ -171,6 +176,11 @@ export const connect = (options: ResolvedConnectOptions, settings: SessionOption
       // (a name with several addresses could resolve to another one); TLS already checked the name
       const s = new Session(socket, options, settings, attempt.ip === undefined ? address : { ...address, host: attempt.ip })
       session = s
+      // the server's first answer (TLS: it already agreed to TLS) tells a pool that it is alive
+      if (onHeard !== undefined) {
+        if (socket instanceof tls.TLSSocket) onHeard()
+        else socket.once("data", () => onHeard())
+      }
       startup(s, (err) => {
         if (finished || id !== attemptId) return
         if (err) {

@@ -435,10 +435,14 @@ export class PoolCore extends SlotTable {
       this.counters.created++
       this.adopt(conn, generation)
     }
-    const abort = this.open(generation, done)
+    let heard = false
+    const abort = this.open(generation, done, () => {
+      heard = true
+    })
     if (finished) return
     const a: Attempt = {
       startedAt,
+      heard: () => heard,
       abort: () => {
         finished = true
         this.openings.delete(a)
@@ -462,10 +466,11 @@ export class PoolCore extends SlotTable {
     if (this.closing) return
     const need = this.waiting + Math.max(0, this.config.minSize - this.slots.size)
     let shed = false
+    // an attempt the server answered is kept: it will connect, and serve the next caller
     while (this.opening > need) {
-      const oldest = this.openings.oldest()
-      if (oldest === undefined) break
-      oldest.abort()
+      const silent = this.openings.oldestSilent()
+      if (silent === undefined) break
+      silent.abort()
       shed = true
     }
     if (shed) this.checkQuiet()

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Connection from "../Connection.js"
 import * as Errors from "../Errors.js"
+import * as Heard from "../connection/heard.js"
 import { Session } from "../connection/Session.js"
 import type { PoolCore } from "./core.js"
 import { hookError, userError } from "./hooks.js"
@@ -25,9 +26,11 @@ export interface OpenContext {
 /** connect, then init; runs outside any caller's fiber; returns an abort. */
 export const openConnection = (
   ctx: OpenContext,
-  cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void
+  cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void,
+  onHeard?: () => void
 ): (() => void) => {
-  const args = ctx.connectArgs
+  // the connect option sees the callback only if it hands the options on to connectUnscoped
+  const args = onHeard === undefined ? ctx.connectArgs : Heard.withCallback(ctx.connectArgs, onHeard)
   const connectFn = ctx.options.connect ?? Connection.connectUnscoped
   const init = ctx.options.init
   const effect = Effect.gen(function* () {

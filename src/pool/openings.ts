@@ -13,6 +13,8 @@
 export interface Attempt {
   /** performance.now() when it started */
   readonly startedAt: number
+  /** whether the server has answered it yet (a black-holed attempt never is; a slow server's is) */
+  readonly heard: () => boolean
   /** destroys its socket; its callback is not called after this */
   readonly abort: () => void
 }
@@ -48,19 +50,22 @@ export class Openings {
     this.slowMs = Math.max(ms, this.slowMs * DECAY)
   }
 
-  /** The oldest attempt in flight, if any. */
-  oldest(): Attempt | undefined {
-    for (const a of this.live) return a
+  /** The oldest attempt in flight the server has not answered yet, if any. */
+  oldestSilent(): Attempt | undefined {
+    for (const a of this.live) if (!a.heard()) return a
     return undefined
   }
 
   /**
    * The oldest attempt that a waiter with `budgetMs` to wait cannot count
-   * on: in flight longer than that budget and much longer than a recent
-   * connect took; undefined when there is none.
+   * on: the server has not answered it, and it has been in flight longer
+   * than that budget and much longer than a recent connect took; undefined
+   * when there is none. An attempt the server answered is never given up:
+   * a slow server under load would otherwise never get a connection up for
+   * callers with short timeouts.
    */
   stale(budgetMs: number, now: number): Attempt | undefined {
-    const oldest = this.oldest()
+    const oldest = this.oldestSilent()
     if (oldest === undefined) return undefined
     const age = now - oldest.startedAt
     return age >= budgetMs && age >= SLOW_FACTOR * this.slowMs ? oldest : undefined

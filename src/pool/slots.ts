@@ -99,6 +99,9 @@ export interface CoreConfig {
   readonly closeTimeoutMs: number
 }
 
-/** Opens one connection (connect + init hook); returns an abort function. */
-export type Opener = (generation: number, cb: (error: unknown, conn: ConnectionImpl | undefined) => void) => () => void
+/**
+ * Opens one connection (connect + init hook); returns an abort function.
+ * `onHeard` is called when the server first answers the attempt.
+ */
+export type Opener = (generation: number, cb: (error: unknown, conn: ConnectionImpl | undefined) => void, onHeard: () => void) => () => void
 

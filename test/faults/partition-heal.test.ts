@@ -12,7 +12,9 @@
  *   callers who gave up) do not hold the pool's places after it heals: the
  *   first `acquire({ timeout: 500 ms })` afterwards succeeds within 1 s
  *   (they used to hold every place until the 60 s connect timeout);
- * - the server never sees more than maxSize connections of the pool.
+ * - the server never sees more than maxSize connections of the pool;
+ * - an attempt the server has answered is never given up for a caller's
+ *   timeout: a slow but live server still gets its connections up.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -96,4 +98,26 @@ describe("partition heals", () => {
 
   it.live("attempts opened for callers who gave up are abandoned with them (minSize 0): the first acquire after the partition heals succeeds within 1 s", () =>
     scenario({ minSize: 0, maxSize: 2 }), 30_000)
+
+  it.live("an attempt the server answered is never given up: a connect slower than every caller's timeout still comes up and serves the callers after it", () =>
+    Effect.gen(function* () {
+      // the server answers at once, then the connection takes 800 ms to be ready (a slow init hook,
+      // like a server slow to authenticate); every caller waits 300 ms. Giving up attempts that outlive
+      // a caller's budget would mean no connection, ever.
+      const pool = yield* PgPool.make({
+        dsn: TEST_DSN,
+        applicationName: uniqueName("slow_init"),
+        minSize: 0,
+        maxSize: 1,
+        init: () => Effect.sleep("800 millis")
+      })
+      const started = performance.now()
+      let served = -1
+      while (served < 0 && performance.now() - started < 4_000) {
+        const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(pool.acquire({ timeout: 300 }), (c) => c.fetchval("SELECT 1"))))
+        if (exit._tag === "Success") served = performance.now() - started
+      }
+      expect(served, JSON.stringify(pool.stats())).toBeGreaterThan(0)
+      expect(served).toBeLessThan(2_000)
+    }), 30_000)
 })
