@@ -275,6 +275,26 @@ describe("COPY", () => {
       expect(yield* count(conn, table)).toBe(3)
     }))
 
+  it.live("a COPY's own timeout of 0 or below times out at once, nothing sent; Infinity is none", () =>
+    Effect.gen(function* () {
+      const conn = yield* connect()
+      const table = uniqueName("copy_spent")
+      yield* conn.execute(`CREATE TEMP TABLE ${table} (id int)`)
+      const source = Buffer.from("1\n2\n")
+      for (const timeout of [0, -1, "0 millis"] as const) {
+        const into = yield* Effect.flip(conn.copyToTable(table, { source, timeout }))
+        expect(into._tag).toBe("CommandTimeoutError")
+        const records = yield* Effect.flip(conn.copyRecordsToTable(table, { records: [[1]], timeout }))
+        expect(records._tag).toBe("CommandTimeoutError")
+        const out = yield* Effect.flip(conn.copyFromTable(table, { output: yield* tmpFile("spent"), timeout }))
+        expect(out._tag).toBe("CommandTimeoutError")
+        const stream = yield* Effect.flip(Stream.runCollect(conn.copyFromQueryStream(`SELECT 1`, undefined, { timeout })))
+        expect(stream._tag).toBe("CommandTimeoutError")
+      }
+      expect(yield* count(conn, table)).toBe(0)
+      expect(yield* conn.copyToTable(table, { source, timeout: Infinity })).toBe("COPY 2")
+    }))
+
   it.live("a Stream source failing at row 50,000 leaves the table unchanged and the connection usable", () =>
     Effect.gen(function* () {
       const conn = yield* connect()

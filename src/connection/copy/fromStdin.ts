@@ -10,7 +10,7 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Errors from "../../Errors.js"
-import { messageOf, type CopyHost } from "./host.js"
+import { messageOf, spentTimeout, type CopyHost } from "./host.js"
 import type { CopyError, CopyInOptions } from "./options.js"
 import { CopyIn } from "./requests.js"
 import * as Sql from "./sql.js"
@@ -33,7 +33,7 @@ export const copyIn = <E, R>(
   pump: (op: CopyIn) => Effect.Effect<void, E | CopyError, R>
 ): Effect.Effect<string, CopyError | E, R> =>
   Effect.suspend(() => {
-    const bad = host.guard()
+    const bad = host.guard() ?? spentTimeout(timeoutMs, sql)
     if (bad !== undefined) return Effect.fail(bad)
     return Effect.uninterruptibleMask((restore) => {
       const op = new CopyIn(host.session, sql)

@@ -21,9 +21,27 @@ export interface CopyHost {
   guard(): SessionError | undefined
 }
 
-/** The COPY's timeout in ms: the option, else the connection's command timeout. */
-export const timeoutOf = (host: CopyHost, t: Duration.Input | undefined): number =>
-  t === undefined ? host.commandTimeoutMs : Duration.toMillis(t)
+/**
+ * The COPY's timeout in ms: the option, else the connection's command
+ * timeout (0: none). A timeout of its own of 0 or below is spent (-1): the
+ * COPY fails with `CommandTimeoutError` before anything is sent, as every
+ * call's own timeout does; Infinity is none.
+ */
+export const timeoutOf = (host: CopyHost, t: Duration.Input | undefined): number => {
+  if (t === undefined) return host.commandTimeoutMs
+  const ms = Duration.toMillis(t)
+  return ms === Infinity ? 0 : ms > 0 ? ms : -1
+}
+
+/** The error of a COPY whose own timeout was spent before it started (see {@link timeoutOf}), else undefined. */
+export const spentTimeout = (timeoutMs: number, sql: string): Errors.CommandTimeoutError | undefined =>
+  timeoutMs < 0
+    ? new Errors.CommandTimeoutError({
+      message: "the COPY's timeout was 0 or below, so it timed out before anything was sent (use Infinity for no timeout)",
+      timeoutMs: 0,
+      query: sql
+    })
+    : undefined
 
 /** A misuse of the COPY API. */
 export const usage = (message: string): Errors.InterfaceError => new Errors.InterfaceError({ message })

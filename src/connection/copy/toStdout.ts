@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { isWritable, messageOf, usage, type CopyHost } from "./host.js"
+import { isWritable, messageOf, spentTimeout, usage, type CopyHost } from "./host.js"
 import { CopyStreamError, type CopyError, type CopyOutput } from "./options.js"
 import { CopyOut, OUT_CHUNK } from "./requests.js"
 
@@ -28,7 +28,7 @@ export const copyOutStream = (
       Effect.acquireRelease(
         Effect.flatMap(sql, (text) =>
           Effect.suspend(() => {
-            const bad = host.guard()
+            const bad = host.guard() ?? spentTimeout(timeoutMs, text)
             if (bad !== undefined) return Effect.fail(bad)
             const op = new CopyOut(host.session, text, timeoutMs)
             return Effect.succeed(new PullQueue(op))
@@ -106,7 +106,7 @@ const copyOutToWritable = (
   describeTarget: string
 ): Effect.Effect<string, CopyError | CopyStreamError> =>
   Effect.callback<string, CopyError | CopyStreamError>((resume) => {
-    const bad = host.guard()
+    const bad = host.guard() ?? spentTimeout(timeoutMs, sql)
     if (bad !== undefined) {
       resume(Effect.fail(bad))
       return
