@@ -16,6 +16,7 @@ import * as Options from "./options.js"
 import type { ResolvedConnectOptions } from "./options.js"
 import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
 import { allFailed, attemptsFor, describeAttempt, hostOrder, triesNext, type Attempt, type AttemptFailure } from "./hostList.js"
+import * as Heard from "./heard.js"
 import { Session, type SessionOptions } from "./Session.js"
 import { describeAddress, openSocket } from "./socket.js"
 import { checkStartupParams } from "./sqltext.js"
@@ -72,7 +73,7 @@ export const connect = (
   options: ResolvedConnectOptions,
   settings: SessionOptions,
   cb: Callback<Session>,
-  onHeard?: () => void
+  onProgress?: (progress: Heard.Progress) => void
 ): { abort(): void } => {
   let finished = false
   // the attempt in progress: its id (callbacks of older attempts are ignored), socket, session, deadline
@@ -126,17 +127,19 @@ export const connect = (
         tryHost(h + 1)
         return
       }
-      tryAttempt(attempts, 0, () => tryHost(h + 1))
+      const lastHost = h === hosts.length - 1 && !(want === "prefer-standby" && pass === 1)
+      tryAttempt(attempts, 0, () => tryHost(h + 1), lastHost)
     })
   }
 
-  const tryAttempt = (attempts: ReadonlyArray<Attempt>, k: number, nextHost: () => void) => {
+  const tryAttempt = (attempts: ReadonlyArray<Attempt>, k: number, nextHost: () => void, lastHost: boolean) => {
     if (finished) return
     const attempt = attempts[k]
     if (attempt === undefined) {
       nextHost()
       return
     }
+    if (onProgress !== undefined && lastHost && k === attempts.length - 1) onProgress("last")
     const { address } = attempt
     const id = ++attemptId
     /** This address failed: record why, clean up, go on with the next address (or stop when final). */
@@ -148,7 +151,7 @@ export const connect = (
         return
       }
       failures.push({ attempt, error: err })
-      tryAttempt(attempts, k + 1, nextHost)
+      tryAttempt(attempts, k + 1, nextHost, lastHost)
     }
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
@@ -177,9 +180,9 @@ export const connect = (
       const s = new Session(socket, options, settings, attempt.ip === undefined ? address : { ...address, host: attempt.ip })
       session = s
       // the server's first answer (TLS: it already agreed to TLS) tells a pool that it is alive
-      if (onHeard !== undefined) {
-        if (socket instanceof tls.TLSSocket) onHeard()
-        else socket.once("data", () => onHeard())
+      if (onProgress !== undefined) {
+        if (socket instanceof tls.TLSSocket) onProgress("heard")
+        else socket.once("data", () => onProgress("heard"))
       }
       startup(s, (err) => {
         if (finished || id !== attemptId) return

@@ -80,7 +80,7 @@ export class PgPoolImpl implements PgPoolShape {
         pingTimeoutMs: toMillis(options.pingTimeout, 2_000),
         healthCheckMs: toMillis(options.healthCheckPeriod, 60_000)
       },
-      (_generation, cb, onHeard) => Open.openConnection(this, this.obs.adopting(cb), onHeard),
+      (_generation, cb, onProgress) => Open.openConnection(this, this.obs.adopting(cb), onProgress),
       (message) => Effect.runFork(Effect.logWarning(message))
     )
     this.core.closedError = () => this.closedError()

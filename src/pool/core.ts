@@ -435,14 +435,18 @@ export class PoolCore extends SlotTable {
       this.counters.created++
       this.adopt(conn, generation)
     }
+    // what the attempt told of its progress: at its last address, answered by the server
+    let last = false
     let heard = false
-    const abort = this.open(generation, done, () => {
-      heard = true
+    const abort = this.open(generation, done, (progress) => {
+      if (progress === "heard") heard = true
+      else last = true
     })
     if (finished) return
     const a: Attempt = {
       startedAt,
       heard: () => heard,
+      atLast: () => last,
       abort: () => {
         finished = true
         this.openings.delete(a)

@@ -27,10 +27,10 @@ export interface OpenContext {
 export const openConnection = (
   ctx: OpenContext,
   cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void,
-  onHeard?: () => void
+  onProgress?: (progress: Heard.Progress) => void
 ): (() => void) => {
   // the connect option sees the callback only if it hands the options on to connectUnscoped
-  const args = onHeard === undefined ? ctx.connectArgs : Heard.withCallback(ctx.connectArgs, onHeard)
+  const args = onProgress === undefined ? ctx.connectArgs : Heard.withCallback(ctx.connectArgs, onProgress)
   const connectFn = ctx.options.connect ?? Connection.connectUnscoped
   const init = ctx.options.init
   const effect = Effect.gen(function* () {

@@ -15,6 +15,8 @@ export interface Attempt {
   readonly startedAt: number
   /** whether the server has answered it yet (a black-holed attempt never is; a slow server's is) */
   readonly heard: () => boolean
+  /** whether it is at the last address it will try (earlier ones move on at their connect_timeout) */
+  readonly atLast: () => boolean
   /** destroys its socket; its callback is not called after this */
   readonly abort: () => void
 }
@@ -58,15 +60,18 @@ export class Openings {
 
   /**
    * The oldest attempt that a waiter with `budgetMs` to wait cannot count
-   * on: the server has not answered it, and it has been in flight longer
-   * than that budget and much longer than a recent connect took; undefined
-   * when there is none. An attempt the server answered is never given up:
+   * on: the server has not answered it, it is at the last address it will
+   * try (a host list still walked moves on by itself at connect_timeout: a
+   * fresh attempt would start again at the first host), and it has been in
+   * flight longer than that budget and much longer than a recent connect
+   * took; undefined when there is none. An attempt the server answered is never given up:
    * a slow server under load would otherwise never get a connection up for
    * callers with short timeouts.
    */
   stale(budgetMs: number, now: number): Attempt | undefined {
     const oldest = this.oldestSilent()
-    if (oldest === undefined) return undefined
+    // still walking its host list: replacing it would start the walk again at the first host
+    if (oldest === undefined || !oldest.atLast()) return undefined
     const age = now - oldest.startedAt
     return age >= budgetMs && age >= SLOW_FACTOR * this.slowMs ? oldest : undefined
   }

@@ -7,6 +7,7 @@
  */
 import type { ConnectionImpl } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
+import type { Progress } from "../connection/heard.js"
 
 /** Why a connection left the pool (stats, logs). */
 export type RetireReason =
@@ -101,7 +102,12 @@ export interface CoreConfig {
 
 /**
  * Opens one connection (connect + init hook); returns an abort function.
- * `onHeard` is called when the server first answers the attempt.
+ * `onProgress` hears when the attempt is at its last address and when the
+ * server first answers it.
  */
-export type Opener = (generation: number, cb: (error: unknown, conn: ConnectionImpl | undefined) => void, onHeard: () => void) => () => void
+export type Opener = (
+  generation: number,
+  cb: (error: unknown, conn: ConnectionImpl | undefined) => void,
+  onProgress: (progress: Progress) => void
+) => () => void
 
