@@ -180,6 +180,12 @@ export class Session extends StatementCache {
       this.evict(st)
       return idle && attempt === 0 ? "again" : err
     }
+    if (st.cached && err.sqlstate === "22P07") {
+      // the server's plan holds a row constant of a type altered since (ALTER TYPE ... ALTER ATTRIBUTE):
+      // the statement fails until it is prepared again. It ran (and failed): report it once, forget
+      this.schemaOutdated(true)
+      return err
+    }
     if (!st.cached || !isStaleStatement(err)) return err
     // a plan that changed result type: the pool's other sessions have it too (asyncpg drops them all)
     if (isChangedPlan(err)) this.schemaOutdated(false)
