@@ -11,7 +11,7 @@
  *   {@link ConnectionDoesNotExistError}, {@link AcquireTimeoutError},
  *   {@link CommandTimeoutError}, {@link PoolClosedError},
  *   {@link InterfaceError}, {@link ProtocolError}, {@link DataError},
- *   {@link RowDecodeError}.
+ *   {@link OutdatedSchemaCacheError}, {@link RowDecodeError}.
  *
  * @since 0.1.0
  */
@@ -39,6 +39,7 @@ export {
   connectionErrorReason,
   DataError,
   InterfaceError,
+  OutdatedSchemaCacheError,
   PoolClosedError,
   PoolExhaustedError,
   PoolHookError,

@@ -181,24 +181,35 @@ class PreparedStatementImpl<R> implements PreparedStatement<R> {
           cb(undefined, [])
           return task
         }
-        const encoded = Stmt.encodeMany(session, st, argsList)
-        if (!Array.isArray(encoded)) {
-          cb(encoded as Parameters<typeof cb>[0], undefined)
-          return task
-        }
-        task.request = Portal.bindExecute(session, st, encoded, "", 0, skipRows, (err, batches) => {
-          const last = batches?.[batches.length - 1]
-          if (last?.status !== undefined) this.status = last.status
-          if (map === undefined || err !== undefined || batches === undefined) return cb(err, batches)
-          const out = new Array<Portal.Batch>(batches.length)
-          for (let k = 0; k < batches.length; k++) {
-            const b = batches[k]!
-            const rows = map(firstOnly && b.rows.length > 1 ? b.rows.slice(0, 1) : b.rows, 0)
-            if (!Array.isArray(rows)) return cb(argsList.length > 1 ? Object.assign(rows, { message: `argument set ${k}: ${rows.message}` }) : rows, undefined)
-            out[k] = { ...b, rows }
+        const execute = (): void => {
+          const encoded = Stmt.encodeMany(session, st, argsList)
+          if (!Array.isArray(encoded)) {
+            cb(encoded as Parameters<typeof cb>[0], undefined)
+            return
           }
-          cb(undefined, out)
-        })
+          task.request = Portal.bindExecute(session, st, encoded, "", 0, skipRows, (err, batches) => {
+            const last = batches?.[batches.length - 1]
+            if (last?.status !== undefined) this.status = last.status
+            if (map === undefined || err !== undefined || batches === undefined) return cb(err, batches)
+            const out = new Array<Portal.Batch>(batches.length)
+            for (let k = 0; k < batches.length; k++) {
+              const b = batches[k]!
+              const rows = map(firstOnly && b.rows.length > 1 ? b.rows.slice(0, 1) : b.rows, 0)
+              if (!Array.isArray(rows)) return cb(argsList.length > 1 ? Object.assign(rows, { message: `argument set ${k}: ${rows.message}` }) : rows, undefined)
+              out[k] = { ...b, rows }
+            }
+            cb(undefined, out)
+          })
+        }
+        // the session forgot its introspected types since (a type changed): rebuild this statement's codecs first
+        if (session.codecsCurrent(st)) execute()
+        else {
+          session.refreshCodecs(st, (err) => {
+            if (task.abandoned) return
+            if (err !== undefined) cb(err, undefined)
+            else execute()
+          })
+        }
         return task
       },
       argsList.length === 1 ? argsList[0] : argsList

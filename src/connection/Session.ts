@@ -17,6 +17,7 @@ import { decodeRow, RowCollector, type Batch, type ExecuteResult } from "./rows.
 import { simpleQuery } from "./simpleQuery.js"
 import { copyRefused } from "./sqltext.js"
 import type { Statement } from "./statement.js"
+import type { TypeRegistry } from "../types/Registry.js"
 import { StatementCache } from "./statements.js"
 import { Task, type Progress } from "./task.js"
 import * as TxStatus from "./txStatus.js"
@@ -42,6 +43,25 @@ const isStaleStatement = (e: Errors.PostgresError): boolean =>
   e.sqlstate === "26000" ||
   e.sqlstate === "42P05" ||
   (e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message))
+
+/** A cached plan that changed result type (0A000 from the server's plan revalidation: ALTER TABLE, search_path). */
+const isChangedPlan = (e: Errors.PostgresError): boolean => e.sqlstate === "0A000" && /cached plan must not change result type/.test(e.message)
+
+/**
+ * An error at Bind that a parameter encoded with an outdated codec explains:
+ * a composite with other attributes than the server's (42804, record_recv's
+ * "wrong number of columns" / "wrong data type"), or a type OID that no
+ * longer exists (XX000 "cache lookup failed for type": dropped and created
+ * again; internal messages are never translated).
+ */
+const isStaleParamType = (e: Errors.PostgresError): boolean =>
+  e.sqlstate === "42804" || (e.sqlstate === "XX000" && /cache lookup failed for type/.test(e.message))
+
+/** Whether a statement has a parameter whose codec was built from introspected catalog rows. */
+const hasIntrospectedParam = (st: Statement, current: TypeRegistry): boolean => {
+  const registry = st.registry ?? current
+  return st.paramOids.some((oid) => registry.isIntrospected(oid))
+}
 
 /** One PostgreSQL session. Create with `Startup.connect`. */
 export class Session extends StatementCache {
@@ -110,7 +130,10 @@ export class Session extends StatementCache {
       if (!encode) {
         const values = this.encodeArgs(st, argSets[0]!)
         if (!Array.isArray(values)) {
-          cb(values, undefined)
+          // refused by a codec built before the type changed? then forget the types and run again
+          this.encodeFailed(st, values, attempt, (again) =>
+            again ? this.runSql(sql, argSets, skipRows, encode, cb, task, attempt + 1, builtin) : cb(values, undefined)
+          )
           return
         }
         sets = [values]
@@ -144,6 +167,12 @@ export class Session extends StatementCache {
    */
   protected retryAfter(st: Statement, err: Errors.PostgresError, bound: boolean, attempt: number): "again" | Errors.PostgresError {
     const idle = this.txStatus === TxStatus.IDLE
+    if (!bound && !st.builtin && isStaleParamType(err) && hasIntrospectedParam(st, this.registry)) {
+      // a parameter encoded by a codec of a type that changed since: forget the types (the pool's too);
+      // inside a transaction block the error aborted it, the next call after it works
+      this.schemaOutdated(true)
+      return idle && attempt === 0 ? "again" : err
+    }
     if (st.unnamed) {
       // the SQL was parsed again with the described parameter types and result formats
       // and refused before it ran: the schema changed since it was described
@@ -151,11 +180,37 @@ export class Session extends StatementCache {
       this.evict(st)
       return idle && attempt === 0 ? "again" : err
     }
+    if (st.cached && err.sqlstate === "22P07") {
+      // the server's plan holds a row constant of a type altered since (ALTER TYPE ... ALTER ATTRIBUTE):
+      // the statement fails until it is prepared again. It ran (and failed): report it once, forget
+      this.schemaOutdated(true)
+      return err
+    }
     if (!st.cached || !isStaleStatement(err)) return err
-    this.evict(st)
+    // a plan that changed result type: the pool's other sessions have it too (asyncpg drops them all)
+    if (isChangedPlan(err)) this.schemaOutdated(false)
+    else this.evict(st)
     if (idle && attempt < MAX_REPREPARE) return "again"
     const lost = err.sqlstate === "26000" || err.sqlstate === "42P05"
     return lost ? Unnamed.poolerHint(err, idle ? attempt + 1 : undefined) : err
+  }
+
+  /**
+   * After an argument the statement's codecs refused (before anything was
+   * sent): `done(true)` when a parameter's type was introspected and the
+   * catalog now describes it otherwise (ALTER TYPE since), having forgotten
+   * the introspected types: the call runs again with codecs built afresh.
+   * Else `done(false)`: the error is the caller's. One catalog query, on
+   * this error path only.
+   */
+  protected encodeFailed(st: Statement, error: SessionError, attempt: number, done: (again: boolean) => void): void {
+    const oids = error._tag === "DataError" && attempt === 0 && !st.builtin ? st.paramOids.filter((oid) => this.registry.isIntrospected(oid)) : []
+    if (oids.length === 0) return done(false)
+    this.typesCurrent(oids, (current) => {
+      if (current) return done(false)
+      this.schemaOutdated(true)
+      done(true)
+    })
   }
 
   /**
@@ -377,7 +432,10 @@ class ExecuteRequest extends RowCollector {
         const rows = new Array<unknown>(res.rows.length)
         for (let i = 0; i < rows.length; i++) {
           const values = decodeRow(res.rows[i] as Buffer, 0, codecs, fresh, i)
-          if (!Array.isArray(values)) return cb(values, undefined)
+          if (!Array.isArray(values)) {
+            if (values._tag === "OutdatedSchemaCacheError") session.schemaOutdated(true)
+            return cb(values, undefined)
+          }
           rows[i] = make(values)
         }
         out.push({ rows, status: res.status! })

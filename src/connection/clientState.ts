@@ -9,7 +9,6 @@
  */
 import type * as Errors from "../Errors.js"
 import type { Notification } from "../protocol/Reader.js"
-import type { UserCodec } from "../types/Registry.js"
 import type { NoticeListener } from "./request.js"
 import type { Wire } from "./wire.js"
 
@@ -32,8 +31,6 @@ export interface ClientState {
   readonly transactions: Array<object>
   /** LISTEN callbacks and log listeners, once a listener was added */
   listening: Listening | undefined
-  /** codecs set through the connection, by type OID: put back after `reloadSchemaState` */
-  userCodecs: Map<number, { readonly name: string; readonly codec: UserCodec<unknown> }> | undefined
   /**
    * The pool's reset statements (`reset.ts`): not prepared on the server
    * yet, prepared, or lost (a transaction-mode pooler moved the session, or
@@ -56,7 +53,7 @@ const table = new WeakMap<Wire, ClientState>()
 export const of = (session: Wire): ClientState => {
   let s = table.get(session)
   if (s === undefined) {
-    s = { transactions: [], listening: undefined, userCodecs: undefined, resetStatements: "unprepared", resetBatch: undefined, direct: false }
+    s = { transactions: [], listening: undefined, resetStatements: "unprepared", resetBatch: undefined, direct: false }
     table.set(session, s)
   }
   return s

@@ -28,6 +28,7 @@ export type QueryError =
   | Errors.InterfaceError
   | Errors.ProtocolError
   | Errors.DataError
+  | Errors.OutdatedSchemaCacheError
   | Errors.RowDecodeError
   | Errors.CommandTimeoutError
 

@@ -21,6 +21,7 @@ export type SessionError =
   | Errors.InterfaceError
   | Errors.ProtocolError
   | Errors.DataError
+  | Errors.OutdatedSchemaCacheError
 
 /** A request in the queue: receives every message up to its ReadyForQuery. */
 export interface Request {

@@ -9,6 +9,7 @@
 import * as Errors from "../Errors.js"
 import * as Reader from "../protocol/Reader.js"
 import type { Codec } from "../types/Codec.js"
+import { OutdatedTypeError } from "../types/composite.js"
 import { serverError, type Callback, type Request, type SessionError } from "./request.js"
 import { changesSession, dropsStatements } from "./sessionChanges.js"
 import type { Wire } from "./wire.js"
@@ -39,9 +40,14 @@ export type RowFactory = ((values: Array<unknown>) => unknown) | undefined
 /** Column names, for error messages. */
 export type ColumnNames = ReadonlyArray<{ readonly name: string }>
 
+/** The error of a value that cannot be decoded: DataError, or OutdatedSchemaCacheError for a type that changed. */
+export type DecodeError = Errors.DataError | Errors.OutdatedSchemaCacheError
+
 /**
  * Decodes one DataRow body into its values with the statement's codecs.
- * On a decoder failure it returns a DataError naming the row and column.
+ * On a decoder failure it returns a DataError naming the row and column
+ * (OutdatedSchemaCacheError when a composite value does not have the
+ * attributes its codec was built for).
  */
 export const decodeRow = (
   buf: Buffer,
@@ -49,7 +55,7 @@ export const decodeRow = (
   codecs: ReadonlyArray<ColumnDecoder>,
   names: ColumnNames,
   rowIndex: number
-): Array<unknown> | Errors.DataError => {
+): Array<unknown> | DecodeError => {
   const n = buf.readUInt16BE(start)
   const values = new Array<unknown>(n)
   let at = start + 2
@@ -66,6 +72,15 @@ export const decodeRow = (
     }
   } catch (e) {
     const column = names[i]?.name ?? String(i)
+    if (e instanceof OutdatedTypeError) {
+      return new Errors.OutdatedSchemaCacheError({
+        message: `could not decode row ${rowIndex}, column "${column}": ${e.message}; the connection forgot its introspected types and cached statements, run the query again`,
+        dataTypeName: e.typeName,
+        position: e.position,
+        row: rowIndex,
+        column
+      })
+    }
     return new Errors.DataError({
       message: `could not decode row ${rowIndex}, column "${column}" (type ${codecs[i]?.name ?? "?"}): ${e instanceof Error ? e.message : String(e)}`,
       row: rowIndex,
@@ -138,6 +153,8 @@ export class RowCollector implements Request {
     const values = decodeRow(buf, start, this.codecs, this.names, this.rows.length)
     if (!Array.isArray(values)) {
       this.error = values
+      // decoded with a stale codec: forget the introspected types (and, in a pool, tell the others)
+      if (values._tag === "OutdatedSchemaCacheError") this.session.schemaOutdated(true)
       return
     }
     const make = this.make

@@ -6,6 +6,7 @@
  */
 import type * as Reader from "../protocol/Reader.js"
 import type { Codec } from "../types/Codec.js"
+import type { TypeRegistry } from "../types/Registry.js"
 import type { SessionError } from "./request.js"
 
 /** A prepared statement, cached by SQL text or used once. */
@@ -37,6 +38,8 @@ export interface Statement {
   resultCodecs: Array<Codec>
   resultFormats: Array<number>
   make: ((values: Array<unknown>) => unknown) | undefined
+  /** the registry the codecs came from (the session replaces its registry when it forgets introspected types) */
+  registry?: TypeRegistry | undefined
   preparedAt: number
   /** the SQL calls functions that change session state (advisory locks, set_config) */
   touchesSession: boolean

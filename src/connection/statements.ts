@@ -86,6 +86,18 @@ const toIntrospected = (row: PgRecord.Record): IntrospectedType => ({
   attrOids: ((row.get("attrOids") as ReadonlyArray<unknown> | null) ?? []).map(Number)
 })
 
+/**
+ * How often a session found the cached schema outdated, shared by the
+ * sessions of one pool (asyncpg drops the caches of the whole pool): a
+ * session that sees the counters move forgets too, before its next
+ * statement. `statements`: cached plans are outdated (it also moves with
+ * `types`); `types`: introspected types are.
+ */
+export interface SchemaEpoch {
+  statements: number
+  types: number
+}
+
 /** A session's statements, on its wire; `Session` adds execution (and `query`, which introspection runs). */
 export abstract class StatementCache extends Wire {
   protected readonly statements = new Map<string, Statement>()
@@ -99,6 +111,12 @@ export abstract class StatementCache extends Wire {
 
   /** descriptions of the driver's own queries by SQL (a few fixed texts): built-in codecs, nothing kept on the server */
   protected readonly builtins = new Map<string, Statement>()
+
+  /** this session's, or its pool's (see {@link StatementCache.shareSchemaEpoch}) */
+  protected schemaEpoch: SchemaEpoch = { statements: 0, types: 0 }
+  /** the counters of `schemaEpoch` this session has caught up with */
+  protected seenStatements = 0
+  protected seenTypes = 0
 
   /** Runs `sql` with `args` and collects its rows (execution, in `Session`). */
   abstract query(sql: string, args: ReadonlyArray<unknown>, cb: Callback<ExecuteResult>, task?: Task): Task
@@ -119,6 +137,7 @@ export abstract class StatementCache extends Wire {
    * caller closes (prepared statements, cursors).
    */
   statement(sql: string, cb: Callback<Statement>, dedicated = false): void {
+    if (this.schemaEpoch.statements !== this.seenStatements) this.catchUpSchema()
     if (!dedicated && (this.unnamedOnly || sql.length > this.settings.maxCacheableStatementSize)) {
       this.describe(sql, cb)
       return
@@ -140,6 +159,7 @@ export abstract class StatementCache extends Wire {
    * Parse("")/Describe/Sync. Nothing stays prepared on the server.
    */
   describe(sql: string, cb: Callback<Statement>): void {
+    if (this.schemaEpoch.statements !== this.seenStatements) this.catchUpSchema()
     const keep = sql.length <= this.settings.maxCacheableStatementSize
     if (keep && this.lookup(this.descriptions, sql, cb)) return
     const st = this.newStatement("", sql, keep, true)
@@ -241,6 +261,64 @@ export abstract class StatementCache extends Wire {
     if (st.state === "ready" && !st.unnamed) this.closeStatement(st.name)
   }
 
+  // -------------------------------------------------------------------------
+  // Schema changes
+  // -------------------------------------------------------------------------
+
+  /**
+   * Shares `epoch` with the other sessions of a pool: when one of them finds
+   * the schema outdated, every one forgets its cached statements (and
+   * introspected types) before its next statement.
+   */
+  shareSchemaEpoch(epoch: SchemaEpoch): void {
+    this.schemaEpoch = epoch
+    this.seenStatements = epoch.statements
+    this.seenTypes = epoch.types
+  }
+
+  /**
+   * Forgets the cached schema now, in this session and (at their next
+   * statement) every session sharing its epoch: with `types`, the
+   * introspected types too (the next lookup introspects them again). On a
+   * result that showed it outdated, and on `reloadSchemaState`.
+   */
+  override schemaOutdated(types: boolean): void {
+    const epoch = this.schemaEpoch
+    epoch.statements++
+    if (types) epoch.types++
+    this.catchUpSchema()
+  }
+
+  /** Forgets what the epoch says is outdated since this session last looked. */
+  protected catchUpSchema(): void {
+    const epoch = this.schemaEpoch
+    if (epoch.types !== this.seenTypes) this.setRegistry(this.registry.withoutIntrospected())
+    this.seenStatements = epoch.statements
+    this.seenTypes = epoch.types
+    this.clearStatements(true)
+  }
+
+  /**
+   * Whether a ready statement's codecs come from the current registry (a
+   * statement of the caller's own keeps its codecs when the session forgets
+   * its introspected types: {@link StatementCache.refreshCodecs} rebuilds them).
+   */
+  codecsCurrent(st: Statement): boolean {
+    if (this.schemaEpoch.statements !== this.seenStatements) this.catchUpSchema()
+    return st.builtin === true || st.registry === this.registry
+  }
+
+  /** Rebuilds a ready statement's codecs from the current registry, introspecting its types again if needed. */
+  refreshCodecs(st: Statement, cb: (err: SessionError | undefined) => void): void {
+    const unknown = this.unknownTypes(st)
+    const build = () => {
+      this.buildCodecs(st)
+      cb(undefined)
+    }
+    if (unknown.length === 0) build()
+    else this.introspect(unknown, (err) => (err ? cb(err) : build()))
+  }
+
   /** Forgets every cached statement and description (after DISCARD ALL, or on reloadSchemaState). */
   clearStatements(closeOnServer: boolean): void {
     for (const st of this.statements.values()) {
@@ -315,24 +393,47 @@ export abstract class StatementCache extends Wire {
     for (const w of waiters) safeCall(() => w(error))
   }
 
-  /** Introspects unknown type OIDs if needed, then builds the statement's codecs. */
-  protected resolveTypes(st: Statement): void {
+  /**
+   * Introspects unknown type OIDs if needed, then builds the statement's
+   * codecs. Checked again after introspecting: the session may have
+   * forgotten its types meanwhile (once; then unknown types read as text).
+   */
+  protected resolveTypes(st: Statement, again = true): void {
     // the driver's own queries: catalog types only, never introspected (an unknown one is read as text)
     if (st.builtin) {
       this.finishStatement(st)
       return
     }
-    const unknown = new Set<number>()
-    for (const oid of st.paramOids) if (this.registry.needsIntrospection(oid)) unknown.add(oid)
-    for (const f of st.fields) if (this.registry.needsIntrospection(f.typeOid)) unknown.add(f.typeOid)
-    if (unknown.size === 0) {
+    const unknown = this.unknownTypes(st)
+    if (unknown.length === 0 || !again) {
       this.finishStatement(st)
       return
     }
-    this.introspect([...unknown], (err) => {
+    this.introspect(unknown, (err) => {
       if (err) this.statementFailed(st, err)
-      else this.finishStatement(st)
+      else this.resolveTypes(st, false)
     })
+  }
+
+  /**
+   * Whether the catalog describes the introspected types `oids` (and the
+   * types they are built from) as the registry knows them: `cb(false)` when
+   * one changed or is gone. A failed catalog query counts as current.
+   */
+  typesCurrent(oids: ReadonlyArray<number>, cb: (current: boolean) => void): void {
+    const registry = this.registry
+    this.internalQuery(TypeRegistry.INTROSPECT_SQL, [oids.map(String)], (err, result) => {
+      if (err !== undefined || result === undefined) return cb(true)
+      cb(registry.isCurrent(result.rows.map((row) => toIntrospected(row as PgRecord.Record)), oids))
+    })
+  }
+
+  /** The parameter and column types of a statement that the registry must introspect first. */
+  protected unknownTypes(st: Statement): Array<number> {
+    const unknown = new Set<number>()
+    for (const oid of st.paramOids) if (this.registry.needsIntrospection(oid)) unknown.add(oid)
+    for (const f of st.fields) if (this.registry.needsIntrospection(f.typeOid)) unknown.add(f.typeOid)
+    return [...unknown]
   }
 
   /** Fetches pg_type rows for `oids` and registers their codecs. */
@@ -356,7 +457,18 @@ export abstract class StatementCache extends Wire {
   }
 
   protected finishStatement(st: Statement): void {
+    this.buildCodecs(st)
+    st.state = "ready"
+    st.preparedAt = Date.now()
+    const waiters = st.waiters
+    st.waiters = []
+    for (const w of waiters) safeCall(() => w(undefined))
+  }
+
+  /** Builds a statement's parameter and result codecs, formats and row factory from its registry. */
+  protected buildCodecs(st: Statement): void {
     const reg = this.registryOf(st)
+    st.registry = reg
     st.paramCodecs = st.paramOids.map((oid) => reg.get(oid) ?? reg.fallback)
     st.paramFormats = st.paramCodecs.map((c) => c.format)
     st.resultCodecs = st.fields.map((f) => reg.get(f.typeOid) ?? reg.fallback)
@@ -371,11 +483,6 @@ export abstract class StatementCache extends Wire {
     const shape = PgRecord.makeShape(st.fields.map((f) => f.name))
     const factory = st.builtin ? undefined : this.settings.recordFactory
     st.make = factory ? (values) => factory(shape, values) : shape.make
-    st.state = "ready"
-    st.preparedAt = Date.now()
-    const waiters = st.waiters
-    st.waiters = []
-    for (const w of waiters) safeCall(() => w(undefined))
   }
 
   /** Encodes arguments with the statement's parameter codecs. */

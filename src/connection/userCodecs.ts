@@ -3,9 +3,9 @@
  * `set_builtin_type_codec`, `reset_type_codec`, `reload_schema_state`) on
  * top of the session's `TypeRegistry`.
  *
- * The registry has no way to forget introspected types, so
- * `reloadSchemaState` builds a fresh registry with the same options and puts
- * back the codecs set here (remembered per session).
+ * `reloadSchemaState` swaps in a registry that keeps the codecs set here and
+ * has forgotten the introspected types (`TypeRegistry.withoutIntrospected`),
+ * in the session and every session of its pool.
  *
  * Internal: not exported by the package.
  */
@@ -13,9 +13,8 @@ import * as Effect from "effect/Effect"
 import type { SessionHandle } from "./Core.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
-import { TypeRegistry, type UserCodec } from "../types/Registry.js"
+import type { UserCodec } from "../types/Registry.js"
 import { pgTypeName } from "../types/sqlNames.js"
-import * as ClientState from "./clientState.js"
 import type { Session } from "./Session.js"
 import {
   checkBuiltinCodecOptions,
@@ -78,13 +77,6 @@ const checkSettable = (t: FoundType, schema: string): Errors.InterfaceError | un
 
 const install = (session: Session, oid: number, name: string, codec: UserCodec<unknown>): void => {
   session.registry.setTypeCodec(oid, name, codec)
-  const client = ClientState.of(session)
-  let m = client.userCodecs
-  if (m === undefined) {
-    m = new Map()
-    client.userCodecs = m
-  }
-  m.set(oid, { name, codec })
   // cached statements resolved their codecs already
   session.clearStatements(true)
 }
@@ -191,19 +183,13 @@ const resetChecked = (conn: SessionHandle, typeName: string, schema: string): Ef
     Effect.sync(() => {
       const session = conn.session
       session.registry.resetTypeCodec(t.oid)
-      ClientState.peek(session)?.userCodecs?.delete(t.oid)
       session.clearStatements(true)
     })
   )
 
 /**
  * Forgets introspected types and cached statements (after DDL changed
- * types); codecs set with `setTypeCodec` stay.
+ * types), in this session and, at their next statement, every session of
+ * its pool (as asyncpg's); codecs set with `setTypeCodec` stay.
  */
-export const reloadSchemaState = (session: Session): void => {
-  const fresh = new TypeRegistry(session.registry.options)
-  const mine = ClientState.peek(session)?.userCodecs
-  if (mine !== undefined) for (const [oid, { codec, name }] of mine) fresh.setTypeCodec(oid, name, codec)
-  session.setRegistry(fresh)
-  session.clearStatements(true)
-}
+export const reloadSchemaState = (session: Session): void => session.schemaOutdated(true)

@@ -583,4 +583,11 @@ export class Wire {
 
   /** The session is gone: statements still being prepared fail with `error` (the statement layer overrides it). */
   protected dropStatements(_error: SessionError | undefined): void {}
+
+  /**
+   * A result showed the cached schema outdated: `types`, a type changed
+   * since it was introspected; else a cached plan changed result type. The
+   * statement layer forgets (see `StatementCache.schemaOutdated`).
+   */
+  schemaOutdated(_types: boolean): void {}
 }

@@ -281,6 +281,47 @@ export class DataError extends Data.TaggedError("DataError")<{
 }
 
 /**
+ * A result value could not be decoded because a type changed since the
+ * connection introspected it (asyncpg's `OutdatedSchemaCacheError`): a
+ * composite type whose attributes were added, dropped or retyped by
+ * `ALTER TYPE`. The query ran; none of its rows were returned. The
+ * connection (and every connection of its pool) has forgotten the types it
+ * introspected and its cached statements, so the next call introspects the
+ * type again and decodes its values correctly: run the call again (inside a
+ * transaction, once the schema change is visible to it).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutdatedSchemaCacheError extends Data.TaggedError("OutdatedSchemaCacheError")<{
+  /** What happened and what to do. */
+  readonly message: string
+  /** The name of the type whose values no longer match. */
+  readonly dataTypeName: string
+  /** The 1-based attribute of the type where it differs, when it is one. */
+  readonly position?: number
+  /** The 0-based row of the result. */
+  readonly row?: number
+  /** The result column the value was read from. */
+  readonly column?: string
+}> {
+  constructor(args: {
+    readonly message: string
+    readonly dataTypeName: string
+    readonly position?: number | undefined
+    readonly row?: number | undefined
+    readonly column?: string | undefined
+  }) {
+    super(dropUndefined({ ...args, message: redactDsn(args.message) }))
+  }
+
+  /** `OutdatedSchemaCacheError: message`. */
+  override toString(): string {
+    return `${this._tag}: ${this.message}`
+  }
+}
+
+/**
  * A result row did not match the `schema` a query was given
  * (`fetch(sql, args, { schema })`): `row` is its 0-based index in the
  * result (in the stream, for a cursor), `column` the column the Schema
@@ -353,6 +394,7 @@ export type ClientError =
   | InterfaceError
   | ProtocolError
   | DataError
+  | OutdatedSchemaCacheError
   | RowDecodeError
 
 const NODE_CODE_REASONS: Readonly<Record<string, ConnectionErrorReason>> = {

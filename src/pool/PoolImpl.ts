@@ -17,6 +17,7 @@ import { PoolObservability } from "../observability/pool.js"
 import * as Spans from "../observability/spans.js"
 import type * as Copy from "../connection/copy/options.js"
 import type { Session } from "../connection/Session.js"
+import type { SchemaEpoch } from "../connection/statements.js"
 import * as TxStatus from "../connection/txStatus.js"
 import * as Budget from "./budget.js"
 import { PoolCore, type Slot, type Waiter } from "./core.js"
@@ -55,6 +56,8 @@ export class PgPoolImpl implements PgPoolShape {
   private readonly leakMs: number
   /** spans, metrics and the pool's name (observability/) */
   readonly obs: PoolObservability
+  /** shared by the pool's sessions: one that finds the schema changed makes them all forget */
+  readonly schemaEpoch: SchemaEpoch = { statements: 0, types: 0 }
 
   constructor(readonly options: PoolOptions) {
     this.obs = new PoolObservability(options, () => this.stats())

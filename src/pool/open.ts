@@ -10,6 +10,7 @@ import * as Connection from "../Connection.js"
 import * as Errors from "../Errors.js"
 import * as Heard from "../connection/heard.js"
 import { Session } from "../connection/Session.js"
+import type { SchemaEpoch } from "../connection/statements.js"
 import type { PoolCore } from "./core.js"
 import { hookError, userError } from "./hooks.js"
 import type { AcquireError, PoolConnection, PoolOptions } from "./types.js"
@@ -21,6 +22,8 @@ export interface OpenContext {
   readonly commandTimeoutMs: number
   /** the caller's view of a session behind a lease guard */
   readonly view: (session: Session, guard: Connection.Lease) => PoolConnection
+  /** shared by the pool's sessions (asyncpg drops the statement and type caches of the whole pool) */
+  readonly schemaEpoch: SchemaEpoch
 }
 
 /** connect, then init; runs outside any caller's fiber; returns an abort. */
@@ -46,6 +49,7 @@ export const openConnection = (
         })
       )
     }
+    session.shareSchemaEpoch(ctx.schemaEpoch)
     const base = new Connection.ConnectionImpl(session, ctx.commandTimeoutMs)
     if (init !== undefined) {
       const guard: Connection.Lease = { released: false }

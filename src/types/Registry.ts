@@ -229,6 +229,42 @@ LEFT JOIN pg_catalog.pg_range mr ON mr.rngmultitypid = t.oid`
     return copy
   }
 
+  /**
+   * A registry with the same options and user codecs that has forgotten
+   * every introspected type (and every OID found missing): the next lookup
+   * of such a type introspects it again (after DDL changed it).
+   */
+  withoutIntrospected(): TypeRegistry {
+    const copy = this.clone()
+    copy.update({ ...this.state, introspected: EMPTY_INTROSPECTED, missing: EMPTY_MISSING })
+    return copy
+  }
+
+  /** Whether `oid` was introspected (its codec comes from catalog rows that DDL may have changed). */
+  isIntrospected(oid: number): boolean {
+    return this.state.introspected.has(oid)
+  }
+
+  /**
+   * Whether catalog rows fetched now (`INTROSPECT_SQL` for `requested`)
+   * describe the types this registry introspected as it knows them: false
+   * when a type changed (attributes, element or base type), or is gone.
+   */
+  isCurrent(types: ReadonlyArray<IntrospectedType>, requested: ReadonlyArray<number>): boolean {
+    const known = this.state.introspected
+    const fresh = new Map<number, IntrospectedType>()
+    for (const row of types) {
+      const t = normalizeRow(row)
+      fresh.set(t.oid, t)
+    }
+    for (const oid of requested) if (known.has(oid) && !fresh.has(oid)) return false
+    for (const t of fresh.values()) {
+      const k = known.get(t.oid)
+      if (k !== undefined && !sameType(k, t)) return false
+    }
+    return true
+  }
+
   /** A registry with other options, keeping user codecs and introspected types. */
   withOptions(options: RegistryOptions): TypeRegistry {
     const r = new TypeRegistry({ ...this.options, ...options })
@@ -261,6 +297,17 @@ const normalizeRow = (row: IntrospectedType): IntrospectedType => ({
   attrNames: (row.attrNames ?? []).map(String),
   attrOids: (row.attrOids ?? []).map(toOid)
 })
+
+const sameList = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>): boolean => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** Two catalog rows of one type describe the same codec. */
+const sameType = (a: IntrospectedType, b: IntrospectedType): boolean =>
+  a.kind === b.kind &&
+  a.elemOid === b.elemOid &&
+  a.baseOid === b.baseOid &&
+  a.rangeSubtypeOid === b.rangeSubtypeOid &&
+  sameList(a.attrNames, b.attrNames) &&
+  sameList(a.attrOids, b.attrOids)
 
 const userCodec = (oid: number, name: string, codec: UserCodec<unknown>): TypeCodec => {
   if (codec.format === "text") {

@@ -19,6 +19,40 @@ import { encodeFallback } from "./fallback.js"
 
 const COMPOSITE_EXPECTED = "an object keyed by attribute name or an array in attribute order"
 
+/**
+ * A composite value that does not have the attributes its codec was built
+ * for (asyncpg's OutdatedSchemaCacheError): the type changed (ALTER TYPE)
+ * since it was introspected. The engine forgets its introspected types and
+ * reports it as a typed error; the next call introspects the type again.
+ *
+ * @since 0.1.0
+ */
+export class OutdatedTypeError extends Error {
+  constructor(
+    /** the composite type's name */
+    readonly typeName: string,
+    /** what differs, e.g. "unexpected number of attributes of composite type: 3, expected 2" */
+    readonly why: string,
+    /** the 1-based attribute where it differs, when it is one */
+    readonly position?: number
+  ) {
+    super(`${why} (type ${typeName} changed since it was introspected)`)
+    this.name = "OutdatedTypeError"
+  }
+}
+
+/** The attribute count a record's header gives, checked against the codec's (asyncpg's ERRNUM). */
+const checkCount = (name: string, n: number, expected: number): void => {
+  if (n !== expected) throw new OutdatedTypeError(name, `unexpected number of attributes of composite type: ${n}, expected ${expected}`)
+}
+
+/** An attribute's type OID on the wire, checked against the codec's (asyncpg's ERRTYP). */
+const checkAttrType = (name: string, i: number, oid: number, expected: number): void => {
+  if (oid !== expected) {
+    throw new OutdatedTypeError(name, `unexpected data type of composite type attribute ${i + 1}: OID ${oid}, expected ${expected}`, i + 1)
+  }
+}
+
 /** Sets `obj[key] = value` as an own property, even for `__proto__`. */
 const setField = (obj: Record<string, unknown>, key: string, value: unknown): void => {
   if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true })
@@ -71,10 +105,17 @@ export const compositeCodec = (
   names: ReadonlyArray<string>,
   attrs: ReadonlyArray<TypeCodec>
 ): TypeCodec => {
-  const parseText = (text: string) => parseRecordText(text, names, attrs)
+  const parseText = (text: string) => {
+    const split = splitRecordText(text)
+    // "()" is both no attribute and one NULL attribute
+    const fields = split.length === 0 && attrs.length === 1 ? [null] : split
+    checkCount(name, fields.length, attrs.length)
+    return fieldsToObject(fields, names, attrs)
+  }
   const formatText = (value: unknown) => formatRecordText(fieldsOf(value, names, name), attrs)
   if (attrs.every((a) => a.decodeBinary !== undefined && a.encodeBinary !== undefined)) {
     const decoders = attrs.map((a) => a.decodeBinary!)
+    const oids = attrs.map((a) => a.oid)
     const safe = !names.includes("__proto__")
     return make(
       oid,
@@ -82,16 +123,18 @@ export const compositeCodec = (
       1,
       (buf, start) => {
         const n = buf.readInt32BE(start)
+        // a value of another shape than the introspected one (ALTER TYPE since): never decode it with these codecs
+        checkCount(name, n, oids.length)
         let pos = start + 4
         const out: Record<string, unknown> = {}
         for (let i = 0; i < n; i++) {
+          checkAttrType(name, i, buf.readUInt32BE(pos), oids[i]!)
           const len = buf.readInt32BE(pos + 4)
           pos += 8
-          const key = names[i] ?? `f${i + 1}`
+          const key = names[i]!
           let v: unknown = null
           if (len >= 0) {
-            const decode = decoders[i]
-            v = decode === undefined ? utf8(buf, pos, pos + len) : decode(buf, pos, pos + len)
+            v = decoders[i]!(buf, pos, pos + len)
             pos += len
           }
           if (safe) out[key] = v
@@ -168,8 +211,14 @@ export const parseRecordText = (
   text: string,
   names: ReadonlyArray<string>,
   attrs: ReadonlyArray<TypeCodec>
+): Record<string, unknown> => fieldsToObject(splitRecordText(text), names, attrs)
+
+/** Record text fields as an object keyed by `names`, each through its attribute's text parser. */
+const fieldsToObject = (
+  fields: ReadonlyArray<string | null>,
+  names: ReadonlyArray<string>,
+  attrs: ReadonlyArray<TypeCodec>
 ): Record<string, unknown> => {
-  const fields = splitRecordText(text)
   const out: Record<string, unknown> = {}
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!
