@@ -469,15 +469,7 @@ export class PoolCore extends SlotTable {
   private shedOpens(): void {
     if (this.closing) return
     const need = this.waiting + Math.max(0, this.config.minSize - this.slots.size)
-    let shed = false
-    // an attempt the server answered is kept: it will connect, and serve the next caller
-    while (this.opening > need) {
-      const silent = this.openings.oldestSilent()
-      if (silent === undefined) break
-      silent.abort()
-      shed = true
-    }
-    if (shed) this.checkQuiet()
+    if (this.openings.shed(this.opening - need)) this.checkQuiet()
   }
 
   /**

@@ -52,6 +52,22 @@ export class Openings {
     this.slowMs = Math.max(ms, this.slowMs * DECAY)
   }
 
+  /**
+   * Abandons up to `excess` attempts the server has not answered, oldest
+   * first (one it answered will connect, and serve the next caller); true
+   * when it abandoned any.
+   */
+  shed(excess: number): boolean {
+    let shed = 0
+    while (shed < excess) {
+      const silent = this.oldestSilent()
+      if (silent === undefined) break
+      silent.abort()
+      shed++
+    }
+    return shed > 0
+  }
+
   /** The oldest attempt in flight the server has not answered yet, if any. */
   oldestSilent(): Attempt | undefined {
     for (const a of this.live) if (!a.heard()) return a
