@@ -126,6 +126,7 @@ export const fromParams = (
   const p: Source = { origin, serverSettings: {} }
   if (hosts !== undefined) p.hosts = [...hosts]
   let requiressl = false
+  let sslTrue = false
   for (const [key, value] of params) {
     if (value === "") continue
     switch (key) {
@@ -153,6 +154,7 @@ export const fromParams = (
       case "ssl": // node-postgres style `?ssl=true`
         if (parseBool(value, key, origin)) {
           p.sslSystemTrust = true
+          sslTrue = true
         } else {
           p.sslmode = "disable"
         }
@@ -229,6 +231,8 @@ export const fromParams = (
         p.serverSettings[key] = value
     }
   }
+  // `ssl=true` means verify-full within its own source (a lower source's sslmode must not weaken it)
+  if (sslTrue && p.sslmode === undefined) p.sslmode = "verify-full"
   if (requiressl && p.sslmode === undefined) p.sslmode = "require"
   return p
 }
@@ -293,8 +297,10 @@ export const fromInput = (input: ConnectInput): Source => {
   if (input.database !== undefined && input.database !== "") p.database = input.database
   if (input.passfile !== undefined) p.passfile = input.passfile
   const ssl = input.ssl
+  // `ssl: true` / Node TLS options are explicit: their mode beats a DSN's or PGSSLMODE's (as asyncpg).
   if (ssl === true) {
     p.sslSystemTrust = true
+    p.sslmode = "verify-full"
   } else if (ssl === false) {
     p.sslmode = "disable"
   } else if (typeof ssl === "string") {
@@ -302,7 +308,7 @@ export const fromInput = (input: ConnectInput): Source => {
   } else if (isConnectionOptions(ssl)) {
     p.tlsOptions = ssl
     p.sslSystemTrust = true
-    if (ssl.rejectUnauthorized === false) p.sslmode = "require"
+    p.sslmode = ssl.rejectUnauthorized === false ? "require" : "verify-full"
   }
   if (input.sslmode !== undefined) p.sslmode = oneOf(sslModes, input.sslmode, "sslmode", origin)
   if (input.sslrootcert !== undefined) p.sslrootcert = input.sslrootcert
