@@ -7,6 +7,7 @@ import * as Redacted from "effect/Redacted"
 import { describe, expect, it } from "vitest"
 import {
   type ConnectInput,
+  DsnError,
   type DsnFileSystem,
   resolveConnectOptions,
   type ResolvedConnectOptions
@@ -35,6 +36,18 @@ const resolve = (input: ConnectInput, env: Record<string, string> = {}, fs: DsnF
 const pw = (r: ResolvedConnectOptions) => (r.password === undefined ? undefined : Redacted.value(r.password))
 const hostPorts = (r: ResolvedConnectOptions) => r.addresses.map((a) => (a.kind === "unix" ? a.path : [a.host, a.port]))
 
+/** The DsnError thrown by `f`, checked to hold no secret. */
+const dsnError = (f: () => unknown, secret = "s3cr3t"): string => {
+  try {
+    f()
+  } catch (e) {
+    expect(e).toBeInstanceOf(DsnError)
+    expect((e as Error).message).not.toContain(secret)
+    return (e as Error).message
+  }
+  throw new Error("expected a DsnError")
+}
+
 describe("explicit ssl beats the DSN and the environment", () => {
   it("ssl: true is verify-full over sslmode=disable in the DSN (params_settings_and_ssl_override_dsn)", () => {
     const r = resolve({
@@ -58,5 +71,50 @@ describe("explicit ssl beats the DSN and the environment", () => {
     expect(resolve({ host: "h", ssl: { rejectUnauthorized: false } }, { PGSSLMODE: "disable" }).sslmode).toBe("require")
     expect(resolve({ dsn: "postgres://h/db?ssl=true" }, { PGSSLMODE: "allow" }).sslmode).toBe("verify-full")
     expect(resolve({ ssl: true, sslmode: "prefer" }, { PGSSLMODE: "disable" }).sslmode).toBe("prefer")
+  })
+})
+
+describe("host lists (asyncpg's dsn_*_multi_host cases)", () => {
+  it("decodes a percent-encoded IPv6 zone in brackets (dsn_ipv6_multi_host)", () => {
+    expect(hostPorts(resolve({ dsn: "postgresql://user@[2001:db8::1234%25eth0],[::1]/db" }))).toEqual([
+      ["2001:db8::1234%eth0", 5432],
+      ["::1", 5432]
+    ])
+    expect(hostPorts(resolve({ dsn: "postgresql://user@[2001:db8::1234]:1111,[::1]:2222/db" }))).toEqual([
+      ["2001:db8::1234", 1111],
+      ["::1", 2222]
+    ])
+  })
+
+  it("reads [v6], [v6]:port and name:port in host= and PGHOST; keeps bare IPv6 and socket paths", () => {
+    expect(hostPorts(resolve({ dsn: "postgresql:///db?user=user&host=[2001:db8::1234],[::1]" }))).toEqual([
+      ["2001:db8::1234", 5432],
+      ["::1", 5432]
+    ])
+    expect(hostPorts(resolve({ dsn: "postgresql:///db" }, { PGHOST: "host1:1111,host2:2222", PGUSER: "foo" }))).toEqual([
+      ["host1", 1111],
+      ["host2", 2222]
+    ])
+    expect(hostPorts(resolve({ dsn: "postgresql:///db?host=host1:1111,host2:2222" }))).toEqual([
+      ["host1", 1111],
+      ["host2", 2222]
+    ])
+    const cloudsql = "postgres:///db?host=127.0.0.1:5432,/cloudsql/project:region:instance-name,localhost:5433&user=spam"
+    const r = resolve({ dsn: cloudsql })
+    expect(hostPorts(r)).toEqual([
+      ["127.0.0.1", 5432],
+      "/cloudsql/project:region:instance-name/.s.PGSQL.5432",
+      ["localhost", 5433]
+    ])
+    expect(r.sslmode).toBe("prefer")
+    expect(hostPorts(resolve({}, { PGHOST: "::1,fe80::2" }))).toEqual([["::1", 5432], ["fe80::2", 5432]])
+    expect(hostPorts(resolve({ host: ["[::1]:6000", "h:6001"] }))).toEqual([["::1", 6000], ["h", 6001]])
+    expect(hostPorts(resolve({ host: "h:6001", port: 7000 }))).toEqual([["h", 7000]])
+    expect(dsnError(() => resolve({ dsn: "host=[::1" }))).toMatch(/invalid IPv6 address in the host list in the DSN/)
+  })
+
+  it("keeps the authority's ports when host= replaces its hosts", () => {
+    expect(hostPorts(resolve({ dsn: "postgres://u@h:5433/db?host=/tmp" }))).toEqual(["/tmp/.s.PGSQL.5433"])
+    expect(hostPorts(resolve({ dsn: "postgres://user@?port=56226&host=%2Ftmp" }))).toEqual(["/tmp/.s.PGSQL.56226"])
   })
 })

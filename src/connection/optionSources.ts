@@ -8,7 +8,7 @@
  */
 import type * as tls from "node:tls"
 import * as Redacted from "effect/Redacted"
-import type { HostSpec } from "./dsn.js"
+import { type HostSpec, parseHostEntry } from "./dsn.js"
 import {
   channelBindings,
   DsnError,
@@ -131,7 +131,7 @@ export const fromParams = (
     if (value === "") continue
     switch (key) {
       case "host":
-        p.hosts = value.split(",").map((host) => ({ host: host.trim() }))
+        p.hosts = value.split(",").map((host) => parseHostEntry(host.trim(), origin))
         break
       case "port":
         p.ports = parsePortList(value, origin)
@@ -283,7 +283,7 @@ export const fromInput = (input: ConnectInput): Source => {
   if (input.host !== undefined) {
     const hosts = typeof input.host === "string" ? [input.host] : [...input.host]
     if (hosts.length === 0) throw new DsnError("invalid host in the connect options: the list is empty")
-    p.hosts = hosts.map((host) => ({ host }))
+    p.hosts = hosts.map((host) => parseHostEntry(host, origin))
   }
   if (input.port !== undefined) {
     const ports = typeof input.port === "number" ? [input.port] : [...input.port]
