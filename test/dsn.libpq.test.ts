@@ -3,8 +3,14 @@
  * (TestConnectParams), as libpq resolves them. Where asyncpg differs from
  * libpq, the test follows libpq and says so.
  */
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
+import * as nodeFs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import { resolveOptions } from "../src/connection/connectOptions.js"
 import {
   type ConnectInput,
   DsnError,
@@ -13,7 +19,7 @@ import {
   type ResolvedConnectOptions
 } from "../src/connection/options.js"
 
-type FakeFile = string | { readonly text: string; readonly mode?: number }
+type FakeFile = string | { readonly text: string; readonly mode?: number; readonly isFile?: boolean }
 
 /** A fake file system: files (mode 0600 unless given), a home and an OS user. */
 const fakeFs = (files: Record<string, FakeFile> = {}): DsnFileSystem => {
@@ -22,9 +28,10 @@ const fakeFs = (files: Record<string, FakeFile> = {}): DsnFileSystem => {
     return f === undefined ? undefined : typeof f === "string" ? { text: f } : f
   }
   return {
-    readFile: (p) => entry(p)?.text,
+    readFile: (p) => (entry(p)?.isFile === false ? undefined : entry(p)?.text),
     homedir: () => "/home/me",
     fileMode: (p) => (entry(p) === undefined ? undefined : entry(p)!.mode ?? 0o600),
+    isFile: (p) => (entry(p) === undefined ? undefined : entry(p)!.isFile ?? true),
     exists: (p) => entry(p) !== undefined,
     username: () => "osuser"
   }
@@ -116,5 +123,48 @@ describe("host lists (asyncpg's dsn_*_multi_host cases)", () => {
   it("keeps the authority's ports when host= replaces its hosts", () => {
     expect(hostPorts(resolve({ dsn: "postgres://u@h:5433/db?host=/tmp" }))).toEqual(["/tmp/.s.PGSQL.5433"])
     expect(hostPorts(resolve({ dsn: "postgres://user@?port=56226&host=%2Ftmp" }))).toEqual(["/tmp/.s.PGSQL.56226"])
+  })
+})
+
+describe("password file (test_connect_pgpass_*)", () => {
+  const pgpass = "abc:*:*:user:password from pgpass for user@abc\n"
+  const input = { host: "abc", user: "user", database: "db", passfile: "/p" }
+
+  it("warns about a group- or world-accessible file and does not read it (badness_mode)", () => {
+    const r = resolve(input, {}, fakeFs({ "/p": { text: pgpass, mode: 0o660 } }))
+    expect(pw(r)).toBeUndefined()
+    expect(r.warnings).toEqual([
+      `password file "/p" has group or world access; permissions should be u=rw (0600) or less`
+    ])
+    // a missing file is no warning; a private one is read
+    expect(resolve(input, {}, fakeFs()).warnings).toBeUndefined()
+    const ok = resolve(input, {}, fakeFs({ "/p": pgpass }))
+    expect([pw(ok), ok.warnings]).toEqual(["password from pgpass for user@abc", undefined])
+  })
+
+  it("warns about a path that is not a plain file (badness_non_file)", () => {
+    const r = resolve(input, {}, fakeFs({ "/p": { text: "", mode: 0o700, isFile: false } }))
+    expect(pw(r)).toBeUndefined()
+    expect(r.warnings).toEqual([`password file "/p" is not a plain file`])
+  })
+
+  it("is logged at warning level by connect()'s option resolution", async () => {
+    const dir = nodeFs.mkdtempSync(path.join(os.tmpdir(), "pgpass-"))
+    const file = path.join(dir, "pgpass")
+    nodeFs.writeFileSync(file, "*:*:*:*:s3cr3t\n", { mode: 0o644 })
+    nodeFs.chmodSync(file, 0o644)
+    const logged: Array<[string, string]> = []
+    const capture = Logger.make((o) => {
+      logged.push([o.logLevel, String(o.message)])
+    })
+    try {
+      const r = await Effect.runPromise(
+        resolveOptions({ host: "h", user: "u", passfile: file }).pipe(Effect.provide(Logger.layer([capture])))
+      )
+      expect(r.password).toBeUndefined()
+      expect(logged).toEqual([["Warn", `password file "${file}" has group or world access; permissions should be u=rw (0600) or less`]])
+    } finally {
+      nodeFs.rmSync(dir, { recursive: true })
+    }
   })
 })

@@ -92,8 +92,9 @@ export const resolveConnectOptions = (
   const user = pick(sources, "user") ?? osUser(fs, env)
   const database = pick(sources, "database") ?? user
   const given = pick(sources, "password")
+  const warnings: Array<string> = []
   const filePasswords = given === undefined
-    ? passfilePasswords(sources, hostPorts, database, user, fs, env)
+    ? passfilePasswords(sources, hostPorts, database, user, fs, env, (w) => warnings.push(w))
     : hostPorts.map(() => undefined)
   const fromFile = filePasswords.find((p) => p !== undefined)
   const password = given ?? (fromFile === undefined ? undefined : Redacted.make(fromFile))
@@ -124,7 +125,8 @@ export const resolveConnectOptions = (
     ...(timeout === undefined || timeout === null ? {} : { connectTimeoutMs: timeout }),
     targetSessionAttrs: pick(sources, "targetSessionAttrs") ?? "any",
     loadBalanceHosts: pick(sources, "loadBalanceHosts") ?? "disable",
-    channelBinding: pick(sources, "channelBinding") ?? "prefer"
+    channelBinding: pick(sources, "channelBinding") ?? "prefer",
+    ...(warnings.length === 0 ? {} : { warnings })
   }
 }
 
