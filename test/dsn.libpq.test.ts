@@ -168,3 +168,59 @@ describe("password file (test_connect_pgpass_*)", () => {
     }
   })
 })
+
+describe("connection service file (test_connect_connection_service_file)", () => {
+  const serviceFile = [
+    "# services",
+    "[test_service_dbname]",
+    "port=5433",
+    "host=somehost",
+    "dbname=test_dbname",
+    "user=admin",
+    "password=test_password",
+    "target_session_attrs=primary",
+    "krbsrvname=fakekrbsrvname",
+    "gsslib=sspi",
+    "",
+    "[test_service_database]",
+    "port=5433",
+    "host=somehost",
+    "database=test_dbname",
+    "user=admin",
+    "target_session_attrs=primary",
+    "",
+    "[broken]",
+    "host somewhere s3cr3t"
+  ].join("\n")
+  const fs = fakeFs({ "/svc.conf": serviceFile, "/home/me/.pg_service.conf": "[mine]\nhost=myhost\n" })
+  const env = { PGSERVICEFILE: "/svc.conf" }
+  const summary = (r: ResolvedConnectOptions) => [hostPorts(r), r.user, pw(r), r.database, r.targetSessionAttrs]
+  const expected = [[["somehost", 5433]], "admin", "test_password", "test_dbname", "primary"]
+
+  it("reads the service named in the DSN, with dbname or database", () => {
+    expect(summary(resolve({ dsn: "postgresql://?service=test_service_dbname" }, env, fs))).toEqual(expected)
+    const d = resolve({ dsn: "postgresql://?service=test_service_database" }, env, fs)
+    expect([hostPorts(d), d.user, d.database]).toEqual([[["somehost", 5433]], "admin", "test_dbname"])
+  })
+
+  it("ranks below the DSN and explicit options, above PG* variables", () => {
+    expect(summary(resolve({ dsn: "postgresql://?service=test_service_dbname" }, { ...env, PGUSER: "user" }, fs)))
+      .toEqual(expected)
+    const r = resolve({ dsn: "postgresql://?service=test_service_dbname&dbname=test_dbname_dsn", user: "me" }, env, fs)
+    expect([r.user, r.database]).toEqual(["me", "test_dbname_dsn"])
+  })
+
+  it("takes the service and the file from PGSERVICE, servicefile= or the options; ~/.pg_service.conf by default", () => {
+    expect(summary(resolve({}, { ...env, PGSERVICE: "test_service_dbname" }, fs))).toEqual(expected)
+    expect(summary(resolve({ dsn: "service=test_service_dbname servicefile=/svc.conf" }, {}, fs))).toEqual(expected)
+    expect(summary(resolve({ service: "test_service_dbname", servicefile: "/svc.conf" }, {}, fs))).toEqual(expected)
+    expect(hostPorts(resolve({ service: "mine" }, {}, fs))).toEqual([["myhost", 5432]])
+    const sys = fakeFs({ "/etc/pg/pg_service.conf": "[sys]\nhost=syshost\n" })
+    expect(hostPorts(resolve({ service: "sys" }, { PGSYSCONFDIR: "/etc/pg" }, sys))).toEqual([["syshost", 5432]])
+  })
+
+  it("fails for an unknown service or a malformed section, without echoing the line", () => {
+    expect(dsnError(() => resolve({ service: "nope" }, env, fs))).toBe(`definition of service "nope" not found`)
+    expect(dsnError(() => resolve({ service: "broken" }, env, fs))).toBe(`syntax error in service file "/svc.conf", line 20`)
+  })
+})

@@ -152,7 +152,7 @@ describe("URL DSN", () => {
   it("ignores harmless libpq options and refuses unsafe ones", () => {
     expect(resolve({ dsn: "postgres://h/db?keepalives=1&gssencmode=disable" }).serverSettings).toEqual({})
     expectDsnError(() => resolve({ dsn: "postgres://h/db?hostaddr=1.2.3.4" }), /"hostaddr" .* not supported/)
-    expectDsnError(() => resolve({ dsn: "postgres://h/db?service=x" }), /"service" .* not supported/)
+    expectDsnError(() => resolve({ dsn: "postgres://h/db?requirepeer=x" }), /"requirepeer" .* not supported/)
   })
 
   it("does not percent-decode + as space (as libpq)", () => {
@@ -219,7 +219,7 @@ describe("environment", () => {
   })
 
   it("ignores unsupported variables meant for other tools", () => {
-    expect(() => resolve({}, { PGSERVICE: "x", PGHOSTADDR: "1.2.3.4" })).not.toThrow()
+    expect(() => resolve({}, { PGHOSTADDR: "1.2.3.4", PGREQUIREPEER: "x" })).not.toThrow()
   })
 })
 

@@ -33,6 +33,10 @@ export interface Source {
   password?: Redacted.Redacted<string>
   database?: string
   passfile?: string
+  /** the connection service to read from the service file (`service`, `PGSERVICE`) */
+  service?: string
+  /** the service file (`servicefile`, `PGSERVICEFILE`) */
+  servicefile?: string
   sslmode?: SslMode
   /** `ssl: true` / `ssl: {...}`: verify against system CAs, no default cert files. */
   sslSystemTrust?: boolean
@@ -114,7 +118,7 @@ const ignoredKeywords = new Set([
 ])
 
 /** libpq keywords whose meaning we cannot honour; silently ignoring them could be unsafe. */
-const unsupportedKeywords = new Set(["hostaddr", "service", "servicefile", "requirepeer", "require_auth", "sslcrldir"])
+const unsupportedKeywords = new Set(["hostaddr", "requirepeer", "require_auth", "sslcrldir"])
 
 /** Interprets libpq keywords (from a DSN or the environment). */
 export const fromParams = (
@@ -147,6 +151,12 @@ export const fromParams = (
         break
       case "passfile":
         p.passfile = value
+        break
+      case "service":
+        p.service = value
+        break
+      case "servicefile":
+        p.servicefile = value
         break
       case "sslmode":
         p.sslmode = oneOf(sslModes, value, "sslmode", origin)
@@ -245,6 +255,8 @@ const envKeywords: ReadonlyArray<readonly [string, string]> = [
   ["PGPASSWORD", "password"],
   ["PGDATABASE", "dbname"],
   ["PGPASSFILE", "passfile"],
+  ["PGSERVICE", "service"],
+  ["PGSERVICEFILE", "servicefile"],
   ["PGSSLMODE", "sslmode"],
   ["PGREQUIRESSL", "requiressl"],
   ["PGSSLROOTCERT", "sslrootcert"],
@@ -296,6 +308,8 @@ export const fromInput = (input: ConnectInput): Source => {
   }
   if (input.database !== undefined && input.database !== "") p.database = input.database
   if (input.passfile !== undefined) p.passfile = input.passfile
+  if (input.service !== undefined && input.service !== "") p.service = input.service
+  if (input.servicefile !== undefined && input.servicefile !== "") p.servicefile = input.servicefile
   const ssl = input.ssl
   // `ssl: true` / Node TLS options are explicit: their mode beats a DSN's or PGSSLMODE's (as asyncpg).
   if (ssl === true) {

@@ -111,6 +111,13 @@ export interface ConnectInput {
   readonly keepalivesIdle?: number
   /** Path of the password file. */
   readonly passfile?: string
+  /**
+   * A connection service of the service file (libpq `service`): its
+   * settings rank below the DSN and above the `PG*` variables.
+   */
+  readonly service?: string
+  /** Path of the service file (default `PGSERVICEFILE`, then `~/.pg_service.conf`). */
+  readonly servicefile?: string
   readonly targetSessionAttrs?: TargetSessionAttrs
   readonly channelBinding?: ChannelBinding
 }
