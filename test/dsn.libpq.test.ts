@@ -224,3 +224,15 @@ describe("connection service file (test_connect_connection_service_file)", () =>
     expect(dsnError(() => resolve({ service: "broken" }, env, fs))).toBe(`syntax error in service file "/svc.conf", line 20`)
   })
 })
+
+describe("verify-full without a root certificate (test_connection_no_home_dir)", () => {
+  it("names the missing file in libpq's words, with or without a home directory", () => {
+    expect(dsnError(() => resolve({ host: "localhost", ssl: "verify-full" }))).toMatch(
+      /^root certificate file "\/home\/me\/\.postgresql\/root\.crt" does not exist/
+    )
+    const noHome: DsnFileSystem = { ...fakeFs(), homedir: () => { throw new Error("no home") } }
+    expect(dsnError(() => resolve({ host: "localhost", ssl: "verify-full" }, {}, noHome))).toMatch(
+      /^root certificate file "~\/\.postgresql\/root\.crt" does not exist/
+    )
+  })
+})
