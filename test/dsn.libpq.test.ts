@@ -236,3 +236,11 @@ describe("verify-full without a root certificate (test_connection_no_home_dir)",
     )
   })
 })
+
+describe("secrets stay out of key=value syntax errors", () => {
+  it("does not echo the word after an unquoted password with a space", () => {
+    expect(dsnError(() => resolve({ dsn: "host=h password=abc s3cr3t" }))).toBe(
+      `invalid DSN: missing "=" after the word at character 21 (quote values that contain spaces)`
+    )
+  })
+})

@@ -163,7 +163,10 @@ const parseKeyValue = (input: string): Map<string, string> => {
     while (i < n && input[i] !== "=" && !isSpace(input[i])) i++
     const key = input.slice(keyStart, i)
     while (isSpace(input[i])) i++
-    if (input[i] !== "=") throw new DsnError(`invalid DSN: missing "=" after "${key}"`)
+    // the word is not echoed: it may be the rest of an unquoted password with a space in it
+    if (input[i] !== "=") {
+      throw new DsnError(`invalid DSN: missing "=" after the word at character ${keyStart + 1} (quote values that contain spaces)`)
+    }
     i++
     while (isSpace(input[i])) i++
     let value = ""
