@@ -13,6 +13,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as nodeFs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { resolveOptions } from "../src/connection/connectOptions.js"
 import { PgPool, type Pool } from "../src/index.js"
 import * as PoolConfig from "../src/pool/config.js"
 import { freePort, TEST_DSN, uniqueName } from "./support/db.js"
@@ -82,6 +86,27 @@ describe("PoolConfig.options: what the environment gives", () => {
       expect(o.database).toBeUndefined()
       expect(unredact(o.password)).toBe("from-env")
       expect(o.applicationName).toBe("billing")
+    }))
+
+  it.effect("a connection service (PGSERVICE, or service= in the DSN) wins over PG*, as in libpq", () =>
+    Effect.gen(function* () {
+      const dir = nodeFs.mkdtempSync(path.join(os.tmpdir(), "pgservice-"))
+      const file = path.join(dir, "pg_service.conf")
+      nodeFs.writeFileSync(file, "[app]\nhost=svchost\nuser=svcuser\noptions=-c search_path=svc\n")
+      try {
+        for (const vars of [
+          { PGSERVICE: "app", PGSERVICEFILE: file } as Record<string, string>,
+          { DATABASE_URL: "postgres:///shop?service=app", PGSERVICEFILE: file }
+        ]) {
+          const o = yield* read({ ...vars, PGHOST: "envhost", PGUSER: "envuser", PGOPTIONS: "-c search_path=env", PGDATABASE: "envdb" })
+          expect([o.host, o.user, o.serverSettings, o.servicefile]).toEqual([undefined, undefined, undefined, file])
+          const r = yield* resolveOptions(o)
+          expect([r.addresses[0]!.host, r.user, r.serverSettings["options"]]).toEqual(["svchost", "svcuser", "-c search_path=svc"])
+          expect(r.database).toBe(vars["DATABASE_URL"] === undefined ? "envdb" : "shop")
+        }
+      } finally {
+        nodeFs.rmSync(dir, { recursive: true })
+      }
     }))
 
   it.effect("options the caller gives win: plain values, Configs of other keys, one Config of everything", () =>

@@ -80,12 +80,13 @@ describe("URL DSN", () => {
     expect(describeTarget(r)).toBe("h1:5432, h2:5433, h3:5432")
   })
 
-  it("gives hosts without a port the port= parameter, then PGPORT", () => {
-    expect(resolve({ dsn: "postgres://h1,h2:5433/db?port=6000" }).addresses.map((a) => a.port)).toEqual([6000, 5433])
+  it("gives hosts without a port 5432 once another host has one; port= replaces them all (libpq)", () => {
+    expect(resolve({ dsn: "postgres://h1,h2:5433/db?port=6000" }).addresses.map((a) => a.port)).toEqual([6000, 6000])
     expect(resolve({ dsn: "postgres://h1,h2:5433/db" }, { PGPORT: "7000" }).addresses.map((a) => a.port)).toEqual([
-      7000,
+      5432,
       5433
     ])
+    expect(resolve({ dsn: "postgres://h1,h2/db" }, { PGPORT: "7000" }).addresses.map((a) => a.port)).toEqual([7000, 7000])
   })
 
   it("parses bracketed IPv6 addresses", () => {
@@ -109,11 +110,16 @@ describe("URL DSN", () => {
     expect(r.database).toBe("db")
   })
 
-  it("prefers the authority over query parameters (as asyncpg)", () => {
+  it("lets query parameters override the authority and the path (libpq; asyncpg lets the authority win)", () => {
     const r = resolve({ dsn: "postgres://u1@h1/db1?host=h2&user=u2&dbname=db2" })
-    expect([r.addresses[0]!.host, r.user, r.database]).toEqual(["h1", "u1", "db1"])
+    expect([r.addresses[0]!.host, r.user, r.database]).toEqual(["h2", "u2", "db2"])
     const q = resolve({ dsn: "postgres://h1?user=u2&database=db2&password=x" })
     expect([q.user, q.database, pw(q)]).toEqual(["u2", "db2", "x"])
+    // Prisma's idiom: a socket directory in host= beats the authority's localhost
+    const s = resolve({ dsn: "postgresql://me:pw@localhost:5433/db?host=/var/run/postgresql" })
+    expect(s.addresses).toEqual([
+      { host: "/var/run/postgresql", port: 5433, kind: "unix", path: "/var/run/postgresql/.s.PGSQL.5433" }
+    ])
   })
 
   it("maps application_name, connect_timeout, options and unknown parameters", () => {
@@ -146,7 +152,7 @@ describe("URL DSN", () => {
   it("ignores harmless libpq options and refuses unsafe ones", () => {
     expect(resolve({ dsn: "postgres://h/db?keepalives=1&gssencmode=disable" }).serverSettings).toEqual({})
     expectDsnError(() => resolve({ dsn: "postgres://h/db?hostaddr=1.2.3.4" }), /"hostaddr" .* not supported/)
-    expectDsnError(() => resolve({ dsn: "postgres://h/db?service=x" }), /"service" .* not supported/)
+    expectDsnError(() => resolve({ dsn: "postgres://h/db?requirepeer=x" }), /"requirepeer" .* not supported/)
   })
 
   it("does not percent-decode + as space (as libpq)", () => {
@@ -213,7 +219,7 @@ describe("environment", () => {
   })
 
   it("ignores unsupported variables meant for other tools", () => {
-    expect(() => resolve({}, { PGSERVICE: "x", PGHOSTADDR: "1.2.3.4" })).not.toThrow()
+    expect(() => resolve({}, { PGHOSTADDR: "1.2.3.4", PGREQUIREPEER: "x" })).not.toThrow()
   })
 })
 

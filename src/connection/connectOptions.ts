@@ -113,8 +113,15 @@ export const parseServerVersion = (v: string): ServerVersion => {
   }
 }
 
-/** Resolves options (DSN, PG* variables, defaults) or fails with an InterfaceError. */
+/**
+ * Resolves options (DSN, PG* variables, service file, password file,
+ * defaults) or fails with an InterfaceError; what libpq would print as a
+ * warning (an unsafe password file) is logged at warning level.
+ */
 export const resolveOptions = (input: string | ConnectOptions | undefined): Effect.Effect<Dsn.ResolvedConnectOptions, Errors.InterfaceError> =>
+  Effect.tap(resolveQuietly(input), (r) => Effect.forEach(r.warnings ?? [], (w) => Effect.logWarning(w), { discard: true }))
+
+const resolveQuietly = (input: string | ConnectOptions | undefined): Effect.Effect<Dsn.ResolvedConnectOptions, Errors.InterfaceError> =>
   Effect.try({
     try: () => {
       const options: ConnectOptions = typeof input === "string" ? { dsn: input } : (input ?? {})

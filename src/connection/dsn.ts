@@ -75,16 +75,23 @@ const parseUrl = (dsn: string): ParsedDsn => {
   }
   if (path !== "") params.set("dbname", decode(path, "database name"))
 
-  for (const [key, value] of parseQuery(query)) {
-    // As asyncpg: the authority and path win over query parameters.
-    const k = key === "database" ? "dbname" : key
-    if (k === "host" && hostPart !== "") continue
-    if ((k === "user" || k === "password" || k === "dbname") && params.has(k)) continue
-    params.set(k, value)
-  }
+  // As libpq: query parameters override the authority and the path (asyncpg lets the authority win).
+  for (const [key, value] of parseQuery(query)) params.set(key === "database" ? "dbname" : key, value)
 
   const hosts = hostPart === "" ? undefined : parseHostList(hostPart)
-  return hosts === undefined ? { params } : { hosts, params }
+  if (hosts === undefined) return { params }
+  if (params.has("host")) {
+    // host= replaces the authority's hosts; ports written there still form the port list (libpq)
+    if (!params.has("port") && hosts.some((h) => h.port !== undefined)) {
+      params.set("port", hosts.map((h) => h.port ?? "").join(","))
+    }
+    return { params }
+  }
+  // port= replaces the ports written next to the hosts (libpq); once some host has a port, a host
+  // without one gets 5432, not PGPORT (libpq's port list from "h1,h2:5433" is ",5433")
+  if (params.has("port")) return { hosts: hosts.map(({ host }) => ({ host })), params }
+  const anyPort = hosts.some((h) => h.port !== undefined)
+  return { hosts: anyPort ? hosts.map((h) => ({ host: h.host, port: h.port ?? "5432" })) : hosts, params }
 }
 
 const parseQuery = (query: string): Array<[string, string]> => {
@@ -107,7 +114,7 @@ const parseHostSpec = (spec: string): HostSpec => {
   if (spec.startsWith("[")) {
     const close = spec.indexOf("]")
     if (close === -1) throw new DsnError("invalid connection URL: missing \"]\" after an IPv6 address")
-    host = spec.slice(1, close)
+    host = decode(spec.slice(1, close), "host")
     const after = spec.slice(close + 1)
     if (after !== "" && !after.startsWith(":")) {
       throw new DsnError("invalid connection URL: unexpected text after an IPv6 address")
@@ -125,6 +132,24 @@ const parseHostSpec = (spec: string): HostSpec => {
   return out
 }
 
+/**
+ * One entry of a `host` list outside a URL (`host=`, `PGHOST`, the `host`
+ * option): a Unix-socket path or a bare IPv6 address is kept as written;
+ * `[v6]`, `[v6]:port` and `name:port` are split (as asyncpg; libpq would
+ * look the whole text up as a host name and fail).
+ */
+export const parseHostEntry = (entry: string, origin: string): HostSpec => {
+  if (entry.startsWith("/") || entry.startsWith("@")) return { host: entry }
+  if (entry.startsWith("[")) {
+    const m = /^\[([^\]]+)\](?::(\d*))?$/.exec(entry)
+    if (m === null) throw new DsnError(`invalid IPv6 address in the host list in ${origin}: expected [address] or [address]:port`)
+    return m[2] === undefined || m[2] === "" ? { host: m[1]! } : { host: m[1]!, port: m[2] }
+  }
+  const m = /^([^:]*):(\d*)$/.exec(entry)
+  if (m === null) return { host: entry }
+  return m[2] === "" ? { host: m[1]! } : { host: m[1]!, port: m[2]! }
+}
+
 /** Parses libpq's `key = value key2='quoted \' value'` syntax. */
 const parseKeyValue = (input: string): Map<string, string> => {
   const params = new Map<string, string>()
@@ -138,7 +163,10 @@ const parseKeyValue = (input: string): Map<string, string> => {
     while (i < n && input[i] !== "=" && !isSpace(input[i])) i++
     const key = input.slice(keyStart, i)
     while (isSpace(input[i])) i++
-    if (input[i] !== "=") throw new DsnError(`invalid DSN: missing "=" after "${key}"`)
+    // the word is not echoed: it may be the rest of an unquoted password with a space in it
+    if (input[i] !== "=") {
+      throw new DsnError(`invalid DSN: missing "=" after the word at character ${keyStart + 1} (quote values that contain spaces)`)
+    }
     i++
     while (isSpace(input[i])) i++
     let value = ""

@@ -82,17 +82,18 @@ export const resolveHostPorts = (sources: ReadonlyArray<Source>, explicit: Sourc
   })
 }
 
-/** Password-file matches per address (all `undefined` when the file is absent or unsafe). */
+/** Password-file matches per address (all `undefined` when the file is absent or unsafe, which `warn` reports). */
 export const passfilePasswords = (
   sources: ReadonlyArray<Source>,
   hostPorts: ReadonlyArray<HostPort>,
   database: string,
   user: string,
   fs: DsnFileSystem,
-  env: Env
+  env: Env,
+  warn: (message: string) => void
 ): Array<string | undefined> => {
   const passfile = pick(sources, "passfile") ?? defaultPassfile(fs, env)
-  const entries = passfile === undefined ? undefined : readPassfile(fs, passfile)
+  const entries = passfile === undefined ? undefined : readPassfile(fs, passfile, warn)
   return hostPorts.map(({ host, port }) =>
     entries === undefined ? undefined : lookupPassword(entries, host, port, database, user)
   )

@@ -8,7 +8,7 @@
  */
 import type * as tls from "node:tls"
 import * as Redacted from "effect/Redacted"
-import type { HostSpec } from "./dsn.js"
+import { type HostSpec, parseHostEntry } from "./dsn.js"
 import {
   channelBindings,
   DsnError,
@@ -33,6 +33,10 @@ export interface Source {
   password?: Redacted.Redacted<string>
   database?: string
   passfile?: string
+  /** the connection service to read from the service file (`service`, `PGSERVICE`) */
+  service?: string
+  /** the service file (`servicefile`, `PGSERVICEFILE`) */
+  servicefile?: string
   sslmode?: SslMode
   /** `ssl: true` / `ssl: {...}`: verify against system CAs, no default cert files. */
   sslSystemTrust?: boolean
@@ -114,7 +118,7 @@ const ignoredKeywords = new Set([
 ])
 
 /** libpq keywords whose meaning we cannot honour; silently ignoring them could be unsafe. */
-const unsupportedKeywords = new Set(["hostaddr", "service", "servicefile", "requirepeer", "require_auth", "sslcrldir"])
+const unsupportedKeywords = new Set(["hostaddr", "requirepeer", "require_auth", "sslcrldir"])
 
 /** Interprets libpq keywords (from a DSN or the environment). */
 export const fromParams = (
@@ -126,11 +130,12 @@ export const fromParams = (
   const p: Source = { origin, serverSettings: {} }
   if (hosts !== undefined) p.hosts = [...hosts]
   let requiressl = false
+  let sslTrue = false
   for (const [key, value] of params) {
     if (value === "") continue
     switch (key) {
       case "host":
-        p.hosts = value.split(",").map((host) => ({ host: host.trim() }))
+        p.hosts = value.split(",").map((host) => parseHostEntry(host.trim(), origin))
         break
       case "port":
         p.ports = parsePortList(value, origin)
@@ -147,12 +152,19 @@ export const fromParams = (
       case "passfile":
         p.passfile = value
         break
+      case "service":
+        p.service = value
+        break
+      case "servicefile":
+        p.servicefile = value
+        break
       case "sslmode":
         p.sslmode = oneOf(sslModes, value, "sslmode", origin)
         break
       case "ssl": // node-postgres style `?ssl=true`
         if (parseBool(value, key, origin)) {
           p.sslSystemTrust = true
+          sslTrue = true
         } else {
           p.sslmode = "disable"
         }
@@ -229,6 +241,8 @@ export const fromParams = (
         p.serverSettings[key] = value
     }
   }
+  // `ssl=true` means verify-full within its own source (a lower source's sslmode must not weaken it)
+  if (sslTrue && p.sslmode === undefined) p.sslmode = "verify-full"
   if (requiressl && p.sslmode === undefined) p.sslmode = "require"
   return p
 }
@@ -241,6 +255,8 @@ const envKeywords: ReadonlyArray<readonly [string, string]> = [
   ["PGPASSWORD", "password"],
   ["PGDATABASE", "dbname"],
   ["PGPASSFILE", "passfile"],
+  ["PGSERVICE", "service"],
+  ["PGSERVICEFILE", "servicefile"],
   ["PGSSLMODE", "sslmode"],
   ["PGREQUIRESSL", "requiressl"],
   ["PGSSLROOTCERT", "sslrootcert"],
@@ -279,7 +295,7 @@ export const fromInput = (input: ConnectInput): Source => {
   if (input.host !== undefined) {
     const hosts = typeof input.host === "string" ? [input.host] : [...input.host]
     if (hosts.length === 0) throw new DsnError("invalid host in the connect options: the list is empty")
-    p.hosts = hosts.map((host) => ({ host }))
+    p.hosts = hosts.map((host) => parseHostEntry(host, origin))
   }
   if (input.port !== undefined) {
     const ports = typeof input.port === "number" ? [input.port] : [...input.port]
@@ -292,9 +308,13 @@ export const fromInput = (input: ConnectInput): Source => {
   }
   if (input.database !== undefined && input.database !== "") p.database = input.database
   if (input.passfile !== undefined) p.passfile = input.passfile
+  if (input.service !== undefined && input.service !== "") p.service = input.service
+  if (input.servicefile !== undefined && input.servicefile !== "") p.servicefile = input.servicefile
   const ssl = input.ssl
+  // `ssl: true` / Node TLS options are explicit: their mode beats a DSN's or PGSSLMODE's (as asyncpg).
   if (ssl === true) {
     p.sslSystemTrust = true
+    p.sslmode = "verify-full"
   } else if (ssl === false) {
     p.sslmode = "disable"
   } else if (typeof ssl === "string") {
@@ -302,7 +322,7 @@ export const fromInput = (input: ConnectInput): Source => {
   } else if (isConnectionOptions(ssl)) {
     p.tlsOptions = ssl
     p.sslSystemTrust = true
-    if (ssl.rejectUnauthorized === false) p.sslmode = "require"
+    p.sslmode = ssl.rejectUnauthorized === false ? "require" : "verify-full"
   }
   if (input.sslmode !== undefined) p.sslmode = oneOf(sslModes, input.sslmode, "sslmode", origin)
   if (input.sslrootcert !== undefined) p.sslrootcert = input.sslrootcert

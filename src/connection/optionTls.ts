@@ -100,8 +100,9 @@ const serverTrust = (
     ca = path === undefined ? undefined : fs.readFile(path)
     haveRoot = ca !== undefined
     if (!haveRoot && sslRank(sslmode) >= sslRank("verify-ca")) {
+      // libpq's wording (asyncpg's too), then what to do
       throw new DsnError(
-        `sslmode=${sslmode} needs a root certificate, but "${path ?? "~/.postgresql/root.crt"}" does not exist: ` +
+        `root certificate file "${path ?? "~/.postgresql/root.crt"}" does not exist (sslmode=${sslmode} needs one): ` +
           `set sslrootcert to a CA file, use sslrootcert=system for the system's trusted roots, ` +
           `or use sslmode=require to skip server certificate verification`
       )

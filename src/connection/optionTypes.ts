@@ -111,6 +111,13 @@ export interface ConnectInput {
   readonly keepalivesIdle?: number
   /** Path of the password file. */
   readonly passfile?: string
+  /**
+   * A connection service of the service file (libpq `service`): its
+   * settings rank below the DSN and above the `PG*` variables.
+   */
+  readonly service?: string
+  /** Path of the service file (default `PGSERVICEFILE`, then `~/.pg_service.conf`). */
+  readonly servicefile?: string
   readonly targetSessionAttrs?: TargetSessionAttrs
   readonly channelBinding?: ChannelBinding
 }
@@ -123,6 +130,8 @@ export interface DsnFileSystem {
   homedir(): string
   /** The file's `st_mode` permission bits, or `undefined` when unknown; omitted = not checked. */
   fileMode?(path: string): number | undefined
+  /** Whether the path is a plain file (`undefined` when it does not exist); omitted = not checked. */
+  isFile?(path: string): boolean | undefined
   /** Whether a path (the default socket directories) exists; omitted = nothing exists. */
   exists?(path: string): boolean
   /** The OS user name; omitted = `os.userInfo().username`. */
@@ -189,6 +198,12 @@ export interface ResolvedConnectOptions {
   readonly loadBalanceHosts: LoadBalanceHosts
   readonly targetSessionAttrs: TargetSessionAttrs
   readonly channelBinding: ChannelBinding
+  /**
+   * What libpq would print as a warning while resolving (a password file
+   * that is not a plain file or is group/world accessible, and so was not
+   * read); logged at warning level by `connect()`. Never holds a secret.
+   */
+  readonly warnings?: ReadonlyArray<string>
 }
 
 /** The real file system and OS. */
@@ -204,6 +219,13 @@ export const nodeFileSystem: DsnFileSystem = {
   fileMode: (path) => {
     try {
       return nodeFs.statSync(path).mode & 0o7777
+    } catch {
+      return undefined
+    }
+  },
+  isFile: (path) => {
+    try {
+      return nodeFs.statSync(path).isFile()
     } catch {
       return undefined
     }

@@ -6,8 +6,9 @@
  * 1. explicit options (`ConnectInput` fields other than `dsn`),
  * 2. the DSN: a `postgres://` / `postgresql://` URL or a libpq
  *    `key=value` string,
- * 3. `PG*` environment variables,
- * 4. defaults: the existing Unix-socket directories then `localhost`, port
+ * 3. the connection service (`service` / `PGSERVICE`) in the service file,
+ * 4. `PG*` environment variables,
+ * 5. defaults: the existing Unix-socket directories then `localhost`, port
  *    5432, the OS user, database = user, `sslmode=prefer` for TCP.
  *
  * When no password is given by any source, the password file (`passfile`,
@@ -31,6 +32,7 @@ import * as os from "node:os"
 import * as Redacted from "effect/Redacted"
 import { parseDsn } from "./dsn.js"
 import { passfilePasswords, resolveHostPorts, socketPath, toAddresses } from "./optionHosts.js"
+import { serviceSource } from "./optionService.js"
 import { fromEnv, fromInput, fromParams, pick, type Source } from "./optionSources.js"
 import { resolveSslMode, resolveTls } from "./optionTls.js"
 import {
@@ -86,14 +88,18 @@ export const resolveConnectOptions = (
   const explicit = fromInput(input)
   const parsedDsn = input.dsn === undefined ? undefined : parseDsn(input.dsn)
   const dsn = parsedDsn === undefined ? undefined : fromParams(parsedDsn.params, "the DSN", parsedDsn.hosts, true)
-  const sources: ReadonlyArray<Source> = dsn === undefined ? [explicit, fromEnv(env)] : [explicit, dsn, fromEnv(env)]
+  const environment = fromEnv(env)
+  const named: ReadonlyArray<Source> = dsn === undefined ? [explicit, environment] : [explicit, dsn, environment]
+  const service = serviceSource(named, fs, env)
+  const sources: ReadonlyArray<Source> = service === undefined ? named : [...named.slice(0, -1), service, environment]
 
   const hostPorts = resolveHostPorts(sources, explicit, fs)
   const user = pick(sources, "user") ?? osUser(fs, env)
   const database = pick(sources, "database") ?? user
   const given = pick(sources, "password")
+  const warnings: Array<string> = []
   const filePasswords = given === undefined
-    ? passfilePasswords(sources, hostPorts, database, user, fs, env)
+    ? passfilePasswords(sources, hostPorts, database, user, fs, env, (w) => warnings.push(w))
     : hostPorts.map(() => undefined)
   const fromFile = filePasswords.find((p) => p !== undefined)
   const password = given ?? (fromFile === undefined ? undefined : Redacted.make(fromFile))
@@ -124,7 +130,8 @@ export const resolveConnectOptions = (
     ...(timeout === undefined || timeout === null ? {} : { connectTimeoutMs: timeout }),
     targetSessionAttrs: pick(sources, "targetSessionAttrs") ?? "any",
     loadBalanceHosts: pick(sources, "loadBalanceHosts") ?? "disable",
-    channelBinding: pick(sources, "channelBinding") ?? "prefer"
+    channelBinding: pick(sources, "channelBinding") ?? "prefer",
+    ...(warnings.length === 0 ? {} : { warnings })
   }
 }
 

@@ -104,11 +104,31 @@ export const safeHome = (fs: DsnFileSystem): string | undefined => {
   }
 }
 
-/** Reads the password file; `undefined` when missing or group/world accessible (as libpq). */
-export const readPassfile = (fs: DsnFileSystem, path: string): Array<PassEntry> | undefined => {
+/**
+ * Reads the password file; `undefined` when missing, not a plain file or
+ * group/world accessible. As libpq, the last two are reported through
+ * `warn` (the path only, never the contents).
+ */
+export const readPassfile = (
+  fs: DsnFileSystem,
+  path: string,
+  warn: (message: string) => void = () => {}
+): Array<PassEntry> | undefined => {
+  if (fs.isFile !== undefined) {
+    const isFile = fs.isFile(path)
+    if (isFile === undefined) return undefined
+    if (!isFile) {
+      warn(`password file "${path}" is not a plain file`)
+      return undefined
+    }
+  }
   if (process.platform !== "win32" && fs.fileMode !== undefined) {
     const mode = fs.fileMode(path)
-    if (mode === undefined || (mode & 0o077) !== 0) return undefined
+    if (mode === undefined) return undefined
+    if ((mode & 0o077) !== 0) {
+      warn(`password file "${path}" has group or world access; permissions should be u=rw (0600) or less`)
+      return undefined
+    }
   }
   const text = fs.readFile(path)
   return text === undefined ? undefined : parsePassfile(text)

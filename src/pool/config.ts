@@ -7,9 +7,9 @@
  * unset comes from the current `ConfigProvider` (the environment by
  * default): `DATABASE_URL` as the DSN, read as a secret, then libpq's `PG*`
  * variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
- * `PGSSLMODE`, `PGAPPNAME`, `PGCONNECT_TIMEOUT`, ...). As in libpq, a `PG*`
- * variable fills only what the DSN leaves open; options the caller gives win
- * over both. A value that cannot be used fails with a `ConfigError` that
+ * `PGSSLMODE`, `PGAPPNAME`, `PGCONNECT_TIMEOUT`, `PGSERVICE`, ...). As in
+ * libpq, a `PG*` variable fills only what the DSN and the connection service
+ * leave open; options the caller gives win over all of them. A value that cannot be used fails with a `ConfigError` that
  * names the key; secrets (`PGPASSWORD`, `DATABASE_URL`) stay `Redacted` and
  * never appear in a message.
  *
@@ -31,8 +31,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Connection from "../Connection.js"
-import { parseDsn } from "../connection/dsn.js"
-import { channelBindings, sslModes, targetSessionAttrsValues } from "../connection/optionTypes.js"
+import { parseDsn, type ParsedDsn } from "../connection/dsn.js"
+import { findService } from "../connection/optionService.js"
+import { channelBindings, nodeFileSystem, sslModes, targetSessionAttrsValues } from "../connection/optionTypes.js"
 
 /**
  * What `layerConfig` takes: one `Config` of all the options, or the options
@@ -97,6 +98,8 @@ const libpqVariables = {
   password: { keyword: "password", config: secret("PGPASSWORD") },
   database: { keyword: "dbname", config: text("PGDATABASE") },
   passfile: { keyword: "passfile", config: text("PGPASSFILE") },
+  service: { keyword: "service", config: text("PGSERVICE") },
+  servicefile: { keyword: "servicefile", config: text("PGSERVICEFILE") },
   sslmode: { keyword: "sslmode", config: oneOf("PGSSLMODE", sslModes) },
   sslrootcert: { keyword: "sslrootcert", config: text("PGSSLROOTCERT") },
   sslcert: { keyword: "sslcert", config: text("PGSSLCERT") },
@@ -133,18 +136,36 @@ export const envOptions: Config.Config<EnvOptions> = Config.all({
   variables: Config.all(variableConfigs)
 }) as Config.Config<EnvOptions>
 
-/** The libpq keywords a DSN sets (nothing when it does not parse: connecting then reports that, typed). */
-const dsnKeywords = (dsn: string | Redacted.Redacted<string> | undefined): ReadonlySet<string> => {
-  if (dsn === undefined) return new Set()
+/** The parsed DSN (nothing when it does not parse: connecting then reports that, typed). */
+const parsed = (dsn: string | Redacted.Redacted<string> | undefined): ParsedDsn | undefined => {
+  if (dsn === undefined) return undefined
   try {
-    const parsed = parseDsn(Redacted.isRedacted(dsn) ? Redacted.value(dsn) : dsn)
-    const keys = new Set(parsed.params.keys())
-    if (keys.has("hostaddr")) keys.add("host")
-    if (parsed.hosts !== undefined) {
-      keys.add("host")
-      if (parsed.hosts.some((h) => h.port !== undefined)) keys.add("port")
-    }
-    return keys
+    return parseDsn(Redacted.isRedacted(dsn) ? Redacted.value(dsn) : dsn)
+  } catch {
+    return undefined
+  }
+}
+
+/** The libpq keywords a DSN sets. */
+const dsnKeywords = (dsn: ParsedDsn | undefined): Set<string> => {
+  if (dsn === undefined) return new Set()
+  const keys = new Set(dsn.params.keys())
+  if (keys.has("hostaddr")) keys.add("host")
+  if (dsn.hosts !== undefined) {
+    keys.add("host")
+    if (dsn.hosts.some((h) => h.port !== undefined)) keys.add("port")
+  }
+  return keys
+}
+
+/**
+ * The libpq keywords the named connection service sets (they rank above the
+ * `PG*` variables); nothing when it cannot be read: connecting then reports that, typed.
+ */
+const serviceKeywords = (service: string | undefined, servicefile: string | undefined): ReadonlySet<string> => {
+  if (service === undefined) return new Set()
+  try {
+    return new Set(findService(service, servicefile, nodeFileSystem, process.env).params.keys())
   } catch {
     return new Set()
   }
@@ -155,13 +176,21 @@ const merge = <O extends Connection.ConnectOptions>(given: O, env: EnvOptions): 
   const out: Record<string, unknown> = {}
   const dsn = given.dsn ?? env.dsn
   if (dsn !== undefined) out["dsn"] = dsn
-  const fromDsn = dsnKeywords(dsn)
+  const parsedDsn = parsed(dsn)
+  const fromDsn = dsnKeywords(parsedDsn)
+  const named = (field: "service" | "servicefile"): string | undefined =>
+    given[field] ?? parsedDsn?.params.get(field) ?? env.variables[field]
+  const fromService = serviceKeywords(named("service"), named("servicefile"))
   for (const field of Object.keys(libpqVariables) as Array<LibpqField>) {
     const value = env.variables[field]
-    if (value === undefined || fromDsn.has(libpqVariables[field].keyword)) continue
+    const keyword = libpqVariables[field].keyword
+    if (value === undefined || fromDsn.has(keyword) || fromService.has(keyword)) continue
     out[field] = value
   }
-  if (env.options !== undefined && !fromDsn.has("options") && given.serverSettings?.["options"] === undefined) {
+  if (
+    env.options !== undefined && !fromDsn.has("options") && !fromService.has("options") &&
+    given.serverSettings?.["options"] === undefined
+  ) {
     out["serverSettings"] = { options: env.options, ...given.serverSettings }
   }
   for (const [key, value] of Object.entries(given)) {
