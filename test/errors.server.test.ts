@@ -284,6 +284,7 @@ describe("server errors, caught by tag", () => {
         expect(inClass.detail).toBe("d")
         expect(inClass.hint).toBe("h")
         expect(inClass.where).toContain("PL/pgSQL")
+        expect(inClass.context).toBe(inClass.where)
       }
       const unknown = yield* raise("Q9999")
       expect(unknown._tag).toBe("PostgresError")

@@ -132,6 +132,11 @@ export abstract class PostgresErrorBase extends Data.Error<ServerErrorProps> {
     return this.sqlstate.slice(0, 2)
   }
 
+  /** asyncpg's name for `where`: the call stack context (PL/pgSQL function, SQL function, ...). */
+  get context(): string | undefined {
+    return this.where
+  }
+
   /** `Tag [SQLSTATE]: message (detail: ...) (hint: ...)`. */
   override toString(): string {
     let out = `${this._tag} [${this.sqlstate}]: ${this.message}`
