@@ -3,9 +3,8 @@
  * translated to effect-pg and run against the real local server.
  *
  * Sizes are scaled down (the test server's 100 connections are shared with the
- * other test files); each test says what it stands for. Not translated:
- * `conn.set_type_codec` (no `setTypeCodec` on Connection yet: the setup example
- * runs its `SET timezone` only) and the COPY methods (`copy_from_table`,
+ * other test files); each test says what it stands for. Not translated
+ * here: the COPY methods (`copy_from_table`,
  * `copy_to_table`, `copy_records_to_table`: not on the pool yet).
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -87,19 +86,39 @@ describe("asyncpg pool reference: create_pool", () => {
       expect(yield* pool.fetchval("SELECT 1")).toBe(1)
     }))
 
-  it.live("pool with custom setup: SET timezone on every acquired connection (set_type_codec not available yet)", () =>
+  it.live("pool with custom setup: a json codec and SET timezone on every acquired connection", () =>
     Effect.gen(function* () {
       // async def setup_connection(conn):
-      //     await conn.set_type_codec('json', ...)   -- no setTypeCodec on Connection yet
+      //     await conn.set_type_codec('json', encoder=json.dumps, decoder=json.loads)
       //     await conn.execute("SET timezone = 'UTC'")
       // pool = asyncpg.create_pool(dsn, setup=setup_connection, min_size=2, max_size=10)  — max scaled to 4
       let setups = 0
+      let decoded = 0
       const pool = yield* PgPool.make({
         dsn: TEST_DSN,
         minSize: 2,
         maxSize: 4,
-        setup: (conn) => Effect.andThen(Effect.sync(() => setups++), conn.execute("SET timezone = 'UTC'"))
+        setup: (conn) =>
+          Effect.andThen(
+            Effect.sync(() => setups++),
+            Effect.andThen(
+              conn.setTypeCodec("json", {
+                encoder: (v: unknown) => JSON.stringify(v),
+                decoder: (text: string) => {
+                  decoded++
+                  return JSON.parse(text) as unknown
+                },
+                format: "text",
+                schema: "pg_catalog"
+              }),
+              conn.execute("SET timezone = 'UTC'")
+            )
+          )
       })
+      // the codec is the setup's: it encodes and decodes json values
+      const json = yield* pool.withConnection((conn) => conn.fetchval("SELECT $1::json", [{ a: [1, "two"] }]))
+      expect(json).toEqual({ a: [1, "two"] })
+      expect(decoded).toBeGreaterThan(0)
       // the server's default is something else, so the setup is what we see
       const plain = yield* Connection.connect({ dsn: TEST_DSN, serverSettings: { timezone: "Asia/Tokyo" } })
       expect(yield* plain.fetchval("SHOW timezone")).toBe("Asia/Tokyo")
