@@ -3,9 +3,9 @@
  * translated to effect-pg and run against the real local server.
  *
  * Sizes are scaled down (the test server's 100 connections are shared with the
- * other test files); each test says what it stands for. Not translated
- * here: the COPY methods (`copy_from_table`,
- * `copy_to_table`, `copy_records_to_table`: not on the pool yet).
+ * other test files); each test says what it stands for. The pool's COPY
+ * methods (`copy_from_table`, `copy_to_table`, `copy_records_to_table`) are
+ * in pool.copy.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
