@@ -130,11 +130,25 @@ export const parseIsoMicros = (text: string): bigint | number | undefined => {
   if (m === null) return undefined
   let year = Number(m[1])
   if (m[12] !== undefined) year = 1 - year
-  const d = new Date(0)
-  d.setUTCFullYear(year, Number(m[2]) - 1, Number(m[3]))
-  d.setUTCHours(Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), 0)
   const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 3600 + Number(m[10] ?? 0) * 60 + Number(m[11] ?? 0))
-  return (BigInt(d.getTime()) - BigInt(offset) * 1000n) * 1000n + BigInt((m[7] ?? "").padEnd(6, "0"))
+  // whole seconds stay below 2^53 for every year PostgreSQL accepts (5874897 AD: 1.9e14 s)
+  const seconds =
+    daysFromCivil(year, Number(m[2]), Number(m[3])) * 86400 + Number(m[4] ?? 0) * 3600 + Number(m[5] ?? 0) * 60 + Number(m[6] ?? 0) - offset
+  return BigInt(seconds) * 1000000n + BigInt((m[7] ?? "").padEnd(6, "0"))
+}
+
+/**
+ * Days since 1970-01-01 of a proleptic Gregorian date (`year` 0 is 1 BC),
+ * computed without `Date`, so exact for years outside `Date`'s ±275760
+ * (PostgreSQL dates reach 5874897 AD, timestamps 294276 AD).
+ */
+export const daysFromCivil = (year: number, month: number, day: number): number => {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yearOfEra = y - era * 400
+  const dayOfYear = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear
+  return era * 146097 + dayOfEra - 719468
 }
 
 const floorDiv1000 = (v: bigint): number => Number(v / 1000n - (v % 1000n < 0n ? 1n : 0n))

@@ -176,6 +176,28 @@ describe("timestamp text parsing (text records)", () => {
     expect(ts.parseText!("-infinity")).toBe(-Infinity)
     expect((new TypeRegistry({ timestamps: "micros" }).get(1184) as TypeCodec).parseText!("1970-01-01 00:00:00.000001+00")).toBe(1n)
   })
+
+  it("beyond Date's range: text gives what binary gives (an invalid Date; exact bigint in micros mode)", async () => {
+    const micros = new TypeRegistry({ timestamps: "micros" })
+    for (const [lit, type] of [
+      ["'294276-12-31 23:59:59.999999'", "timestamp"],
+      ["'294276-12-31 23:59:59.999999+00'", "timestamptz"],
+      ["'275760-09-13 00:00:00.001'", "timestamp"],
+      ["'5874897-12-31'", "date"],
+      ["'275760-09-14'", "date"]
+    ] as const) {
+      const oid = await typeOid(type)
+      const r = await client.query<{ t: string }>(`SELECT format('%s', ${lit}::${type}) AS t`)
+      const text = r.rows[0]!.t
+      const { value } = await selectDecoded(client, registry, `${lit}::${type}`)
+      expect(Number.isNaN((value as Date).getTime()), lit).toBe(true)
+      expect(Number.isNaN(((registry.get(oid) as TypeCodec).parseText!(text) as Date).getTime()), lit).toBe(true)
+      if (type !== "date") {
+        const { value: exact } = await selectDecoded(client, micros, `${lit}::${type}`)
+        expect((micros.get(oid) as TypeCodec).parseText!(text), lit).toBe(exact)
+      }
+    }
+  })
 })
 
 describe("decode: arrays", () => {
