@@ -208,6 +208,41 @@ layer(DbLive, { excludeTestServices: true, timeout: 180_000 })("ReplicatedPool",
       console.log(`read-your-writes (lsn, probe every 100 ms): reads back on a replica ${lsnBack} ms after the write`)
     }))
 
+  it.effect("read-your-writes while the caller still holds its connection on the primary (withConnection, acquire)", () =>
+    Effect.gen(function* () {
+      const db = yield* ReplicatedPool
+      const rep = yield* Rep
+      const count = "SELECT count(*)::int FROM items WHERE id = $1"
+      yield* Effect.promise(() => Promise.all(rep.replicas.map((r) => rep.query(r, "SELECT pg_wal_replay_pause()"))))
+      try {
+        // the write committed on a leased connection; the read comes before the lease ends
+        const inside = yield* db.session(
+          db.withConnection((conn) =>
+            Effect.gen(function* () {
+              yield* conn.execute("INSERT INTO items VALUES ($1, 'lease')", [70_000])
+              return yield* db.fetchval(count, [70_000])
+            })
+          )
+        )
+        expect(inside).toBe(1)
+        const scoped = yield* db.session(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const conn = yield* db.acquire()
+              yield* conn.execute("INSERT INTO items VALUES ($1, 'lease')", [70_001])
+              return yield* db.fetchval(count, [70_001])
+            })
+          )
+        )
+        expect(scoped).toBe(1)
+        // a lease on a replica holds nothing on the primary
+        const port = yield* db.session(db.replica.withConnection(() => Effect.map(db.fetchval("SELECT inet_server_port()"), portOf)))
+        expect(port).not.toBe(rep.primary.port)
+      } finally {
+        yield* Effect.promise(() => Promise.all(rep.replicas.map((r) => rep.query(r, "SELECT pg_wal_replay_resume()"))))
+      }
+    }))
+
   it.effect("another caller's writes do not hold a session's reads on the primary", () =>
     Effect.gen(function* () {
       const db = yield* ReplicatedPool

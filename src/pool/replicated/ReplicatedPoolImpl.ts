@@ -155,11 +155,19 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
     })
   }
 
+  /** A lease handed to the caller: while a write lease is held, the caller's reads go to the primary (see `readNeeds`). */
+  private held(lease: { token: Token }, kind: ReadKind | "write"): void {
+    if (kind === "write") lease.token.leases++
+  }
+
   /** Gives a leased connection back to its member; a write lease records the write. */
   private giveBack(lease: { conn: PoolConnection; member: Member; token: Token }, wrote: boolean): Effect.Effect<void> {
     return Effect.suspend(() => {
       lease.member.inFlight--
-      if (wrote && this.rywMode !== "off") noteWrite(lease.token)
+      if (wrote) {
+        lease.token.leases--
+        if (this.rywMode !== "off") noteWrite(lease.token)
+      }
       const pool = lease.member.pool
       return pool === undefined ? lease.conn.close() : Effect.ignore(pool.release(lease.conn))
     })
@@ -167,7 +175,11 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
 
   private acquireOn(kind: ReadKind | "write", options?: AcquireOptions): Effect.Effect<PoolConnection, RouteError, Scope.Scope> {
     return Effect.map(
-      Effect.acquireRelease(this.lease(kind, options), (l) => this.giveBack(l, kind === "write"), { interruptible: true }),
+      Effect.acquireRelease(
+        Effect.tap(this.lease(kind, options), (l) => Effect.sync(() => this.held(l, kind))),
+        (l) => this.giveBack(l, kind === "write"),
+        { interruptible: true }
+      ),
       (l) => l.conn
     )
   }
@@ -178,7 +190,10 @@ export class ReplicatedPoolImpl implements ReplicatedPoolShape {
     options?: AcquireOptions
   ): Effect.Effect<A, E | RouteError, R> {
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(this.lease(kind, options)), (l) => Effect.onExit(restore(f(l.conn)), () => this.giveBack(l, kind === "write")))
+      Effect.flatMap(restore(this.lease(kind, options)), (l) => {
+        this.held(l, kind)
+        return Effect.onExit(restore(f(l.conn)), () => this.giveBack(l, kind === "write"))
+      })
     )
   }
 

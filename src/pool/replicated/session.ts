@@ -14,6 +14,12 @@ export interface Token {
   wroteAt: number | undefined
   /** a primary WAL position sampled after that write: covers its commit */
   lsn: bigint | undefined
+  /**
+   * Connections the caller holds on the primary (`acquire`, `withConnection`,
+   * read-write `transaction`): what it committed there is recorded only when
+   * the connection is given back, so meanwhile its reads go to the primary.
+   */
+  leases: number
 }
 
 /** A read-your-writes scope: one token per replicated pool it touches. */
@@ -27,7 +33,7 @@ export const CurrentSession = Context.Reference<Session | undefined>("effect-pg/
 })
 
 /** A new token: nothing written yet. */
-export const emptyToken = (): Token => ({ wroteAt: undefined, lsn: undefined })
+export const emptyToken = (): Token => ({ wroteAt: undefined, lsn: undefined, leases: 0 })
 
 /** The caller's token of `pool`: its session's (made on first use), else the pool-wide one. */
 export const tokenOf = (session: Session | undefined, pool: object, poolWide: Token): Token => {
@@ -48,15 +54,19 @@ export const noteWrite = (token: Token): void => {
 
 /**
  * What a read of this caller needs: `"any"` (no write, or the window has
- * passed), `"primary"` (no covering WAL position known yet, or inside the
- * window), or a WAL position a replica must have replayed.
+ * passed), `"primary"` (the caller holds a connection on the primary, no
+ * covering WAL position known yet, or inside the window), or a WAL position
+ * a replica must have replayed.
  */
 export const readNeeds = (
   token: Token,
   mode: "off" | "lsn" | number,
   history: PrimaryHistory
 ): "any" | "primary" | bigint => {
-  if (mode === "off" || token.wroteAt === undefined) return "any"
+  if (mode === "off") return "any"
+  // a write lease still open may have committed already: only the primary surely has it
+  if (token.leases > 0) return "primary"
+  if (token.wroteAt === undefined) return "any"
   if (typeof mode === "number") return performance.now() - token.wroteAt < mode ? "primary" : "any"
   if (token.lsn === undefined) {
     const sample = history.firstSentAfter(token.wroteAt)
