@@ -247,6 +247,8 @@ describe("notices, termination, query loggers", () => {
       expect(first.durationMs).toBeGreaterThanOrEqual(0)
       expect(first.processId).toBe(conn.getServerPid())
       expect(entries[4]!.durationMs).toBeGreaterThanOrEqual(45)
+      // asyncpg's names (test_logging): query and exception
+      expect(entries.map((e) => [e.query, e.exception?._tag])).toEqual(entries.map((e) => [e.sql, e.error?._tag]))
       conn.removeQueryLogger(logger)
       expect(sessionOf(conn).queryLoggers).toBe(undefined)
       yield* conn.fetch("SELECT 1")

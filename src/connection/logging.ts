@@ -64,12 +64,15 @@ export const logQuery = (
   error: QueryError | undefined,
   interrupted: boolean
 ): void => {
+  const text = redactDsn(sql)
   const entry: LoggedQuery = {
-    sql: redactDsn(sql),
+    sql: text,
+    query: text,
     args: Redacted.make(args ?? [], { label: "query arguments" }),
     durationMs: performance.now() - startedAt,
     status: error === undefined && !interrupted ? session.lastStatus : undefined,
     error,
+    exception: error,
     interrupted,
     processId: session.processId
   }

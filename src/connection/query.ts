@@ -35,6 +35,8 @@ export type QueryError =
 /** One finished query, as query loggers see it. */
 export interface LoggedQuery {
   readonly sql: string
+  /** the same as `sql` (asyncpg's name) */
+  readonly query: string
   /** the arguments, redacted: `Redacted.value(entry.args)` shows them */
   readonly args: Redacted.Redacted<ReadonlyArray<unknown>>
   /** wall time from sending to the result, in milliseconds */
@@ -43,6 +45,8 @@ export interface LoggedQuery {
   readonly status: string | undefined
   /** why it failed (timeouts included) */
   readonly error: QueryError | undefined
+  /** the same as `error` (asyncpg's name) */
+  readonly exception: QueryError | undefined
   /** the calling fiber was interrupted (the query was cancelled) */
   readonly interrupted: boolean
   /** the backend process that ran it */
