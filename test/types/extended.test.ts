@@ -311,3 +311,55 @@ describe("user codecs", () => {
     expect((await selectDecoded(client, new TypeRegistry({ int8: "string" }), "ARRAY[5::int8]")).value).toEqual(["5"])
   })
 })
+
+describe("Range.isSubset / isSuperset (asyncpg's test_range_issubset)", () => {
+  const subs = [
+    Range.empty<number>(),
+    new Range(1, 5, true, false),
+    new Range(1, 5, true, true),
+    new Range(1, 5, false, true),
+    new Range(1, 5, false, false),
+    new Range(-5, 10),
+    new Range(2, 3),
+    new Range<number>(1, null),
+    new Range<number>(null, null)
+  ]
+  const sups = [
+    Range.empty<number>(),
+    new Range(1, 5, true, false),
+    new Range(1, 5, true, true),
+    new Range(1, 5, false, true),
+    new Range(1, 5, false, false),
+    new Range<number>(null, null)
+  ]
+  // asyncpg's table: a row per sub, a column per sup
+  const expected = [
+    [true, true, true, true, true, true],
+    [false, true, true, false, false, true],
+    [false, false, true, false, false, true],
+    [false, false, true, true, false, true],
+    [false, true, true, true, true, true],
+    [false, false, false, false, false, true],
+    [false, true, true, true, true, true],
+    [false, false, false, false, false, true],
+    [false, false, false, false, false, true]
+  ]
+
+  it("matches asyncpg's table and the server's <@ on numrange", async () => {
+    for (const [i, sub] of subs.entries()) {
+      for (const [j, sup] of sups.entries()) {
+        const server = (await client.query<{ r: boolean }>("SELECT $1::numrange <@ $2::numrange AS r", [String(sub), String(sup)])).rows[0]!.r
+        expect([String(sub), String(sup), sub.isSubset(sup)]).toEqual([String(sub), String(sup), expected[i]![j]])
+        expect(sub.isSubset(sup)).toBe(server)
+        expect(sup.isSuperset(sub)).toBe(server)
+      }
+    }
+  })
+
+  it("compares Dates by their time", () => {
+    const day = (d: number) => new Date(Date.UTC(2024, 0, d))
+    expect(new Range(day(2), day(3)).isSubset(new Range(day(1), day(5)))).toBe(true)
+    expect(new Range(day(1), day(5)).isSubset(new Range(day(2), day(3)))).toBe(false)
+    expect(new Range(day(1), day(3)).isSubset(new Range(day(1), day(3)))).toBe(true)
+  })
+})
