@@ -37,7 +37,7 @@ import type * as Query from "./connection/query.js"
 import type { QueryError, QueryLogger, QueryOptions } from "./connection/query.js"
 import * as Rows from "./connection/rowOptions.js"
 import type { FetchOptions, RowOf } from "./connection/rowOptions.js"
-import * as Heard from "./connection/heard.js"
+import * as ConnectProgress from "./connection/connectProgress.js"
 import * as Startup from "./connection/startup.js"
 import * as PreparedStatement from "./PreparedStatement.js"
 import type * as Reader from "./protocol/Reader.js"
@@ -596,7 +596,7 @@ export const connectUnscoped = <O extends ConnectOptions = ConnectOptions>(
             resume(Effect.succeed(new ConnectionImpl<DefaultRowOf<O>>(session, Core.toMillis(options.commandTimeout))))
           }
         },
-        Heard.callbackOf(input)
+        ConnectProgress.callbackOf(input)
       )
       return Effect.sync(() => attempt.abort())
     })

@@ -11,14 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { SessionHandle } from "./Core.js"
-import { report } from "./logging.js"
 import type { QueryError } from "./query.js"
 import * as Errors from "../Errors.js"
 import { checkText, quoteIdent, truncateIdentifier } from "./sqltext.js"
 import type { Notification } from "../protocol/Reader.js"
 import * as ClientState from "./clientState.js"
 import type { Listening, NotificationCallback } from "./clientState.js"
-import type { NoticeListener } from "./request.js"
+import { safeCall, type NoticeListener } from "./request.js"
 import type { Session } from "./Session.js"
 
 export type { NotificationCallback }
@@ -32,7 +31,7 @@ const stateOf = (session: Session): Listening => {
     client.listening = created
     session.notificationListeners.add((n) => {
       const callbacks = created.channels.get(n.channel)
-      if (callbacks !== undefined) for (const cb of callbacks) report(() => cb(n))
+      if (callbacks !== undefined) for (const cb of callbacks) safeCall(() => cb(n))
     })
   }
   return s

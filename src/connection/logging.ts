@@ -1,7 +1,7 @@
 /**
  * What a session reports besides results: the server's notices logged
  * through Effect's logger in the fiber of the query that caused them, the
- * query loggers' entries, and the one way a user callback is called (what it
+ * query loggers' entries (each logger called through `safeCall`: what it
  * throws becomes a process warning, never an uncaught exception).
  *
  * Internal: not exported by the package.
@@ -13,9 +13,6 @@ import { redactDsn } from "../errors/redact.js"
 import type { LoggedQuery, QueryError } from "./query.js"
 import { safeCall } from "./request.js"
 import type { Session } from "./Session.js"
-
-/** Runs a user callback; what it throws becomes a process warning (`request.ts` `safeCall`). */
-export const report: (f: () => void) => void = safeCall
 
 // ---------------------------------------------------------------------------
 // notices → Effect's logger
@@ -76,5 +73,5 @@ export const logQuery = (
     interrupted,
     processId: session.processId
   }
-  for (const l of loggers) report(() => l(entry))
+  for (const l of loggers) safeCall(() => l(entry))
 }

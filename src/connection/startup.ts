@@ -16,7 +16,7 @@ import * as Options from "./options.js"
 import type { ResolvedConnectOptions } from "./options.js"
 import { errorFromFields, type Callback, type Request, type SessionError } from "./request.js"
 import { allFailed, attemptsFor, describeAttempt, hostOrder, triesNext, type Attempt, type AttemptFailure } from "./hostList.js"
-import * as Heard from "./heard.js"
+import * as ConnectProgress from "./connectProgress.js"
 import { Session, type SessionOptions } from "./Session.js"
 import { describeAddress, openSocket } from "./socket.js"
 import { checkStartupParams } from "./sqltext.js"
@@ -73,7 +73,7 @@ export const connect = (
   options: ResolvedConnectOptions,
   settings: SessionOptions,
   cb: Callback<Session>,
-  onProgress?: (progress: Heard.Progress) => void
+  onProgress?: (progress: ConnectProgress.Progress) => void
 ): { abort(): void } => {
   let finished = false
   // the attempt in progress: its id (callbacks of older attempts are ignored), socket, session, deadline

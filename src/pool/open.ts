@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Connection from "../Connection.js"
 import * as Errors from "../Errors.js"
-import * as Heard from "../connection/heard.js"
+import * as ConnectProgress from "../connection/connectProgress.js"
 import { Session } from "../connection/Session.js"
 import type { SchemaEpoch } from "../connection/statements.js"
 import type { PoolCore } from "./core.js"
@@ -30,10 +30,10 @@ export interface OpenContext {
 export const openConnection = (
   ctx: OpenContext,
   cb: (error: unknown, conn: Connection.ConnectionImpl | undefined) => void,
-  onProgress?: (progress: Heard.Progress) => void
+  onProgress?: (progress: ConnectProgress.Progress) => void
 ): (() => void) => {
   // the connect option sees the callback only if it hands the options on to connectUnscoped
-  const args = onProgress === undefined ? ctx.connectArgs : Heard.withCallback(ctx.connectArgs, onProgress)
+  const args = onProgress === undefined ? ctx.connectArgs : ConnectProgress.withCallback(ctx.connectArgs, onProgress)
   const connectFn = ctx.options.connect ?? Connection.connectUnscoped
   const init = ctx.options.init
   const effect = Effect.gen(function* () {

@@ -7,7 +7,7 @@
  */
 import type { ConnectionImpl } from "../Connection.js"
 import type { Session } from "../connection/Session.js"
-import type { Progress } from "../connection/heard.js"
+import type { Progress } from "../connection/connectProgress.js"
 
 /** Why a connection left the pool (stats, logs). */
 export type RetireReason =
