@@ -15,7 +15,7 @@ import { PgPool } from "../src/Pool.js"
 import { throwawayCluster } from "./support/cluster.js"
 import { TEST_DSN, uniqueName } from "./support/db.js"
 import { hold, makePool, range, tagOf, until } from "./support/pool.js"
-import { tcpProxy } from "./support/proxy.js"
+import { tcpProxy, throughProxy } from "./support/proxy.js"
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -63,11 +63,7 @@ describe("PgPool health", () => {
     Effect.gen(function* () {
       const proxy = yield* tcpProxy({ port: 5432 })
       const pool = yield* PgPool.make({
-        host: "127.0.0.1",
-        port: proxy.port,
-        user: "root",
-        database: "test",
-        sslmode: "disable",
+        ...throughProxy(proxy),
         applicationName: uniqueName("ping"),
         minSize: 1,
         maxSize: 1,
@@ -94,11 +90,7 @@ describe("PgPool health: the acquire deadline holds whatever the number of dead 
     Effect.gen(function* () {
       const proxy = yield* tcpProxy({ port: 5432 })
       const pool = yield* PgPool.make({
-        host: "127.0.0.1",
-        port: proxy.port,
-        user: "root",
-        database: "test",
-        sslmode: "disable",
+        ...throughProxy(proxy),
         applicationName: uniqueName("pingdl"),
         minSize: 20,
         maxSize: 20,

@@ -23,7 +23,7 @@ import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
 import * as PgPool from "../../src/Pool.js"
 import { uniqueName } from "../support/db.js"
-import { type Proxy, tcpProxy } from "../support/proxy.js"
+import { healAtEnd, type Proxy, tcpProxy, throughProxy } from "../support/proxy.js"
 import { settleWithin, type Settled } from "../support/storm.js"
 
 const TIMEOUT_MS = 500
@@ -39,24 +39,14 @@ const TIMEOUT_TAGS = ["CommandTimeoutError", "AcquireTimeoutError"]
 const poolThrough = (proxy: Proxy, extra: Partial<PgPool.PoolOptions> = {}) =>
   Effect.tap(
     PgPool.make({
-    host: "127.0.0.1",
-    user: "root",
-    database: "test",
-    sslmode: "disable",
-    applicationName: uniqueName("bhole"),
-    minSize: 4,
-    maxSize: 4,
-    timeout: "2 seconds",
-    port: proxy.port,
-    ...extra
-  }),
-    () =>
-      Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          proxy.pass()
-          proxy.reset()
-        })
-      )
+      ...throughProxy(proxy),
+      applicationName: uniqueName("bhole"),
+      minSize: 4,
+      maxSize: 4,
+      timeout: "2 seconds",
+      ...extra
+    }),
+    () => healAtEnd(proxy)
   )
 
 const describeAll = (xs: ReadonlyArray<Settled>) => xs.map((x) => `${x.outcome} ${x.ms} ms`).join(", ")

@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as PgPool from "../../src/Pool.js"
 import { TEST_DSN, uniqueName } from "../support/db.js"
 import * as Connection from "../../src/Connection.js"
-import { type Proxy, tcpProxy } from "../support/proxy.js"
+import { healAtEnd, type Proxy, tcpProxy, throughProxy } from "../support/proxy.js"
 
 const TIMEOUT_MS = 500
 const SLACK_MS = 100
@@ -31,23 +31,13 @@ const PARTITION_MS = 3_000
 const poolThrough = (proxy: Proxy, app: string, extra: Partial<PgPool.PoolOptions>) =>
   Effect.tap(
     PgPool.make({
-      host: "127.0.0.1",
-      user: "root",
-      database: "test",
-      sslmode: "disable",
+      ...throughProxy(proxy),
       applicationName: app,
-      port: proxy.port,
       pingIdleThreshold: "200 millis",
       healthCheckPeriod: 0,
       ...extra
     }),
-    () =>
-      Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          proxy.pass()
-          proxy.reset()
-        })
-      )
+    () => healAtEnd(proxy)
   )
 
 /** One acquire with the test's timeout: its outcome and how long it took. */

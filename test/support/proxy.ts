@@ -213,3 +213,20 @@ export const tcpProxy = (target: { readonly host?: string; readonly port: number
         server.close(() => resume(Effect.void))
       })
   ).pipe(Effect.map(({ proxy }) => proxy))
+
+/** Connect options that reach the local test server through `proxy` (TCP, no TLS). */
+export const throughProxy = (proxy: Proxy) =>
+  ({ host: "127.0.0.1", port: proxy.port, user: "root", database: "test", sslmode: "disable" }) as const
+
+/**
+ * Heals the partition when the scope ends (pass, then every socket destroyed),
+ * before the finalizers added earlier run: a pool that cannot close under a
+ * black hole fails its test instead of hanging the file.
+ */
+export const healAtEnd = (proxy: Proxy): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      proxy.pass()
+      proxy.reset()
+    })
+  )
