@@ -25,7 +25,7 @@ const eventually = (check: () => boolean) =>
   })
 
 describe("LISTEN/NOTIFY", () => {
-  it.live("a notification sent from a second connection arrives within 100 ms", () =>
+  it.live("a notification sent from a second connection arrives at once, without a query of the listener's (under 500 ms)", () =>
     Effect.gen(function* () {
       const listener = yield* connect()
       const sender = yield* connect()
@@ -39,7 +39,9 @@ describe("LISTEN/NOTIFY", () => {
       const sentAt = Date.now()
       yield* sender.execute("SELECT pg_notify($1, $2)", [channel, "payload 1"])
       yield* eventually(() => got.length === 1)
-      expect(got[0]!.at - sentAt).toBeLessThan(100)
+      // the listener runs no query meanwhile: a notification read only with the next query would never come;
+      // the bound leaves room for a loaded 2-core box (1.3 s seen once with four test files at once)
+      expect(got[0]!.at - sentAt).toBeLessThan(500)
       expect(got[0]!.channel).toBe(channel)
       expect(got[0]!.payload).toBe("payload 1")
       expect(got[0]!.processId).toBe(sender.getServerPid())
